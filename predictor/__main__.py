@@ -1,0 +1,83 @@
+"""`python -m predictor --model_dir models/cancer/v2`: serve one model version over V2 REST and gRPC.
+
+Every flag also reads an environment variable, so a container and a shell both work.
+KServe's own flags (--http_port, --grpc_port, --enable_grpc, ...) are accepted as well.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from kserve import model_server as kserve_model_server
+
+from . import runtime
+from .config import load_model_config
+from .model import TorchModel, TorchModelRepository
+from .server import build_server
+
+
+def _env(name: str, default=None, cast=str):
+    value = os.environ.get(name)
+    return default if value in (None, "") else cast(value)
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m predictor", parents=[kserve_model_server.parser],
+                                     description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model_dir", default=_env("MODEL_DIR", "/mnt/models"),
+                        help="model version directory with config.yaml and model.pt [MODEL_DIR]")
+    parser.add_argument("--torch_threads", type=int, default=_env("TORCH_THREADS", None, int),
+                        help="intra-op threads for the forward pass [TORCH_THREADS]")
+    parser.add_argument("--batching", type=_bool, default=_env("BATCHING", None, _bool),
+                        help="dynamic batching on or off; default from config.yaml [BATCHING]")
+    parser.add_argument("--max_batch_size", type=int, default=_env("MAX_BATCH_SIZE", None, int),
+                        help="rows per forward pass [MAX_BATCH_SIZE]")
+    parser.add_argument("--max_queue_delay_ms", type=float, default=_env("MAX_QUEUE_DELAY_MS", None, float),
+                        help="how long a request may wait for a batch to fill while the model is busy [MAX_QUEUE_DELAY_MS]")
+    parser.add_argument("--max_queue_size", type=int, default=_env("MAX_QUEUE_SIZE", None, int),
+                        help="rows that may wait; more are rejected with 429 [MAX_QUEUE_SIZE]")
+    parser.add_argument("--batch_instances", type=int, default=_env("BATCH_INSTANCES", None, int),
+                        help="forward passes that may run at once [BATCH_INSTANCES]")
+    parser.add_argument("--request_timeout_ms", type=float, default=_env("REQUEST_TIMEOUT_MS", None, float),
+                        help="default per-request deadline [REQUEST_TIMEOUT_MS]")
+    parser.add_argument("--max_body_bytes", type=int, default=_env("MAX_BODY_BYTES", 16 * 1024 * 1024, int),
+                        help="largest REST body or gRPC message accepted [MAX_BODY_BYTES]")
+    parser.add_argument("--grace_period", type=int, default=_env("GRACE_PERIOD", 30, int),
+                        help="seconds to finish in-flight work after SIGTERM [GRACE_PERIOD]")
+    parser.set_defaults(model_name=_env("MODEL_NAME"), http_port=_env("HTTP_PORT", 8080, int),
+                        grpc_port=_env("GRPC_PORT", 8081, int))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.workers != 1:
+        raise SystemExit("--workers must be 1: each process has one batching queue; scale with replicas")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runtime.set_torch_threads(args.torch_threads)
+    config = load_model_config(args.model_dir).with_batching(
+        enabled=args.batching, max_batch_size=args.max_batch_size,
+        max_queue_delay=None if args.max_queue_delay_ms is None else args.max_queue_delay_ms / 1000,
+        max_queue_size=args.max_queue_size, instances=args.batch_instances,
+        request_timeout=None if args.request_timeout_ms is None else args.request_timeout_ms / 1000)
+    model = TorchModel(args.model_dir, config, name=args.model_name)
+    model.load()
+    server = build_server(
+        http_port=args.http_port, grpc_port=args.grpc_port, enable_grpc=args.enable_grpc,
+        grpc_threads=args.max_threads, max_body_bytes=args.max_body_bytes, grace_period=args.grace_period,
+        registered_models=TorchModelRepository(str(Path(args.model_dir).parent)))
+    server.start([model])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""The dynamic batcher's asyncio loop. It never imports KServe: it takes already validated
+arrays and a blocking `run_batch(arrays) -> arrays` that it runs off the event loop.
+
+Policy (the arithmetic is in batch.py):
+- limits count rows; a request larger than max_batch_size is split into chunks;
+- an idle model gets a request at once; while a batch runs, waiting requests coalesce into the
+  next one, bounded by max_batch_size rows and max_queue_delay;
+- the queue is bounded in rows: a request that does not fit is rejected at once (QueueFull);
+- a request whose deadline passes while queued fails with DeadlineExceeded and never runs;
+- a model error fails only the requests in that batch; the loop keeps serving;
+- drain() stops accepting and returns once everything accepted has been answered.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import dataclasses
+import time
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from . import batch
+from .errors import DeadlineExceeded, Draining, ModelFailed, QueueFull
+
+RunBatch = Callable[[list[np.ndarray]], Sequence[np.ndarray]]
+
+
+class Observer(Protocol):
+    """Where the batcher reports what it does (metrics.py implements it with Prometheus)."""
+
+    def batch_done(self, rows: int, seconds: float) -> None: ...
+    def waited(self, seconds: float) -> None: ...
+    def queue_depth(self, rows: int) -> None: ...
+
+
+class _Silent:
+    def batch_done(self, rows: int, seconds: float) -> None: pass
+    def waited(self, seconds: float) -> None: pass
+    def queue_depth(self, rows: int) -> None: pass
+
+
+@dataclasses.dataclass(eq=False)
+class _Work:
+    tensors: list[np.ndarray]
+    rows: int
+    future: asyncio.Future
+    enqueued: float
+    deadline: float | None
+
+
+class Batcher:
+    def __init__(self, run_batch: RunBatch, *, max_batch_size: int, max_queue_delay: float,
+                 max_queue_size: int, instances: int = 1,
+                 executor: concurrent.futures.Executor | None = None,
+                 observer: Observer | None = None, clock: Callable[[], float] = time.monotonic):
+        self._run_batch = run_batch
+        self.max_batch_size = max_batch_size
+        self.max_queue_delay = max_queue_delay
+        self.max_queue_size = max_queue_size
+        self.instances = instances
+        self._executor = executor or concurrent.futures.ThreadPoolExecutor(instances, thread_name_prefix="inference")
+        self._observer = observer or _Silent()
+        self._clock = clock
+        self._queue: collections.deque[_Work] = collections.deque()
+        self._queued_rows = 0
+        self._running = 0
+        self._draining = False
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._loop_task: asyncio.Task | None = None
+
+    @property
+    def queued_rows(self) -> int:
+        return self._queued_rows
+
+    async def submit(self, tensors: list[np.ndarray], timeout: float | None = None) -> list[np.ndarray]:
+        """Runs the rows through the model as part of a batch and returns their outputs."""
+        if self._draining:
+            raise Draining("the server is shutting down and accepts no new requests")
+        rows = batch.rows_of(tensors)
+        if self._queued_rows + rows > self.max_queue_size:
+            raise QueueFull(f"the queue is full ({self._queued_rows} rows waiting, limit {self.max_queue_size}); retry later")
+        now = self._clock()
+        deadline = None if timeout is None else now + timeout
+        loop = asyncio.get_running_loop()
+        futures = []
+        for chunk in batch.split_rows(tensors, self.max_batch_size):
+            work = _Work(chunk, batch.rows_of(chunk), loop.create_future(), now, deadline)
+            self._queue.append(work)
+            self._queued_rows += work.rows
+            futures.append(work.future)
+        self._idle.clear()
+        self._observer.queue_depth(self._queued_rows)
+        self._ensure_loop()
+        self._wake.set()
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return batch.join(results)
+
+    async def drain(self) -> None:
+        """Stops accepting new requests and waits until every accepted one has its answer."""
+        self._draining = True
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        if self._loop_task:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
+
+    def _ensure_loop(self) -> None:
+        if self._loop_task is None or self._loop_task.done():
+            self._loop_task = asyncio.get_running_loop().create_task(self._dispatch_loop(), name="batcher")
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            next_deadline = self._drop_dead()
+            oldest = self._clock() - self._queue[0].enqueued if self._queue else 0.0
+            wait = batch.dispatch_wait(self._queued_rows, oldest, self._running, self.instances,
+                                       self.max_batch_size, self.max_queue_delay)
+            if wait == 0.0:
+                self._dispatch()
+                continue
+            if next_deadline is not None:
+                until = max(0.0, next_deadline - self._clock())
+                wait = until if wait is None else min(wait, until)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+            except asyncio.TimeoutError:
+                pass
+
+    def _drop_dead(self) -> float | None:
+        """Removes cancelled and expired work from the queue; returns the earliest live deadline."""
+        now, earliest, live = self._clock(), None, collections.deque()
+        for work in self._queue:
+            if work.future.done():  # the client went away
+                self._queued_rows -= work.rows
+            elif work.deadline is not None and work.deadline <= now:
+                self._queued_rows -= work.rows
+                work.future.set_exception(DeadlineExceeded(
+                    f"the request waited {now - work.enqueued:.3f}s in the queue, past its deadline"))
+            else:
+                live.append(work)
+                if work.deadline is not None and (earliest is None or work.deadline < earliest):
+                    earliest = work.deadline
+        if len(live) != len(self._queue):
+            self._queue = live
+            self._observer.queue_depth(self._queued_rows)
+            self._update_idle()
+        return earliest
+
+    def _dispatch(self) -> None:
+        count = batch.fill([w.rows for w in self._queue], self.max_batch_size)
+        taken = [self._queue.popleft() for _ in range(count)]
+        now = self._clock()
+        for work in taken:
+            self._queued_rows -= work.rows
+            self._observer.waited(now - work.enqueued)
+        self._observer.queue_depth(self._queued_rows)
+        self._running += 1
+        asyncio.get_running_loop().create_task(self._run(taken))
+
+    async def _run(self, taken: list[_Work]) -> None:
+        merged, offsets = batch.merge([w.tensors for w in taken])
+        started = self._clock()
+        try:
+            outputs = await asyncio.get_running_loop().run_in_executor(self._executor, self._run_batch, merged)
+            parts = batch.split(outputs, offsets)
+        except Exception as exc:  # the model's failure is this batch's, not the server's
+            error = ModelFailed(f"the model failed on a batch of {offsets[-1]} rows: {type(exc).__name__}: {exc}")
+            for work in taken:
+                if not work.future.done():
+                    work.future.set_exception(error)
+        else:
+            for work, part in zip(taken, parts):
+                if not work.future.done():
+                    work.future.set_result(part)
+        finally:
+            self._running -= 1
+            self._observer.batch_done(offsets[-1], self._clock() - started)
+            self._update_idle()
+            self._wake.set()
+
+    def _update_idle(self) -> None:
+        if not self._queue and self._running == 0:
+            self._idle.set()
+
+
+class Unbatched:
+    """The same interface with no batching: each request is its own forward pass.
+
+    This is what a plain KServe predictor does; the benchmark serves it as the baseline.
+    """
+
+    def __init__(self, run_batch: RunBatch, *, executor: concurrent.futures.Executor | None = None,
+                 observer: Observer | None = None, clock: Callable[[], float] = time.monotonic):
+        self._run_batch = run_batch
+        self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="inference")
+        self._observer = observer or _Silent()
+        self._clock = clock
+        self._in_flight = 0
+        self._draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def submit(self, tensors: list[np.ndarray], timeout: float | None = None) -> list[np.ndarray]:
+        if self._draining:
+            raise Draining("the server is shutting down and accepts no new requests")
+        self._in_flight += 1
+        self._idle.clear()
+        started = self._clock()
+        try:
+            return list(await asyncio.get_running_loop().run_in_executor(self._executor, self._run_batch, tensors))
+        except Exception as exc:
+            raise ModelFailed(f"the model failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._in_flight -= 1
+            self._observer.batch_done(batch.rows_of(tensors), self._clock() - started)
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def drain(self) -> None:
+        self._draining = True
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        pass

@@ -1,0 +1,66 @@
+"""The torch side: load a model version, run a forward pass on numpy arrays, warm it up.
+
+TorchRunner is the `run_batch` the batcher calls on its inference thread.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .config import ConfigError, ModelConfig, TensorSpec
+
+log = logging.getLogger(__name__)
+
+
+def set_torch_threads(threads: int | None) -> None:
+    """Intra-op threads for the forward pass; one inter-op thread, since the batcher already
+    runs batches on its own thread(s)."""
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # can only be set once per process, before any parallel work
+        pass
+
+
+class TorchRunner:
+    def __init__(self, module: torch.nn.Module, config: ModelConfig):
+        self._module = module
+        self._config = config
+
+    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        with torch.inference_mode():
+            result = self._module(*[torch.from_numpy(np.ascontiguousarray(a)) for a in inputs])
+        tensors = result if isinstance(result, (tuple, list)) else (result,)
+        if len(tensors) != len(self._config.outputs):
+            raise RuntimeError(f"the model returned {len(tensors)} outputs, its config lists {len(self._config.outputs)}")
+        return [t.numpy() for t in tensors]
+
+
+def load_module(model_dir: Path, config: ModelConfig) -> torch.nn.Module:
+    path = Path(model_dir) / config.model_file
+    if not path.is_file():
+        raise ConfigError(f"model file {path} does not exist")
+    module = torch.jit.load(str(path), map_location="cpu")
+    module.eval()
+    return module
+
+
+def warm_up(runner: TorchRunner, config: ModelConfig, batch_sizes: Sequence[int] | None = None) -> None:
+    """Runs the model at batch 1 and at the largest batch, checking the outputs against the config.
+
+    A model whose outputs disagree with its config fails here, at load, not on a user's request.
+    """
+    for rows in batch_sizes or sorted({1, config.batching.max_batch_size}):
+        outputs = runner([np.zeros((rows, *spec.row_shape), spec.dtype) for spec in config.inputs])
+        for spec, out in zip(config.outputs, outputs):
+            if out.shape != (rows, *spec.row_shape):
+                raise ConfigError(f"output '{spec.name}': the model returned shape {list(out.shape)} for {rows} rows, "
+                                  f"the config says {list(spec.shape)}")
+            if out.dtype != spec.dtype:
+                raise ConfigError(f"output '{spec.name}': the model returned {out.dtype}, the config says {spec.datatype}")
+    log.info("warmed up %s/%s at batch sizes %s", config.name, config.version, batch_sizes or [1, config.batching.max_batch_size])
