@@ -59,9 +59,29 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
+class JsonUnlessBinary:
+    """ASGI middleware: an infer body without Inference-Header-Content-Length is all JSON.
+
+    That is the V2 binary-data extension's rule (and Triton's), but KServe only parses JSON when
+    the content-type says so; clients such as tritonclient send JSON without one.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/infer"):
+            headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
+            names = {k for k, _ in scope.get("headers") or []}
+            if b"inference-header-content-length" not in names:
+                scope = {**scope, "headers": headers + [(b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
 def configure_app(app: FastAPI, max_body_bytes: int) -> None:
     """Adds the predictor's pieces to KServe's FastAPI app before the server builds it."""
     app.add_exception_handler(ServingError, serving_error_handler)
+    app.add_middleware(JsonUnlessBinary)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
 

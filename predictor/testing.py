@@ -1,0 +1,86 @@
+"""Run the predictor as a real server process on loopback, for tests, benchmarks and the local
+stack: `with PredictorProcess("models/cancer/v2") as p: p.http_url ...`.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PredictorProcess:
+    def __init__(self, model_dir: str | Path, *args: str, name: str | None = None,
+                 log_path: str | Path | None = None, env: dict[str, str] | None = None,
+                 cpu: int | None = None, ready_timeout: float = 60.0):
+        self.model_dir = Path(model_dir)
+        self.http_port, self.grpc_port = free_port(), free_port()
+        self.args = list(args) + (["--model_name", name] if name else [])
+        self.log_path = Path(log_path) if log_path else None
+        self.env = env or {}
+        self.cpu = cpu
+        self.ready_timeout = ready_timeout
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def start(self) -> "PredictorProcess":
+        cmd = [sys.executable, "-m", "predictor", "--model_dir", str(self.model_dir),
+               "--http_port", str(self.http_port), "--grpc_port", str(self.grpc_port), *self.args]
+        if self.cpu is not None:
+            cmd = ["taskset", "-c", str(self.cpu), *cmd]
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "TORCH_THREADS": "1", **self.env})
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"predictor exited with {self.proc.returncode} before it was ready; log: {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"predictor on {self.http_url} not ready after {self.ready_timeout}s")
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://{self.http_url}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else 0
+
+    def __enter__(self) -> "PredictorProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.terminate()

@@ -1,0 +1,227 @@
+"""The predictor as a real server process, called by tritonclient (a V2 client nobody here wrote)."""
+from __future__ import annotations
+
+import concurrent.futures
+import http.client
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from prometheus_client.parser import text_string_to_metric_families
+from tritonclient.utils import InferenceServerException
+
+from predictor.config import load_model_config
+from predictor.runtime import TorchRunner, load_module
+from predictor.testing import PredictorProcess
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+CANCER = ROOT / "models" / "cancer" / "v2"
+WEATHER = ROOT / "models" / "weather" / "v1"
+
+
+def reference(model_dir: Path, x: np.ndarray) -> np.ndarray:
+    config = load_model_config(model_dir)
+    return TorchRunner(load_module(model_dir, config), config)([x])[0]
+
+
+def metric(text: str, name: str, **labels) -> float:
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def http_infer(url, model, x, name, binary=True):
+    client = httpclient.InferenceServerClient(url)
+    inp = httpclient.InferInput(name, list(x.shape), "FP32")
+    inp.set_data_from_numpy(x, binary_data=binary)
+    return client.infer(model, [inp]).as_numpy(load_model_config(CANCER if model == "cancer" else WEATHER).outputs[0].name)
+
+
+def grpc_infer(url, model, x, name, out_name):
+    client = grpcclient.InferenceServerClient(url)
+    inp = grpcclient.InferInput(name, list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    return client.infer(model, [inp]).as_numpy(out_name)
+
+
+@pytest.fixture(scope="module")
+def cancer(tmp_path_factory):
+    with PredictorProcess(CANCER, log_path=tmp_path_factory.mktemp("logs") / "cancer.log") as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def cancer_rows():
+    from sklearn.datasets import load_breast_cancer
+    return load_breast_cancer().data.astype(np.float32)
+
+
+def test_metadata_and_readiness_report_the_real_model(cancer):
+    client = httpclient.InferenceServerClient(cancer.http_url)
+    assert client.is_server_ready() and client.is_model_ready("cancer")
+    meta = client.get_model_metadata("cancer")
+    assert meta["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, 30]}]
+    assert meta["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]}]
+    gmeta = grpcclient.InferenceServerClient(cancer.grpc_url).get_model_metadata("cancer", as_json=True)
+    assert gmeta["inputs"][0]["name"] == "features" and gmeta["inputs"][0]["shape"] == ["-1", "30"]
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_http_outputs_equal_the_in_process_model(cancer, cancer_rows, binary):
+    x = cancer_rows[:20]
+    got = http_infer(cancer.http_url, "cancer", x, "features", binary=binary)
+    np.testing.assert_allclose(got, reference(CANCER, x), rtol=1e-5, atol=1e-6)
+
+
+def test_grpc_outputs_equal_the_in_process_model(cancer, cancer_rows):
+    x = cancer_rows[20:45]
+    got = grpc_infer(cancer.grpc_url, "cancer", x, "features", "probabilities")
+    np.testing.assert_allclose(got, reference(CANCER, x), rtol=1e-5, atol=1e-6)
+
+
+def test_many_concurrent_clients_each_get_exactly_their_own_rows(cancer, cancer_rows):
+    expected = reference(CANCER, cancer_rows)
+
+    def one(i):
+        rows = cancer_rows[i % len(cancer_rows): i % len(cancer_rows) + 1 + i % 3]
+        start = i % len(cancer_rows)
+        if i % 2:
+            got = grpc_infer(cancer.grpc_url, "cancer", rows, "features", "probabilities")
+        else:
+            got = http_infer(cancer.http_url, "cancer", rows, "features")
+        np.testing.assert_allclose(got, expected[start:start + len(rows)], rtol=1e-5, atol=1e-6)
+        return len(rows)
+
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        assert sum(pool.map(one, range(400))) > 400
+    batches = metric(cancer.metrics(), "predictor_batch_size_count", model="cancer", version="v2")
+    rows = metric(cancer.metrics(), "predictor_batch_size_sum", model="cancer", version="v2")
+    assert rows > batches  # some requests did share a forward pass
+
+
+def post(url: str, body: bytes, headers=None):
+    host, port = url.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("POST", "/v2/models/cancer/infer", body, {"content-type": "application/json", **(headers or {})})
+    resp = conn.getresponse()
+    return resp.status, resp.read().decode()
+
+
+def tensor(**overrides):
+    t = {"name": "features", "datatype": "FP32", "shape": [1, 30], "data": [1.0] * 30}
+    t.update(overrides)
+    return json.dumps({"inputs": [t]}).encode()
+
+
+@pytest.mark.parametrize("body, status, words", [
+    (tensor(name="feature"), 400, "unknown input ['feature']"),
+    (tensor(datatype="INT32"), 400, "datatype INT32 does not match the model's FP32"),
+    (tensor(shape=[1, 31]), 400, "shape [1, 31] does not match"),
+    (tensor(data=[1.0] * 29), 400, "29 values, but shape [1, 30] needs 30"),
+    (tensor(data=["NaN"] + [1.0] * 29), 400, "NaN or infinity"),
+    (b'{"inputs": [{"name": ', 422, "JSON decode error"),
+    (b"x" * (17 * 1024 * 1024), 413, "exceeds the limit"),
+])
+def test_bad_input_gets_a_4xx_that_names_it_and_the_server_keeps_serving(cancer, cancer_rows, body, status, words):
+    got_status, text = post(cancer.http_url, body)
+    assert got_status == status and words in text
+    assert http_infer(cancer.http_url, "cancer", cancer_rows[:1], "features").shape == (1, 2)
+
+
+def test_bad_input_over_grpc_is_invalid_argument(cancer, cancer_rows):
+    client = grpcclient.InferenceServerClient(cancer.grpc_url)
+    inp = grpcclient.InferInput("features", [1, 29], "FP32")
+    inp.set_data_from_numpy(np.ones((1, 29), np.float32))
+    with pytest.raises(InferenceServerException) as err:
+        client.infer("cancer", [inp])
+    assert err.value.status() == "StatusCode.INVALID_ARGUMENT" and "does not match" in err.value.message()
+    assert grpc_infer(cancer.grpc_url, "cancer", cancer_rows[:2], "features", "probabilities").shape == (2, 2)
+
+
+def test_metrics_show_the_documented_series_moving(cancer, cancer_rows):
+    before = cancer.metrics()
+    http_infer(cancer.http_url, "cancer", cancer_rows[:3], "features")
+    post(cancer.http_url, tensor(shape=[1, 7]))
+    after = cancer.metrics()
+    labels = {"model": "cancer", "version": "v2"}
+    for name in ("predictor_batch_size_count", "predictor_queue_delay_seconds_count",
+                 "predictor_inference_duration_seconds_count", "predictor_request_duration_seconds_count"):
+        assert metric(after, name, **labels) > metric(before, name, **labels), name
+    for code in ("200", "400"):
+        assert (metric(after, "predictor_requests_total", code=code, protocol="rest", **labels)
+                > metric(before, "predictor_requests_total", code=code, protocol="rest", **labels))
+    assert "predictor_queue_depth" in after
+
+
+def test_repository_unload_and_load(cancer, cancer_rows):
+    client = httpclient.InferenceServerClient(cancer.http_url)
+    client.unload_model("cancer")
+    assert not client.is_model_ready("cancer")
+    client.load_model("cancer")
+    assert client.is_model_ready("cancer")
+    assert http_infer(cancer.http_url, "cancer", cancer_rows[:1], "features").shape == (1, 2)
+
+
+def weather_windows(n: int, rows: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    return [(rng.standard_normal((rows, 60, 4)) * 5 + 10).astype(np.float32) for _ in range(n)]
+
+
+def test_a_full_queue_answers_429_and_resource_exhausted_at_once(tmp_path):
+    with PredictorProcess(WEATHER, "--max_queue_size", "64", "--max_batch_size", "64",
+                          log_path=tmp_path / "p.log") as p:
+        def rest(x):
+            inp = httpclient.InferInput("window", list(x.shape), "FP32")
+            inp.set_data_from_numpy(x)
+            try:
+                httpclient.InferenceServerClient(p.http_url).infer("weather", [inp])
+                return "ok"
+            except InferenceServerException as e:
+                return e.status()
+
+        def grpc(x):
+            inp = grpcclient.InferInput("window", list(x.shape), "FP32")
+            inp.set_data_from_numpy(x)
+            try:
+                grpcclient.InferenceServerClient(p.grpc_url).infer("weather", [inp])
+                return "ok"
+            except InferenceServerException as e:
+                return e.status()
+
+        windows = weather_windows(48, 48)
+        with concurrent.futures.ThreadPoolExecutor(24) as pool:
+            results = list(pool.map(lambda ix: (rest if ix[0] % 2 else grpc)(ix[1]), enumerate(windows)))
+        assert "ok" in results
+        assert "429" in results and "StatusCode.RESOURCE_EXHAUSTED" in results, results
+        assert set(results) <= {"ok", "429", "StatusCode.RESOURCE_EXHAUSTED"}
+
+
+def test_sigterm_under_load_loses_no_accepted_request(tmp_path):
+    p = PredictorProcess(WEATHER, log_path=tmp_path / "p.log").start()
+    try:
+        windows = weather_windows(30, 64)  # 1920 rows: within the 2048-row queue
+        expected = [reference(WEATHER, w) for w in windows]
+        with concurrent.futures.ThreadPoolExecutor(30) as pool:
+            futures = [pool.submit(http_infer if i % 2 else grpc_infer, *(
+                (p.http_url, "weather", w, "window") if i % 2 else
+                (p.grpc_url, "weather", w, "window", "next_day_temperature"))) for i, w in enumerate(windows)]
+            deadline = time.monotonic() + 30
+            while metric(p.metrics(), "predictor_queue_depth", model="weather") < 64 * 8:
+                assert time.monotonic() < deadline, "the requests never queued up"
+            p.proc.send_signal(15)
+            results = [f.result(timeout=60) for f in futures]  # every in-flight request is answered
+        for got, want in zip(results, expected):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+        assert p.proc.wait(60) == 0
+        with pytest.raises(Exception):
+            httpclient.InferenceServerClient(p.http_url).is_server_live()
+    finally:
+        p.terminate()
