@@ -1,0 +1,87 @@
+"""Measurements -> a three-way verdict: Pass, Fail or Inconclusive.
+
+Inconclusive (no data, too few requests, stale data, Prometheus unreachable) never promotes
+and never counts as a failure; the planner holds the step and applies the spec's policy
+after a bounded time.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from . import stats
+from .spec import AnalysisSpec
+
+PASS, FAIL, INCONCLUSIVE = "Pass", "Fail", "Inconclusive"
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionSample:
+    """One version's traffic over the analysis window."""
+    requests: float
+    errors: float
+    buckets: tuple[tuple[float, float], ...]   # request latency histogram (le seconds, cumulative)
+    age: float = 0.0                           # seconds since the newest scrape of this series
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurements:
+    canary: VersionSample | None               # None: no series found
+    stable: VersionSample | None
+    queries: dict[str, str] = dataclasses.field(default_factory=dict)
+    error: str | None = None                   # the metrics source could not be read
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    outcome: str
+    reason: str
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_status(self, at: str) -> dict[str, Any]:
+        return {"verdict": self.outcome, "reason": self.reason, "time": at, **self.details}
+
+
+def _rate(sample: VersionSample) -> float:
+    return sample.errors / sample.requests if sample.requests else 0.0
+
+
+def judge(spec: AnalysisSpec, m: Measurements) -> Verdict:
+    details: dict[str, Any] = {"queries": dict(m.queries)}
+    if m.error:
+        return Verdict(INCONCLUSIVE, f"metrics unavailable: {m.error}", details)
+    c = m.canary
+    if c is None:
+        return Verdict(INCONCLUSIVE, "no series found for the canary", details)
+    p99 = stats.quantile(0.99, c.buckets)
+    details.update(requests=round(c.requests), errorRate=round(_rate(c), 6),
+                   latencyP99=None if p99 is None else round(p99, 6))
+    if c.age > spec.window:
+        return Verdict(INCONCLUSIVE, f"canary metrics are stale: newest sample is {c.age:.0f}s old", details)
+    if c.requests < spec.min_requests:
+        return Verdict(INCONCLUSIVE, f"too few canary requests: {c.requests:.0f} < {spec.min_requests}", details)
+    if _rate(c) > spec.max_error_rate:
+        return Verdict(FAIL, f"canary error rate {_rate(c):.4f} exceeds {spec.max_error_rate}", details)
+    if spec.max_latency_p99 is not None and p99 is not None and p99 > spec.max_latency_p99:
+        return Verdict(FAIL, f"canary p99 latency {p99 * 1000:.1f}ms exceeds {spec.max_latency_p99 * 1000:.0f}ms", details)
+    if not spec.compare_to_stable:
+        return Verdict(PASS, "absolute gates passed", details)
+    s = m.stable
+    if s is None or s.requests < spec.min_requests:
+        details["relative"] = "skipped: stable has too few requests"
+        return Verdict(PASS, "absolute gates passed; too little stable traffic to compare", details)
+    stable_p99 = stats.quantile(0.99, s.buckets)
+    odds, p_errors = stats.error_rate_test(c.errors, c.requests, s.errors, s.requests)
+    u, p_latency = stats.latency_test(c.buckets, s.buckets)
+    details.update(stableRequests=round(s.requests), stableErrorRate=round(_rate(s), 6),
+                   stableLatencyP99=None if stable_p99 is None else round(stable_p99, 6),
+                   errorOddsRatio=round(odds, 4) if odds == odds and odds != float("inf") else str(odds),
+                   errorPValue=round(p_errors, 6), latencyU=round(u, 1) if u == u else None,
+                   latencyPValue=round(p_latency, 6), test="fisher-exact+mann-whitney-u")
+    if p_errors < spec.significance and _rate(c) > _rate(s):
+        return Verdict(FAIL, f"canary error rate {_rate(c):.4f} is worse than stable's {_rate(s):.4f} (p={p_errors:.2g})", details)
+    if (p_latency < spec.significance and p99 is not None and stable_p99 is not None
+            and p99 > stable_p99 * spec.latency_tolerance):
+        return Verdict(FAIL, f"canary p99 {p99 * 1000:.1f}ms is worse than stable's {stable_p99 * 1000:.1f}ms "
+                             f"beyond x{spec.latency_tolerance} (p={p_latency:.2g})", details)
+    return Verdict(PASS, "absolute and relative gates passed", details)

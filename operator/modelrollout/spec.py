@@ -1,0 +1,157 @@
+"""The ModelRollout spec as typed, validated values. The CRD schema refuses most bad specs;
+this module refuses the rest (and anything that reaches the operator another way) with a
+message that names the field.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, Mapping
+
+PHASES = ("Idle", "Progressing", "Holding", "Paused", "Promoted", "RolledBack", "Failed")
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
+
+
+class SpecError(ValueError):
+    """A spec the operator cannot act on; the message names the field."""
+
+
+def parse_duration(text: Any, field: str) -> float:
+    """'90s', '2m', '1h30m', '250ms' -> seconds (Go-style, as Kubernetes users write them)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    match = _DURATION.match(str(text).strip()) if text not in (None, "") else None
+    if not match or not any(match.groups()):
+        raise SpecError(f"{field}: {text!r} is not a duration such as 30s, 2m, 1h30m or 250ms")
+    h, m, s, ms = (float(g) if g else 0.0 for g in match.groups())
+    return h * 3600 + m * 60 + s + ms / 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    weight: int
+    hold: float | None = None  # seconds at this weight before analysis; None: the strategy's interval
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisSpec:
+    prometheus_url: str
+    min_requests: int = 100
+    max_error_rate: float = 0.01
+    max_latency_p99: float | None = None   # seconds
+    compare_to_stable: bool = True
+    significance: float = 0.05             # p-value below which canary counts as worse than stable
+    latency_tolerance: float = 1.2         # canary p99 may be up to this factor of stable's
+    window: float = 60.0                   # seconds of metrics each analysis looks at
+    failure_limit: int = 1                 # failed analyses that trigger a rollback
+    inconclusive_after: float = 600.0      # seconds of Inconclusive before the policy applies
+    inconclusive_action: str = "pause"     # pause | rollback
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoscalingSpec:
+    min_replicas: int = 1
+    max_replicas: int = 1
+    metric: str = "cpu"
+    target: int = 70
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutSpec:
+    inference_service: str
+    version: str
+    storage_uri: str
+    steps: tuple[Step, ...]
+    interval: float
+    traffic_mode: str                      # serverless | standard
+    analysis: AnalysisSpec
+    autoscaling: AutoscalingSpec
+    paused: bool = False
+    promote: str | None = None             # a version: promote it now if it is the candidate
+    abort: bool = False                    # roll back now, and stay rolled back while true
+    retry: int = 0                         # raise it to start again after a rollback
+
+
+def _int(raw: Mapping, key: str, field: str, default: int, low: int, high: int | None = None) -> int:
+    value = raw.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise SpecError(f"{field}.{key}: must be an integer {bound}, got {value!r}")
+    return value
+
+
+def _float(raw: Mapping, key: str, field: str, default: float, low: float, high: float) -> float:
+    value = raw.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+        raise SpecError(f"{field}.{key}: must be a number between {low} and {high}, got {value!r}")
+    return float(value)
+
+
+def parse_steps(raw: Any) -> tuple[Step, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise SpecError("spec.strategy.steps: at least one step is required")
+    steps, previous = [], 0
+    for i, item in enumerate(raw):
+        field = f"spec.strategy.steps[{i}]"
+        if not isinstance(item, Mapping):
+            raise SpecError(f"{field}: expected a mapping with a weight")
+        weight = _int(item, "weight", field, -1, 1, 100)
+        if weight <= previous:
+            raise SpecError(f"{field}.weight: weights must increase strictly ({weight} follows {previous})")
+        hold = item.get("hold")
+        steps.append(Step(weight, None if hold is None else parse_duration(hold, f"{field}.hold")))
+        previous = weight
+    if previous != 100:
+        raise SpecError(f"spec.strategy.steps: the last step must have weight 100, not {previous}")
+    return tuple(steps)
+
+
+def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
+    if not spec.get("inferenceService"):
+        raise SpecError("spec.inferenceService: the name of an InferenceService is required")
+    model = spec.get("model") or {}
+    if not model.get("version") or not model.get("storageUri"):
+        raise SpecError("spec.model: version and storageUri are required")
+    strategy = spec.get("strategy") or {}
+    mode = strategy.get("trafficMode", "serverless")
+    if mode not in ("serverless", "standard"):
+        raise SpecError(f"spec.strategy.trafficMode: must be serverless or standard, got {mode!r}")
+    a = spec.get("analysis") or {}
+    prometheus = (a.get("prometheus") or {}).get("url")
+    if not prometheus:
+        raise SpecError("spec.analysis.prometheus.url: required")
+    policy = a.get("onInconclusive") or {}
+    action = policy.get("action", "pause")
+    if action not in ("pause", "rollback"):
+        raise SpecError(f"spec.analysis.onInconclusive.action: must be pause or rollback, got {action!r}")
+    p99 = a.get("maxLatencyP99")
+    analysis = AnalysisSpec(
+        prometheus_url=str(prometheus).rstrip("/"),
+        min_requests=_int(a, "minRequests", "spec.analysis", 100, 1),
+        max_error_rate=_float(a, "maxErrorRate", "spec.analysis", 0.01, 0.0, 1.0),
+        max_latency_p99=None if p99 is None else parse_duration(p99, "spec.analysis.maxLatencyP99"),
+        compare_to_stable=bool(a.get("compareToStable", True)),
+        significance=_float(a, "significance", "spec.analysis", 0.05, 1e-6, 0.5),
+        latency_tolerance=_float(a, "latencyTolerance", "spec.analysis", 1.2, 1.0, 100.0),
+        window=parse_duration(a.get("window", "1m"), "spec.analysis.window"),
+        failure_limit=_int(a, "failureLimit", "spec.analysis", 1, 1),
+        inconclusive_after=parse_duration(policy.get("after", "10m"), "spec.analysis.onInconclusive.after"),
+        inconclusive_action=action,
+    )
+    s = spec.get("autoscaling") or {}
+    autoscaling = AutoscalingSpec(
+        min_replicas=_int(s, "minReplicas", "spec.autoscaling", 1, 0),
+        max_replicas=_int(s, "maxReplicas", "spec.autoscaling", max(1, s.get("minReplicas", 1) or 1), 1),
+        metric=str(s.get("metric", "cpu")), target=_int(s, "target", "spec.autoscaling", 70, 1),
+    )
+    if autoscaling.max_replicas < autoscaling.min_replicas:
+        raise SpecError(f"spec.autoscaling.maxReplicas ({autoscaling.max_replicas}) must be >= minReplicas ({autoscaling.min_replicas})")
+    promote = spec.get("promote")
+    return RolloutSpec(
+        inference_service=str(spec["inferenceService"]), version=str(model["version"]),
+        storage_uri=str(model["storageUri"]), steps=parse_steps(strategy.get("steps")),
+        interval=parse_duration(strategy.get("interval", "1m"), "spec.strategy.interval"),
+        traffic_mode=mode, analysis=analysis, autoscaling=autoscaling,
+        paused=bool(spec.get("paused", False)), promote=None if promote in (None, "") else str(promote),
+        abort=bool(spec.get("abort", False)), retry=_int(spec, "retry", "spec", 0, 0),
+    )

@@ -1,0 +1,67 @@
+"""Canary-vs-stable statistics with scipy. Pure functions of counts and histogram buckets.
+
+Buckets are Prometheus-style: a sequence of (upper bound `le` in seconds, cumulative count),
+ending with +Inf, as `increase(..._bucket[window])` returns them.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+Buckets = Sequence[tuple[float, float]]
+
+
+def quantile(q: float, buckets: Buckets) -> float | None:
+    """The q-quantile by linear interpolation inside the bucket, as PromQL's histogram_quantile."""
+    if not buckets:
+        return None
+    bounds = [b for b, _ in buckets]
+    counts = [c for _, c in buckets]
+    total = counts[-1]
+    if total <= 0:
+        return None
+    rank = q * total
+    for i, (bound, cumulative) in enumerate(zip(bounds, counts)):
+        if cumulative >= rank:
+            if math.isinf(bound):  # the quantile lies past the last finite bound
+                return bounds[i - 1] if i > 0 else None
+            lower = bounds[i - 1] if i > 0 else 0.0
+            below = counts[i - 1] if i > 0 else 0.0
+            inside = cumulative - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside > 0 else 1.0)
+    return bounds[-2] if len(bounds) > 1 else None
+
+
+def error_rate_test(canary_errors: float, canary_total: float, stable_errors: float, stable_total: float) -> tuple[float, float]:
+    """One-sided Fisher exact test that the canary's error proportion exceeds stable's.
+    Returns (odds ratio, p-value)."""
+    table = [[round(canary_errors), round(canary_total - canary_errors)],
+             [round(stable_errors), round(stable_total - stable_errors)]]
+    result = stats.fisher_exact(table, alternative="greater")
+    return float(result.statistic), float(result.pvalue)
+
+
+def _per_bucket(buckets: Buckets) -> np.ndarray:
+    cumulative = np.array([c for _, c in buckets], dtype=float)
+    return np.round(np.diff(cumulative, prepend=0.0)).clip(min=0).astype(np.int64)
+
+
+def latency_test(canary: Buckets, stable: Buckets, max_samples: int = 200_000) -> tuple[float, float]:
+    """One-sided Mann-Whitney U test that canary latencies are larger than stable's, on the
+    bucket index of each request (ties within a bucket are handled by the test).
+    Returns (U statistic, p-value). Counts are scaled down proportionally above max_samples."""
+    if [b for b, _ in canary] != [b for b, _ in stable]:
+        raise ValueError("canary and stable histograms have different bucket bounds")
+    counts_c, counts_s = _per_bucket(canary), _per_bucket(stable)
+    scale = max(1.0, (counts_c.sum() + counts_s.sum()) / max_samples)
+    if scale > 1:
+        counts_c, counts_s = np.round(counts_c / scale).astype(np.int64), np.round(counts_s / scale).astype(np.int64)
+    idx = np.arange(len(counts_c))
+    x, y = np.repeat(idx, counts_c), np.repeat(idx, counts_s)
+    if len(x) == 0 or len(y) == 0:
+        return float("nan"), 1.0
+    result = stats.mannwhitneyu(x, y, alternative="greater")
+    return float(result.statistic), float(result.pvalue)

@@ -1,0 +1,51 @@
+import math
+
+import pytest
+
+from modelrollout.analysis import FAIL, INCONCLUSIVE, PASS, Measurements, VersionSample, judge
+from modelrollout.spec import AnalysisSpec
+
+SPEC = AnalysisSpec(prometheus_url="http://p", min_requests=200, max_error_rate=0.05, max_latency_p99=0.25)
+BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, math.inf)
+FAST = (300, 400, 200, 80, 15, 5, 0, 0)      # p99 around 0.1 s
+SLOW = (10, 40, 150, 300, 300, 180, 20, 0)   # p99 around 0.25 s
+
+
+def sample(requests, errors, shape=FAST, age=0.0):
+    scale = requests / sum(shape)
+    total, buckets = 0.0, []
+    for bound, n in zip(BOUNDS, shape):
+        total += n * scale
+        buckets.append((bound, total))
+    return VersionSample(requests, errors, tuple(buckets), age)
+
+
+@pytest.mark.parametrize("name, m, outcome, words", [
+    ("prometheus down", Measurements(None, None, error="connection refused"), INCONCLUSIVE, "metrics unavailable"),
+    ("no canary series", Measurements(None, sample(1000, 5)), INCONCLUSIVE, "no series"),
+    ("low traffic", Measurements(sample(50, 0), sample(1000, 5)), INCONCLUSIVE, "too few canary requests"),
+    ("stale data", Measurements(sample(1000, 5, age=600), sample(1000, 5)), INCONCLUSIVE, "stale"),
+    ("equal rates", Measurements(sample(1000, 10), sample(1000, 10)), PASS, "passed"),
+    ("three times stable's errors", Measurements(sample(2000, 60), sample(2000, 20)), FAIL, "worse than stable"),
+    ("over the absolute error gate", Measurements(sample(1000, 80), sample(1000, 80)), FAIL, "exceeds 0.05"),
+    ("latency shift under the absolute gate", Measurements(sample(2000, 0, SLOW), sample(2000, 0)), FAIL, "p99"),
+    ("no stable traffic to compare", Measurements(sample(1000, 2), None), PASS, "too little stable traffic"),
+])
+def test_verdicts(name, m, outcome, words):
+    verdict = judge(SPEC, m)
+    assert verdict.outcome == outcome, (name, verdict.reason)
+    assert words in verdict.reason
+
+
+def test_absolute_latency_gate():
+    spec = AnalysisSpec(prometheus_url="http://p", min_requests=10, max_latency_p99=0.05, compare_to_stable=False)
+    verdict = judge(spec, Measurements(sample(1000, 0, SLOW), None))
+    assert verdict.outcome == FAIL and "exceeds 50ms" in verdict.reason
+
+
+def test_the_verdict_records_values_sample_sizes_and_statistics():
+    verdict = judge(SPEC, Measurements(sample(1000, 10), sample(3000, 30), queries={"canary_requests": "q"}))
+    status = verdict.to_status("2026-01-01T00:00:00Z")
+    for key in ("verdict", "requests", "errorRate", "latencyP99", "stableRequests", "errorPValue", "latencyPValue", "queries"):
+        assert key in status
+    assert status["requests"] == 1000 and status["stableRequests"] == 3000

@@ -1,0 +1,46 @@
+import pytest
+
+from modelrollout.spec import SpecError, parse_duration, parse_spec
+
+
+def spec(**changes):
+    base = {"inferenceService": "cancer", "model": {"version": "v2", "storageUri": "pvc://m/cancer/v2"},
+            "strategy": {"steps": [{"weight": 5, "hold": "2m"}, {"weight": 50}, {"weight": 100}], "interval": "30s"},
+            "analysis": {"prometheus": {"url": "http://prom:9090/"}, "maxLatencyP99": "250ms"}}
+    base.update(changes)
+    return base
+
+
+@pytest.mark.parametrize("text, seconds", [("30s", 30), ("2m", 120), ("1h30m", 5400), ("250ms", 0.25), ("1m30s", 90), (5, 5)])
+def test_durations(text, seconds):
+    assert parse_duration(text, "f") == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "10", "m", "5 minutes", "-1s", None])
+def test_bad_durations_name_the_field(text):
+    with pytest.raises(SpecError, match="spec.x"):
+        parse_duration(text, "spec.x")
+
+
+def test_a_valid_spec():
+    s = parse_spec(spec())
+    assert [st.weight for st in s.steps] == [5, 50, 100] and s.steps[0].hold == 120 and s.steps[1].hold is None
+    assert s.interval == 30 and s.analysis.max_latency_p99 == 0.25 and s.analysis.prometheus_url == "http://prom:9090"
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"strategy": {"steps": [{"weight": 50}, {"weight": 20}, {"weight": 100}]}}, r"steps\[1\].weight: weights must increase"),
+    ({"strategy": {"steps": [{"weight": 5}, {"weight": 50}]}}, "last step must have weight 100"),
+    ({"strategy": {"steps": []}}, "at least one step"),
+    ({"strategy": {"steps": [{"weight": 100, "hold": "soon"}]}}, r"steps\[0\].hold"),
+    ({"strategy": {"steps": [{"weight": 100}], "trafficMode": "mesh"}}, "trafficMode"),
+    ({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}, "maxReplicas .2. must be >= minReplicas .5."),
+    ({"analysis": {"prometheus": {}}}, "prometheus.url"),
+    ({"analysis": {"prometheus": {"url": "http://p"}, "maxErrorRate": 2}}, "maxErrorRate"),
+    ({"analysis": {"prometheus": {"url": "http://p"}, "onInconclusive": {"action": "panic"}}}, "onInconclusive.action"),
+    ({"model": {"version": "v2"}}, "spec.model"),
+    ({"retry": -1}, "spec.retry"),
+])
+def test_invalid_specs_name_the_field(changes, field):
+    with pytest.raises(SpecError, match=field):
+        parse_spec(spec(**changes))
