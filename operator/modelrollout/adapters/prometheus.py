@@ -1,0 +1,94 @@
+"""Prometheus as the analysis's source of measurements: its HTTP API, and the predictor's
+series (README, "Metrics") turned into canary and stable samples.
+
+"No values found" is its own outcome (a None sample), and an unreachable or failing server
+is reported in Measurements.error; neither raises, so analysis can call them Inconclusive.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from ..analysis import Measurements, VersionSample
+
+
+class PrometheusError(Exception):
+    pass
+
+
+class PrometheusClient:
+    """Instant and range queries against Prometheus's HTTP API (/api/v1/query, /query_range)."""
+
+    def __init__(self, url: str, timeout: float = 5.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _get(self, path: str, params: dict[str, Any]) -> list[dict]:
+        url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as resp:
+                body = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:300]
+            raise PrometheusError(f"{exc.code} from {self.url}: {detail}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise PrometheusError(f"{self.url} unreachable: {getattr(exc, 'reason', exc)}") from None
+        if body.get("status") != "success":
+            raise PrometheusError(f"query failed: {body.get('error', body)}")
+        return body["data"]["result"]
+
+    def query(self, promql: str, at: float | None = None) -> list[dict]:
+        params: dict[str, Any] = {"query": promql}
+        if at is not None:
+            params["time"] = at
+        return self._get("/api/v1/query", params)
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict]:
+        return self._get("/api/v1/query_range", {"query": promql, "start": start, "end": end, "step": step})
+
+
+def _scalar(result: list[dict]) -> float | None:
+    return float(result[0]["value"][1]) if result else None
+
+
+class PredictorMetricsSource:
+    """Reads one model version's traffic over a window from the predictor's series."""
+
+    def __init__(self, client: PrometheusClient, clock=time.time):
+        self.client = client
+        self.clock = clock
+
+    @staticmethod
+    def queries(model: str, version: str, window: float) -> dict[str, str]:
+        sel = f'model="{model}",version="{version}"'
+        w = f"{max(1, round(window))}s"
+        return {
+            "requests": f"sum(increase(predictor_requests_total{{{sel}}}[{w}]))",
+            "errors": f'sum(increase(predictor_requests_total{{{sel},code=~"5.."}}[{w}]))',
+            "latency_buckets": f"sum by (le) (increase(predictor_request_duration_seconds_bucket{{{sel}}}[{w}]))",
+            "age": f"time() - max(timestamp(predictor_requests_total{{{sel}}}))",
+        }
+
+    def sample(self, model: str, version: str, window: float) -> VersionSample | None:
+        q = self.queries(model, version, window)
+        requests = _scalar(self.client.query(q["requests"]))
+        if requests is None:
+            return None  # no series: this version has not been scraped in the window
+        buckets = sorted((float(r["metric"]["le"]), float(r["value"][1])) for r in self.client.query(q["latency_buckets"]))
+        if buckets and not math.isinf(buckets[-1][0]):
+            buckets.append((math.inf, buckets[-1][1]))
+        return VersionSample(requests=requests, errors=_scalar(self.client.query(q["errors"])) or 0.0,
+                             buckets=tuple(buckets), age=_scalar(self.client.query(q["age"])) or 0.0)
+
+    def measure(self, model: str, canary: str, stable: str, window: float) -> Measurements:
+        queries = {f"canary_{k}": v for k, v in self.queries(model, canary, window).items()}
+        queries.update({f"stable_{k}": v for k, v in self.queries(model, stable, window).items()})
+        try:
+            return Measurements(self.sample(model, canary, window), self.sample(model, stable, window), queries)
+        except PrometheusError as exc:
+            return Measurements(None, None, queries, error=str(exc))

@@ -1,0 +1,59 @@
+"""A real Prometheus (Debian's package) on a free loopback port, scraping given targets."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from predictor.testing import free_port
+
+
+class PrometheusServer:
+    def __init__(self, targets: list[str], scrape_interval: str = "1s"):
+        self.targets = targets
+        self.scrape_interval = scrape_interval
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="prometheus-"))
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "PrometheusServer":
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise RuntimeError("prometheus is not installed: run `bash .ci/setup` (Debian package prometheus)")
+        config = {"global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval},
+                  "scrape_configs": [{"job_name": "predictors", "static_configs": [{"targets": self.targets}]}]}
+        (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.proc = subprocess.Popen(
+            [binary, f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=open(self.dir / "log", "wb"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"prometheus not ready; log in {self.dir / 'log'}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> "PrometheusServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

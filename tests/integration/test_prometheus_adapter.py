@@ -1,0 +1,89 @@
+"""The Prometheus adapter against a real Prometheus scraping a small exporter run by the test."""
+import math
+import time
+
+import pytest
+from prometheus_client import CollectorRegistry, start_http_server
+
+from modelrollout.adapters.prometheus import PredictorMetricsSource, PrometheusClient
+from predictor.metrics import PredictorMetrics
+from predictor.testing import free_port
+
+from .prometheus_server import PrometheusServer
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(condition, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def exporter():
+    """The predictor's own metric series, served as a predictor would serve them."""
+    registry = CollectorRegistry()
+    metrics = PredictorMetrics(registry)
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    yield metrics, f"127.0.0.1:{port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def prometheus(exporter):
+    with PrometheusServer([exporter[1]]) as prom:
+        yield prom
+
+
+def traffic(metrics, version, ok, errors, seconds):
+    m = metrics.for_model("cancer", version)
+    for _ in range(ok):
+        m.request_done("rest", 200, seconds)
+    for _ in range(errors):
+        m.request_done("grpc", 500, seconds)
+
+
+def test_instant_and_range_queries_and_a_measurement(exporter, prometheus):
+    metrics, _ = exporter
+    client = PrometheusClient(prometheus.url)
+    source = PredictorMetricsSource(client)
+    for version in ("v1", "v2"):  # series exist from zero, so increase() sees every request
+        for protocol, code in (("rest", "200"), ("grpc", "500")):
+            metrics.requests.labels(model="cancer", version=version, protocol=protocol, code=code)
+            metrics.request_seconds.labels(model="cancer", version=version, protocol=protocol)
+    wait_for(lambda: client.query('predictor_requests_total{version="v2",code="200"}'), what="first scrape")
+    traffic(metrics, "v1", 900, 9, 0.004)
+    traffic(metrics, "v2", 300, 30, 0.03)
+    m = wait_for(lambda: (lambda m: m if m.canary and m.canary.requests > 320 and m.stable.requests > 890 else None)(
+        source.measure("cancer", "v2", "v1", 30)), what="increase() to see the traffic")
+    assert m.error is None
+    # increase() extrapolates to the window's edges, so compare with a tolerance
+    assert m.canary.requests == pytest.approx(330, rel=0.35) and m.canary.errors / m.canary.requests == pytest.approx(30 / 330, rel=0.05)
+    assert m.stable.errors / m.stable.requests == pytest.approx(9 / 909, rel=0.05)
+    assert math.isinf(m.canary.buckets[-1][0]) and m.canary.age < 30
+    assert m.queries["canary_requests"].startswith("sum(increase(predictor_requests_total{")
+    now = time.time()
+    series = client.query_range('sum(predictor_requests_total{model="cancer"})', now - 20, now, 1)
+    assert series and len(series[0]["values"]) >= 2
+
+
+def test_a_version_with_no_series_is_no_data_not_zero(prometheus):
+    m = PredictorMetricsSource(PrometheusClient(prometheus.url)).measure("cancer", "v9", "v1", 30)
+    assert m.error is None and m.canary is None
+
+
+def test_an_unreachable_prometheus_is_reported_not_raised():
+    m = PredictorMetricsSource(PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout=2)).measure("cancer", "v2", "v1", 30)
+    assert m.canary is None and "unreachable" in m.error
+
+
+def test_a_bad_query_is_an_error(prometheus):
+    from modelrollout.adapters.prometheus import PrometheusError
+    with pytest.raises(PrometheusError, match="400"):
+        PrometheusClient(prometheus.url).query("sum(")
