@@ -178,27 +178,19 @@ def weather_windows(n: int, rows: int) -> list[np.ndarray]:
 def test_a_full_queue_answers_429_and_resource_exhausted_at_once(tmp_path):
     with PredictorProcess(WEATHER, "--max_queue_size", "64", "--max_batch_size", "64",
                           log_path=tmp_path / "p.log") as p:
-        def rest(x):
-            inp = httpclient.InferInput("window", list(x.shape), "FP32")
+        def call(x, client, url):
+            inp = client.InferInput("window", list(x.shape), "FP32")
             inp.set_data_from_numpy(x)
             try:
-                httpclient.InferenceServerClient(p.http_url).infer("weather", [inp])
-                return "ok"
-            except InferenceServerException as e:
-                return e.status()
-
-        def grpc(x):
-            inp = grpcclient.InferInput("window", list(x.shape), "FP32")
-            inp.set_data_from_numpy(x)
-            try:
-                grpcclient.InferenceServerClient(p.grpc_url).infer("weather", [inp])
+                client.InferenceServerClient(url).infer("weather", [inp])
                 return "ok"
             except InferenceServerException as e:
                 return e.status()
 
         windows = weather_windows(48, 48)
         with concurrent.futures.ThreadPoolExecutor(24) as pool:
-            results = list(pool.map(lambda ix: (rest if ix[0] % 2 else grpc)(ix[1]), enumerate(windows)))
+            results = list(pool.map(lambda ix: call(ix[1], *((httpclient, p.http_url) if ix[0] % 2 else (grpcclient, p.grpc_url))),
+                                    enumerate(windows)))
         assert "ok" in results
         assert "429" in results and "StatusCode.RESOURCE_EXHAUSTED" in results, results
         assert set(results) <= {"ok", "429", "StatusCode.RESOURCE_EXHAUSTED"}

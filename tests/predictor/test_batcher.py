@@ -37,15 +37,13 @@ def make(model, **kw):
     return Batcher(model, **settings)
 
 
-async def hold(model):
-    """Closes the gate and starts one request, which then occupies the model."""
+async def occupy(b, model):
+    """Closes the model's gate and starts one single-row request, which then occupies it."""
     model.gate.clear()
     model.started.clear()
-    return model.started
-
-
-async def wait_started(model):
+    first = asyncio.create_task(b.submit(rows(0)))
     await asyncio.get_running_loop().run_in_executor(None, model.started.wait, 10)
+    return first
 
 
 async def test_an_idle_model_runs_a_request_at_once():
@@ -59,9 +57,7 @@ async def test_an_idle_model_runs_a_request_at_once():
 async def test_requests_coalesce_while_the_model_is_busy():
     model = FakeModel()
     b = make(model, max_batch_size=8)
-    await hold(model)
-    first = asyncio.create_task(b.submit(rows(0)))
-    await wait_started(model)
+    first = await occupy(b, model)
     waiting = [asyncio.create_task(b.submit(rows(i))) for i in range(1, 6)]
     await asyncio.sleep(0)  # let them enqueue
     assert b.queued_rows == 5
@@ -74,9 +70,7 @@ async def test_requests_coalesce_while_the_model_is_busy():
 async def test_a_batch_never_exceeds_max_batch_size_rows():
     model = FakeModel()
     b = make(model, max_batch_size=4)
-    await hold(model)
-    first = asyncio.create_task(b.submit(rows(0)))
-    await wait_started(model)
+    first = await occupy(b, model)
     waiting = [asyncio.create_task(b.submit(rows(*range(3)))) for _ in range(3)]  # 9 rows
     await asyncio.sleep(0)
     model.gate.set()
@@ -95,9 +89,7 @@ async def test_a_request_larger_than_the_batch_is_split_and_reassembled():
 async def test_a_full_queue_rejects_at_once():
     model = FakeModel()
     b = make(model, max_batch_size=2, max_queue_size=4)
-    await hold(model)
-    first = asyncio.create_task(b.submit(rows(0)))
-    await wait_started(model)
+    first = await occupy(b, model)
     queued = asyncio.create_task(b.submit(rows(1, 2, 3, 4)))
     await asyncio.sleep(0)
     with pytest.raises(QueueFull, match="queue is full"):
@@ -109,9 +101,7 @@ async def test_a_full_queue_rejects_at_once():
 async def test_a_request_past_its_deadline_fails_without_running():
     model = FakeModel()
     b = make(model)
-    await hold(model)
-    first = asyncio.create_task(b.submit(rows(0)))
-    await wait_started(model)
+    first = await occupy(b, model)
     with pytest.raises(DeadlineExceeded, match="past its deadline"):
         await b.submit(rows(7), timeout=0.05)
     model.gate.set()
@@ -122,9 +112,7 @@ async def test_a_request_past_its_deadline_fails_without_running():
 async def test_a_model_error_fails_only_its_own_batch():
     model = FakeModel()
     b = make(model, max_batch_size=2)
-    await hold(model)
-    first = asyncio.create_task(b.submit(rows(0)))
-    await wait_started(model)
+    first = await occupy(b, model)
     bad_batch = [asyncio.create_task(b.submit(rows(v))) for v in (-1, 1)]   # batch 2
     good_batch = [asyncio.create_task(b.submit(rows(v))) for v in (2, 3)]   # batch 3
     await asyncio.sleep(0)
@@ -140,9 +128,8 @@ async def test_a_model_error_fails_only_its_own_batch():
 async def test_drain_refuses_new_work_and_finishes_what_was_accepted():
     model = FakeModel()
     b = make(model, max_batch_size=2)
-    await hold(model)
-    accepted = [asyncio.create_task(b.submit(rows(i))) for i in range(5)]
-    await wait_started(model)
+    first = await occupy(b, model)
+    accepted = [first] + [asyncio.create_task(b.submit(rows(i))) for i in range(1, 5)]
     drained = asyncio.create_task(b.drain())
     await asyncio.sleep(0)
     with pytest.raises(Draining):
@@ -156,9 +143,7 @@ async def test_drain_refuses_new_work_and_finishes_what_was_accepted():
 async def test_a_cancelled_request_is_dropped_from_the_queue():
     model = FakeModel()
     b = make(model)
-    await hold(model)
-    first = asyncio.create_task(b.submit(rows(0)))
-    await wait_started(model)
+    first = await occupy(b, model)
     gone = asyncio.create_task(b.submit(rows(1)))
     kept = asyncio.create_task(b.submit(rows(2)))
     await asyncio.sleep(0)
@@ -171,9 +156,7 @@ async def test_a_cancelled_request_is_dropped_from_the_queue():
 async def test_with_two_instances_a_free_one_waits_up_to_the_delay_to_coalesce():
     model = FakeModel()
     b = make(model, max_batch_size=8, instances=2, max_queue_delay=0.2)
-    await hold(model)
-    first = asyncio.create_task(b.submit(rows(0)))
-    await wait_started(model)
+    first = await occupy(b, model)
     waiting = [asyncio.create_task(b.submit(rows(i))) for i in range(1, 4)]
     # instance 2 is free, but the model is busy: the three coalesce until the delay runs out
     done, _ = await asyncio.wait(waiting, timeout=0.05)
