@@ -8,7 +8,6 @@ import dataclasses
 import re
 from typing import Any, Mapping
 
-PHASES = ("Idle", "Progressing", "Holding", "Paused", "Promoted", "RolledBack", "Failed")
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
 
 

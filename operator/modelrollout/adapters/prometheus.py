@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -59,9 +58,8 @@ def _scalar(result: list[dict]) -> float | None:
 class PredictorMetricsSource:
     """Reads one model version's traffic over a window from the predictor's series."""
 
-    def __init__(self, client: PrometheusClient, clock=time.time):
+    def __init__(self, client: PrometheusClient):
         self.client = client
-        self.clock = clock
 
     @staticmethod
     def queries(model: str, version: str, window: float) -> dict[str, str]:
