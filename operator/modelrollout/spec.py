@@ -146,6 +146,8 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
     if autoscaling.max_replicas < autoscaling.min_replicas:
         raise SpecError(f"spec.autoscaling.maxReplicas ({autoscaling.max_replicas}) must be >= minReplicas ({autoscaling.min_replicas})")
     promote = spec.get("promote")
+    if promote not in (None, "") and str(promote) != str(model["version"]):
+        raise SpecError(f"spec.promote: must name the candidate spec.model.version ({model['version']!r}), got {promote!r}")
     return RolloutSpec(
         inference_service=str(spec["inferenceService"]), version=str(model["version"]),
         storage_uri=str(model["storageUri"]), steps=parse_steps(strategy.get("steps")),

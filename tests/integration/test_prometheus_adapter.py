@@ -9,7 +9,7 @@ from modelrollout.adapters.prometheus import PredictorMetricsSource, PrometheusC
 from predictor.metrics import PredictorMetrics
 from predictor.testing import free_port
 
-from .prometheus_server import PrometheusServer
+from e2e.localstack.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
 

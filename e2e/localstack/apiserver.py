@@ -1,0 +1,301 @@
+"""A Kubernetes API server for tests and the local stack: kmock's emulator, plus the server
+behaviour that kopf, kubectl and the operator rely on and kmock 0.8 leaves out.
+
+Added here, each as a real API server does it:
+- metadata: uid, creationTimestamp, a global resourceVersion, and generation bumped only by spec
+  changes; a write carrying a stale metadata.resourceVersion gets 409 Conflict;
+- the status subresource: writes to /status change only status, other writes never change it;
+- ModelRollouts are defaulted and validated against crds/modelrollout.yaml (schema and CEL),
+  and an invalid one is refused with 422 naming the field;
+- lists carry kind and apiVersion; strategic-merge patches of custom resources get 415.
+
+Run it as a process: `python -m e2e.localstack.apiserver --port 0 --kubeconfig FILE`.
+ApiServer starts one and waits until it answers.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import datetime as dt
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import kmock
+import yaml
+from kmock._internal.k8s import KubernetesError
+
+from .crd_schema import CRD_PATH, CrdValidator, Invalid
+
+ISVC = "serving.kserve.io/v1beta1/inferenceservices"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def _error(status: int, reason: str, message: str) -> KubernetesError:
+    return KubernetesError(status=status, reason=reason, message=message, details={})
+
+
+class Emulator(kmock.KubernetesEmulator):
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self._versions = itertools.count(1000)
+        self._crd = yaml.safe_load(CRD_PATH.read_text())
+        self._validator = CrdValidator(self._crd)
+        names = self._crd["spec"]["names"]
+        self._mro = f"{self._crd['spec']['group']}/{self._crd['spec']['versions'][0]['name']}/{names['plural']}"
+        self.resources.load_bundled()
+        self.resources[self._mro] = kmock.ResourceInfo(
+            kind=names["kind"], singular=names["singular"], namespaced=True, shortnames=names["shortNames"],
+            categories=names.get("categories", []), subresources=["status"],
+            verbs=["create", "delete", "get", "list", "patch", "update", "watch"])
+        self.resources[ISVC] = kmock.ResourceInfo(
+            kind="InferenceService", singular="inferenceservice", namespaced=True, shortnames=["isvc"],
+            subresources=["status"], verbs=["create", "delete", "get", "list", "patch", "update", "watch"])
+        self._serve_openapi(names["kind"])
+        # watch streams as JSON (kmock sends octet-stream, which kubectl cannot decode)
+        (self.fallback ** 1)[kmock.action.WATCH] << kmock.headers({"Content-Type": "application/json"}) << self._serve_watch
+        self._with_status = {kmock.resource(self._mro), kmock.resource(ISVC)}
+
+    def _serve_openapi(self, kind: str) -> None:
+        """OpenAPI v3 documents for the two custom groups, as kubectl's client-side validation wants."""
+        group, version = self._crd["spec"]["group"], self._crd["spec"]["versions"][0]["name"]
+        schemas = {
+            (group, version, kind): self._crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"],
+            ("serving.kserve.io", "v1beta1", "InferenceService"): {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        }
+        paths = {}
+        for (g, v, k), schema in schemas.items():
+            url = f"/openapi/v3/apis/{g}/{v}"
+            paths[url.removeprefix("/openapi/v3/")] = {"serverRelativeURL": url}
+            name = ".".join(reversed(g.split("."))) + f".{v}.{k}"
+            gvk = {"x-kubernetes-group-version-kind": {"group": g, "version": v, "kind": k}}
+            # the fieldValidation parameter tells kubectl the server validates, so it need not
+            op = {**gvk, "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+                  "responses": {"200": {"description": "OK"}}}
+            plural = f"{k.lower()}s"
+            self[f"get {url}"] << {
+                "openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.31.0"},
+                "paths": {f"/apis/{g}/{v}/namespaces/{{namespace}}/{plural}": {"post": op},
+                          f"/apis/{g}/{v}/namespaces/{{namespace}}/{plural}/{{name}}": {"patch": op, "put": op}},
+                "components": {"schemas": {name: {**schema, "x-kubernetes-group-version-kind": [gvk["x-kubernetes-group-version-kind"]]}}}}
+        self["get /openapi/v3"] << {"paths": paths}
+
+    def _current(self, request: kmock.Request) -> dict | None:
+        key = (request.resource, request.namespace, request.name)
+        if key in self.objects and not self.objects[key].deleted:
+            return copy.deepcopy(self.objects[key].raw)
+        return None
+
+    def _stamp(self, request: kmock.Request) -> None:
+        data = request.data
+        if request.action == kmock.action.CREATE:
+            meta = data.setdefault("metadata", {})
+            if self._current(kmock.Request(resource=request.resource, namespace=request.namespace or meta.get("namespace"),
+                                           name=meta.get("name"))) is None:
+                meta.update(uid=str(uuid.uuid4()), generation=1, resourceVersion=str(next(self._versions)),
+                            creationTimestamp=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                if request.namespace:
+                    meta["namespace"] = request.namespace
+                if request.resource == kmock.resource(self._mro):
+                    request.data.update(self._validate(data))
+            return
+        current = self._current(request)
+        if current is None:
+            return                              # kmock answers 404
+        if not isinstance(data, dict):
+            raise _error(415, "UnsupportedMediaType", "only JSON merge patches are supported here (kubectl patch --type merge)")
+        content_type = request.headers.get("Content-Type", "")
+        if "strategic-merge-patch" in content_type and request.resource in self._with_status:
+            raise _error(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                         "strategic merge patch is not supported for custom resources; use --type merge")
+        sent = (data.get("metadata") or {}).get("resourceVersion")
+        if sent and sent != current["metadata"].get("resourceVersion"):
+            raise _error(409, "Conflict", f"Operation cannot be fulfilled on {request.resource.plural} "
+                         f"{request.name!r}: the object has been modified; please apply your changes to the latest version and try again")
+        if request.resource in self._with_status:
+            if request.subresource == "status":
+                for key in list(data):
+                    if key not in ("status", "metadata", "apiVersion", "kind"):
+                        del data[key]
+            else:
+                data.pop("status", None)
+        merged = merge_patch(current, data)
+        if request.resource == kmock.resource(self._mro) and request.subresource != "status":
+            self._validate(merged)
+        meta = data.setdefault("metadata", {})
+        meta["resourceVersion"] = str(next(self._versions))
+        if merged.get("spec") != current.get("spec"):
+            meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
+
+    def _validate(self, obj: dict) -> dict:
+        try:
+            return self._validator.validate(obj)
+        except Invalid as exc:
+            raise _error(422, "Invalid", str(exc)) from None
+
+    async def _handle(self, request: kmock.Request):
+        if request.resource is not None and request.action in (kmock.action.CREATE, kmock.action.UPDATE) \
+                and request.data is not None:
+            try:
+                async with self._lock:
+                    self._stamp(request)
+            except KubernetesError as exc:
+                return await self._render_error(exc)
+        return await super()._handle(request)
+
+    async def _serve_version(self, request: kmock.Request):
+        payload = await super()._serve_version(request)
+        for entry in payload["resources"]:
+            if "/" in entry["name"]:            # a subresource has no short names of its own
+                entry.update(shortNames=[], categories=[], verbs=["get", "patch", "update"])
+        return payload
+
+    def _wants_table(self, request: kmock.Request) -> bool:
+        return "as=Table" in request.headers.get("Accept", "") and request.resource == kmock.resource(self._mro)
+
+    def _table(self, objects: list[dict]) -> dict:
+        """Server-side printing with the CRD's additionalPrinterColumns, as `kubectl get` asks for."""
+        columns = self._crd["spec"]["versions"][0]["additionalPrinterColumns"]
+        defs = [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}]
+        defs += [{"name": c["name"], "type": c["type"], "format": "", "description": c["name"], "priority": 0} for c in columns]
+
+        def cell(obj: dict, path: str) -> Any:
+            for key in path.strip(".").split("."):
+                obj = obj.get(key) if isinstance(obj, dict) else None
+            return obj
+
+        def age(ts: str | None) -> str:     # date columns print as an age, like the real server's
+            if not ts:
+                return "<unknown>"
+            seconds = int((dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))).total_seconds())
+            return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m" if seconds < 7200 else f"{seconds // 3600}h"
+
+        rows = [{"cells": [o["metadata"]["name"]] + [age(cell(o, c["jsonPath"])) if c["type"] == "date" else cell(o, c["jsonPath"])
+                                                      for c in columns],
+                 "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}}
+                for o in objects]
+        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": str(next(self._versions))},
+                "columnDefinitions": defs, "rows": rows}
+
+    async def _serve_fetch(self, request: kmock.Request):
+        payload = await super()._serve_fetch(request)
+        return self._table([payload]) if self._wants_table(request) else payload
+
+    async def _serve_watch(self, request: kmock.Request):
+        async for event in super()._serve_watch(request):
+            if isinstance(event, dict) and self._wants_table(request):
+                event = {"type": event["type"], "object": self._table([event["object"]])}
+            yield event
+
+    async def _serve_list(self, request: kmock.Request):
+        payload = await super()._serve_list(request)
+        if self._wants_table(request):
+            return self._table(payload["items"])
+        info = self.resources.get(request.resource) if request.resource else None
+        kind = getattr(info, "kind", None) or request.resource.plural.capitalize()
+        version = request.resource.version if not request.resource.group else f"{request.resource.group}/{request.resource.version}"
+        return {"apiVersion": version, "kind": f"{kind}List", **payload}
+
+
+def write_kubeconfig(path: Path, server: str, namespace: str = "default") -> None:
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "localstack",
+        "clusters": [{"name": "localstack", "cluster": {"server": server}}],
+        "users": [{"name": "localstack", "user": {"token": "localstack"}}],
+        "contexts": [{"name": "localstack", "context": {"cluster": "localstack", "user": "localstack", "namespace": namespace}}],
+    }
+    path.write_text(yaml.safe_dump(config))
+
+
+async def serve(port: int, kubeconfig: Path) -> None:
+    async with Emulator() as emulator, kmock.Server(emulator, port=port or None) as server:
+        write_kubeconfig(kubeconfig, f"http://127.0.0.1:{server.port}")
+        print(f"serving on http://127.0.0.1:{server.port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+
+
+class ApiServer:
+    """The emulator in its own process, with a kubeconfig for kopf, the kubernetes client and kubectl."""
+
+    def __init__(self, workdir: Path | None = None):
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix="apiserver-"))
+        self.kubeconfig = self.dir / "kubeconfig"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return yaml.safe_load(self.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+
+    def start(self) -> "ApiServer":
+        self.kubeconfig.unlink(missing_ok=True)
+        self.proc = subprocess.Popen([sys.executable, "-m", "e2e.localstack.apiserver", "--kubeconfig", str(self.kubeconfig)],
+                                     cwd=REPO, stdout=open(self.dir / "apiserver.log", "wb"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"API server exited; see {self.dir / 'apiserver.log'}")
+            if self.kubeconfig.exists():
+                try:
+                    urllib.request.urlopen(f"{self.url}/version", timeout=1).close()
+                    return self
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise TimeoutError(f"API server not up; see {self.dir / 'apiserver.log'}")
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        kubectl = Path(sys.executable).with_name("kubectl")
+        return subprocess.run([str(kubectl), *args], input=input, env=self.env(), capture_output=True,
+                              text=True, check=check, timeout=60)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def __enter__(self) -> "ApiServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--kubeconfig", type=Path, required=True)
+    args = parser.parse_args()
+    asyncio.run(serve(args.port, args.kubeconfig))
+
+
+if __name__ == "__main__":
+    main()
