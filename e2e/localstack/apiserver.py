@@ -30,9 +30,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import jsonpatch
 import kmock
 import yaml
 from kmock._internal.k8s import KubernetesError
+
+from modelrollout.adapters.traffic import merge_patch
 
 from .crd_schema import CRD_PATH, CrdValidator, Invalid
 
@@ -40,17 +43,15 @@ ISVC = "serving.kserve.io/v1beta1/inferenceservices"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
+def merge_diff(old: Any, new: Any) -> Any:
+    """The merge patch that turns old into new (lists are replaced whole)."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return copy.deepcopy(new)
+    patch = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if key not in old or old[key] != value:
+            patch[key] = merge_diff(old.get(key), value)
+    return patch
 
 
 def _error(status: int, reason: str, message: str) -> KubernetesError:
@@ -108,7 +109,7 @@ class Emulator(kmock.KubernetesEmulator):
             return copy.deepcopy(self.objects[key].raw)
         return None
 
-    def _stamp(self, request: kmock.Request) -> None:
+    def _stamp(self, request: kmock.Request) -> kmock.Request:
         data = request.data
         if request.action == kmock.action.CREATE:
             meta = data.setdefault("metadata", {})
@@ -120,12 +121,17 @@ class Emulator(kmock.KubernetesEmulator):
                     meta["namespace"] = request.namespace
                 if request.resource == kmock.resource(self._mro):
                     request.data.update(self._validate(data))
-            return
+            return request
         current = self._current(request)
         if current is None:
-            return                              # kmock answers 404
-        if not isinstance(data, dict):
-            raise _error(415, "UnsupportedMediaType", "only JSON merge patches are supported here (kubectl patch --type merge)")
+            return request                      # kmock answers 404
+        if isinstance(data, list):              # RFC 6902 JSON patch (kopf uses it for finalizers)
+            try:
+                data = merge_diff(current, jsonpatch.apply_patch(current, data))
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+                raise _error(422, "Invalid", f"JSON patch failed: {exc}") from None
+            # kmock's reactions match the very request object it parsed, so swap the body in place
+            object.__setattr__(request, "data", data)
         content_type = request.headers.get("Content-Type", "")
         if "strategic-merge-patch" in content_type and request.resource in self._with_status:
             raise _error(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
@@ -148,6 +154,7 @@ class Emulator(kmock.KubernetesEmulator):
         meta["resourceVersion"] = str(next(self._versions))
         if merged.get("spec") != current.get("spec"):
             meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
+        return request
 
     def _validate(self, obj: dict) -> dict:
         try:
@@ -160,7 +167,7 @@ class Emulator(kmock.KubernetesEmulator):
                 and request.data is not None:
             try:
                 async with self._lock:
-                    self._stamp(request)
+                    request = self._stamp(request)
             except KubernetesError as exc:
                 return await self._render_error(exc)
         return await super()._handle(request)

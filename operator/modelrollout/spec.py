@@ -69,6 +69,7 @@ class RolloutSpec:
     promote: str | None = None             # a version: promote it now if it is the candidate
     abort: bool = False                    # roll back now, and stay rolled back while true
     retry: int = 0                         # raise it to start again after a rollback
+    model_name: str = ""                   # the predictor's `model` metrics label; default inference_service
 
 
 def _int(raw: Mapping, key: str, field: str, default: int, low: int, high: int | None = None) -> int:
@@ -155,4 +156,5 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         traffic_mode=mode, analysis=analysis, autoscaling=autoscaling,
         paused=bool(spec.get("paused", False)), promote=None if promote in (None, "") else str(promote),
         abort=bool(spec.get("abort", False)), retry=_int(spec, "retry", "spec", 0, 0),
+        model_name=str(model.get("name") or spec["inferenceService"]),
     )

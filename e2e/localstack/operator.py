@@ -1,0 +1,62 @@
+"""The operator as a real process (`python -m modelrollout`) pointed at a kubeconfig."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from predictor.testing import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class OperatorProcess:
+    def __init__(self, kubeconfig: Path, log_path: Path, resync: float = 0.5, namespace: str | None = None):
+        self.kubeconfig, self.log_path, self.resync, self.namespace = kubeconfig, Path(log_path), resync, namespace
+        self.metrics_port, self.health_port = free_port(), free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "OperatorProcess":
+        cmd = [sys.executable, "-m", "modelrollout", "--resync", str(self.resync), "--metrics-port", str(self.metrics_port),
+               "--liveness", f"http://127.0.0.1:{self.health_port}/healthz"]
+        if self.namespace:
+            cmd += ["--namespace", self.namespace]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited with {self.proc.returncode}; log: {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"operator not live; log: {self.log_path}")
+
+    def metric(self, name: str) -> float:
+        """The sum of a metric's samples on the operator's /metrics."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
+            lines = r.read().decode().splitlines()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in lines
+                   if line.startswith(name) and line[len(name)] in " {")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> "OperatorProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,82 @@
+"""The Kubernetes API as the reconciler uses it: ModelRollouts (and their status), InferenceServices,
+and Events. A thin layer over the official client; every write is a JSON merge patch.
+
+Status writes carry the resourceVersion that was read, so a write based on a stale read gets
+409 Conflict (raised as Conflict) instead of overwriting newer progress.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from typing import Any
+
+import kubernetes
+from kubernetes.client.rest import ApiException
+
+from ..planner import Event
+
+GROUP, VERSION, PLURAL = "serving.modelrollout.io", "v1alpha1", "modelrollouts"
+ISVC = ("serving.kserve.io", "v1beta1", "inferenceservices")
+COMPONENT = "serving.modelrollout.io/operator"
+
+
+class Conflict(Exception):
+    """The object changed since it was read; read again and re-plan."""
+
+
+class NotFound(Exception):
+    pass
+
+
+def _call(fn, *args, **kwargs) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except ApiException as exc:
+        if exc.status == 409:
+            raise Conflict(exc.reason) from None
+        if exc.status == 404:
+            raise NotFound(f"{args[-1] if args else ''}: not found") from None
+        raise
+
+
+class KubeApi:
+    def __init__(self, client: kubernetes.client.ApiClient):
+        self.objects = kubernetes.client.CustomObjectsApi(client)
+        self.events = kubernetes.client.EventsV1Api(client)
+
+    @classmethod
+    def from_environment(cls) -> "KubeApi":
+        """In-cluster service account, else $KUBECONFIG / ~/.kube/config."""
+        try:
+            kubernetes.config.load_incluster_config()
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+        return cls(kubernetes.client.ApiClient())
+
+    def get_rollout(self, namespace: str, name: str) -> dict:
+        return _call(self.objects.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
+
+    def write_status(self, rollout: dict, status: dict) -> dict:
+        meta = rollout["metadata"]
+        body = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": status}
+        return _call(self.objects.patch_namespaced_custom_object_status, GROUP, VERSION, meta["namespace"],
+                     PLURAL, meta["name"], body)
+
+    def get_isvc(self, namespace: str, name: str) -> dict:
+        return _call(self.objects.get_namespaced_custom_object, *ISVC[:2], namespace, ISVC[2], name)
+
+    def patch_isvc(self, namespace: str, name: str, patch: dict) -> dict:
+        return _call(self.objects.patch_namespaced_custom_object, *ISVC[:2], namespace, ISVC[2], name, patch)
+
+    def emit(self, rollout: dict, event: Event) -> None:
+        """An events.k8s.io/v1 Event about the rollout (what `kubectl get events` and `describe` show)."""
+        meta = rollout["metadata"]
+        body = kubernetes.client.EventsV1Event(
+            metadata=kubernetes.client.V1ObjectMeta(name=f"{meta['name']}.{uuid.uuid4().hex[:12]}", namespace=meta["namespace"]),
+            regarding=kubernetes.client.V1ObjectReference(
+                api_version=f"{GROUP}/{VERSION}", kind="ModelRollout", name=meta["name"], namespace=meta["namespace"],
+                uid=meta.get("uid"), resource_version=meta.get("resourceVersion")),
+            type=event.type, reason=event.reason, note=event.message[:1024], action=event.reason,
+            event_time=dt.datetime.now(dt.timezone.utc), reporting_controller=COMPONENT, reporting_instance=COMPONENT)
+        _call(self.events.create_namespaced_event, meta["namespace"], body)

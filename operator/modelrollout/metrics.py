@@ -1,0 +1,55 @@
+"""The operator's own Prometheus metrics (served on --metrics-port, default 9090 -> 8000 in the chart)."""
+from __future__ import annotations
+
+import threading
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+PHASES = ("Idle", "Progressing", "Holding", "Paused", "Promoted", "RolledBack", "Failed")
+
+
+class OperatorMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.rollouts = Gauge("modelrollout_rollouts", "ModelRollouts by phase", ["phase"], registry=r)
+        self.canary_weight = Gauge("modelrollout_canary_weight_percent", "The canary's traffic share",
+                                   ["namespace", "name", "stable_version", "canary_version"], registry=r)
+        self.decisions = Counter("modelrollout_decisions_total", "Analysis verdicts", ["verdict"], registry=r)
+        self.transitions = Counter("modelrollout_transitions_total", "Rollout events by reason", ["reason"], registry=r)
+        self.analysis_duration = Histogram("modelrollout_analysis_duration_seconds", "Time to query and judge one analysis",
+                                           registry=r, buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.reconcile_duration = Histogram("modelrollout_reconcile_duration_seconds", "Time of one reconcile",
+                                            registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.reconcile_errors = Counter("modelrollout_reconcile_errors_total", "Reconciles that raised", ["error"], registry=r)
+        self._phases: dict[tuple[str, str], str] = {}
+        self._weights: dict[tuple[str, str], tuple[str, str]] = {}
+        self._lock = threading.Lock()
+        for phase in PHASES:
+            self.rollouts.labels(phase).set(0)
+
+    def observe(self, namespace: str, name: str, status: dict) -> None:
+        key = (namespace, name)
+        labels = (str(status.get("stableVersion") or ""), str(status.get("canaryVersion") or ""))
+        with self._lock:
+            self._phases[key] = status.get("phase") or "Idle"
+            if key in self._weights and self._weights[key] != labels:
+                self.canary_weight.remove(*key, *self._weights[key])
+            self._weights[key] = labels
+            self.canary_weight.labels(*key, *labels).set(int(status.get("canaryWeight") or 0))
+            self._recount()
+
+    def forget(self, namespace: str, name: str) -> None:
+        key = (namespace, name)
+        with self._lock:
+            self._phases.pop(key, None)
+            if key in self._weights:
+                self.canary_weight.remove(*key, *self._weights.pop(key))
+            self._recount()
+
+    def _recount(self) -> None:
+        counts = {phase: 0 for phase in PHASES}
+        for phase in self._phases.values():
+            counts[phase] = counts.get(phase, 0) + 1
+        for phase, n in counts.items():
+            self.rollouts.labels(phase).set(n)
