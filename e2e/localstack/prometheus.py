@@ -35,7 +35,7 @@ class PrometheusServer:
         self.proc = subprocess.Popen(
             [binary, f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=open(self.dir / "log", "wb"), stderr=subprocess.STDOUT)
+            stdout=open(self.dir / "log", "ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -46,11 +46,13 @@ class PrometheusServer:
                 time.sleep(0.1)
         raise TimeoutError(f"prometheus not ready; log in {self.dir / 'log'}")
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
+        """keep_data: an outage; start() again serves the same port and the same history."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(30)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not keep_data:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> "PrometheusServer":
         return self.start()

@@ -5,14 +5,27 @@ import pytest
 from e2e.localstack.apiserver import ApiServer
 from e2e.localstack.operator import OperatorProcess
 from e2e.localstack.prometheus import PrometheusServer
+from e2e.localstack.observe import Recorder, events_of, get, status_of, wait_for
+from e2e.localstack.stack import inference_service, model_rollout, uri_of
 from modelrollout.planner import capacity
 from modelrollout.spec import AutoscalingSpec
 
-from .kube_helpers import Recorder, SteadyTraffic, events_of, get, isvc, rollout, wait_for
+from .steady_traffic import SteadyTraffic
 
 pytestmark = pytest.mark.integration
-V1, V2 = "file:///models/cancer/v1", "file:///models/cancer/v2"
+V1, V2 = uri_of("v1"), uri_of("v2")    # no predictors run here: Prometheus scrapes synthetic series
 SCALE = AutoscalingSpec(2, 10, "concurrency", 8)
+
+
+def isvc(name, uri):
+    return inference_service(name, "v1" if uri == V1 else "v2")
+
+
+def rollout(name, version, uri, prometheus, mode="serverless", steps=None, **analysis):
+    assert uri == uri_of(version)
+    return model_rollout(version, prometheus, mode, steps or [{"weight": 10}, {"weight": 40}, {"weight": 100}],
+                         interval="2s", name=name, autoscaling={"minReplicas": 2, "maxReplicas": 10,
+                         "metric": "concurrency", "target": 8}, **{"window": "10s", "minRequests": 50, **analysis})
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +46,7 @@ def operator(api, tmp_path):
         yield op
 
 
-def status(api, name="cancer"):
-    return get(api, "mro", name).get("status") or {}
+status = status_of
 
 
 def canary_of(obj: dict, mode: str) -> tuple[int, int | None]:

@@ -1,0 +1,152 @@
+"""Tier 3: the whole mission on loopback. Real predictors for each version, a real Prometheus
+scraping them, the operator, the emulated API server driven by real kubectl, and a driver
+sending V2 traffic split by the InferenceService's routing. Each scenario waits on conditions.
+"""
+import pytest
+
+from e2e.localstack.observe import Recorder, events_of, get, status_of, wait_for
+from e2e.localstack.prometheus import PrometheusServer
+from e2e.localstack.stack import Predictors, Rollout, model_rollout, uri_of
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    logs = tmp_path_factory.mktemp("predictors")
+    with Predictors(["v1", "v2", "v3-errors", "v3-slow"], logs) as predictors, \
+            PrometheusServer(predictors.targets()) as prometheus:
+        yield predictors, prometheus
+
+
+@pytest.fixture
+def stack(shared, tmp_path):
+    predictors, prometheus = shared
+    with Rollout(predictors, prometheus, tmp_path) as rollout:
+        yield rollout
+
+
+def phase_is(stack, *phases):
+    return lambda: (lambda s: s if s.get("phase") in phases else None)(status_of(stack.api))
+
+
+def weights_seen(history) -> list[int]:
+    out = []
+    for isvc in history:
+        w = isvc["spec"]["predictor"].get("canaryTrafficPercent") or 0
+        if not out or out[-1] != w:
+            out.append(w)
+    return out
+
+
+def isvc_serves(stack, version, canary=None):
+    def check():
+        p = get(stack.api, "isvc", "cancer")["spec"]["predictor"]
+        return p["model"]["storageUri"] == uri_of(version) and p.get("canaryTrafficPercent") == canary
+    return check
+
+
+def test_1_a_healthy_candidate_is_promoted_through_every_step(stack):
+    watch = Recorder(stack.api, "isvc", "cancer")
+    stack.apply(model_rollout("v2", stack.prometheus.url))
+    wait_for(phase_is(stack, "Promoted"), timeout=180, what="promotion")
+    wait_for(isvc_serves(stack, "v2"), what="v2 alone in the InferenceService")
+    seen = stack.driver.report()
+    history = watch.stop()
+
+    assert [w for w in weights_seen(history) if w] == [20, 50, 100]
+    s = status_of(stack.api)
+    assert s["stableVersion"] == "v2" and s.get("canaryVersion") is None and s["lastAnalysis"]["verdict"] == "Pass"
+    reasons = [e["reason"] for e in events_of(stack.api, "cancer")]
+    assert reasons[0] == "RolloutStarted" and reasons.count("StepAdvanced") == 2 and reasons[-1] == "Promoted"
+    assert seen["v2"]["requests"] > 30 and seen["v2"]["errors"] == 0 and seen["v1"]["errors"] == 0
+
+
+def test_2_a_candidate_with_errors_is_rolled_back_before_the_middle_step(stack):
+    watch = Recorder(stack.api, "isvc", "cancer")
+    stack.apply(model_rollout("v3-errors", stack.prometheus.url))
+    s = wait_for(phase_is(stack, "RolledBack", "Promoted"), timeout=180, what="a verdict")
+    wait_for(isvc_serves(stack, "v1", canary=0), what="stable pinned")
+    seen = stack.driver.report()
+    history = watch.stop()
+
+    assert s["phase"] == "RolledBack" and s["lastAnalysis"]["verdict"] == "Fail"
+    assert "error rate" in s["lastAnalysis"]["reason"] and s["lastAnalysis"]["errorRate"] > 0.02
+    assert max(weights_seen(history)) < 50                      # never reached the middle step
+    assert seen["v3-errors"]["errors"] > 0                      # the clients did see the canary fail...
+    assert seen["v1"]["errors"] == 0 and seen["v1"]["requests"] > 100   # ...and never stable
+    assert any(e["reason"] == "RolledBack" and e["type"] == "Warning" for e in events_of(stack.api, "cancer"))
+
+
+def test_3_a_candidate_with_a_latency_regression_is_rolled_back(stack):
+    stack.apply(model_rollout("v3-slow", stack.prometheus.url, maxLatencyP99="500ms"))
+    s = wait_for(phase_is(stack, "RolledBack", "Promoted"), timeout=180, what="a verdict")
+    wait_for(isvc_serves(stack, "v1", canary=0), what="stable pinned")
+    analysis = s["lastAnalysis"]
+    assert s["phase"] == "RolledBack" and analysis["verdict"] == "Fail"
+    # under the absolute limit, so the relative, statistical gate caught it
+    assert analysis["latencyP99"] < 0.5 and analysis["latencyPValue"] < 0.05
+    assert analysis["latencyP99"] > analysis["stableLatencyP99"] * 1.2
+    seen = stack.driver.report()
+    assert seen["v3-slow"]["p50_ms"] > seen["v1"]["p50_ms"]
+
+
+def test_4_manual_pause_promote_and_abort(stack):
+    steps = [{"weight": 20}, {"weight": 50}, {"weight": 100}]
+    stack.apply(model_rollout("v2", stack.prometheus.url, steps=steps, interval="3s"))
+    wait_for(lambda: status_of(stack.api).get("canaryWeight") == 20, what="first step")
+    stack.patch('{"spec":{"paused":true}}')
+    wait_for(phase_is(stack, "Paused"), what="paused")
+    reconciles = stack.operator.metric("modelrollout_reconcile_duration_seconds_count")
+    wait_for(lambda: stack.operator.metric("modelrollout_reconcile_duration_seconds_count") > reconciles + 20,
+             what="the operator to look again, for well past a step's interval")
+    s = status_of(stack.api)
+    assert s["phase"] == "Paused" and s["canaryWeight"] == 20
+    assert get(stack.api, "isvc", "cancer")["spec"]["predictor"]["canaryTrafficPercent"] == 20
+
+    stack.patch('{"spec":{"promote":"v2"}}')                     # promote now, straight from 20%
+    wait_for(phase_is(stack, "Promoted"), what="promoted at once")
+    wait_for(isvc_serves(stack, "v2"), what="v2 serving all")
+
+    stack.patch('{"spec":{"paused":false,"promote":null,"model":{"version":"v1","storageUri":"%s"}}}' % uri_of("v1"))
+    wait_for(lambda: status_of(stack.api).get("canaryVersion") == "v1", what="a rollout of v1 over v2")
+    stack.patch('{"spec":{"abort":true}}')
+    s = wait_for(phase_is(stack, "RolledBack"), what="aborted")
+    wait_for(isvc_serves(stack, "v2", canary=0), what="v2 pinned")
+    assert s["stableVersion"] == "v2" and "aborted by spec.abort" in s["message"]
+
+
+def test_5_prometheus_outage_holds_the_weight_and_then_continues(stack):
+    steps = [{"weight": 20}, {"weight": 50}, {"weight": 100}]
+    stack.apply(model_rollout("v2", stack.prometheus.url, steps=steps))
+    wait_for(lambda: status_of(stack.api).get("canaryWeight") == 20, what="first step")
+    stack.prometheus.stop(keep_data=True)
+    try:
+        s = wait_for(lambda: (lambda s: s if s.get("phase") == "Holding" and "metrics unavailable" in
+                              (s.get("lastAnalysis") or {}).get("reason", "") else None)(status_of(stack.api)),
+                     timeout=60, what="an Inconclusive verdict")
+        first = s["lastAnalysis"]["time"]
+        s = wait_for(lambda: (lambda s: s if (s.get("lastAnalysis") or {}).get("time") != first else None)(status_of(stack.api)),
+                     timeout=60, what="a second Inconclusive verdict")
+        assert s["phase"] == "Holding" and s["canaryWeight"] == 20 and s["lastAnalysis"]["verdict"] == "Inconclusive"
+        assert s.get("failures", 0) == 0                          # inconclusive is not a failure
+        assert get(stack.api, "isvc", "cancer")["spec"]["predictor"]["canaryTrafficPercent"] == 20
+    finally:
+        stack.prometheus.start()
+    wait_for(phase_is(stack, "Promoted"), timeout=180, what="promotion once Prometheus is back")
+
+
+def test_6_a_killed_operator_resumes_at_the_same_step(stack):
+    steps = [{"weight": 20}, {"weight": 50, "hold": "1h"}, {"weight": 100}]
+    stack.apply(model_rollout("v2", stack.prometheus.url, steps=steps))
+    before = wait_for(lambda: (lambda s: s if s.get("currentStep") == 1 else None)(status_of(stack.api)),
+                      timeout=120, what="the second step")
+    stack.operator.stop(kill=True)
+    events = len(events_of(stack.api, "cancer"))
+    operator = stack.start_operator("operator-restarted.log")
+    wait_for(lambda: operator.metric("modelrollout_reconcile_duration_seconds_count") >= 10, what="reconciles after restart")
+    after = status_of(stack.api)
+    assert (after["currentStep"], after["canaryWeight"], after["phase"]) == (1, 50, "Progressing")
+    assert after["stepStartedAt"] == before["stepStartedAt"] and after["stableVersion"] == "v1"
+    assert len(events_of(stack.api, "cancer")) == events
+    assert get(stack.api, "isvc", "cancer")["spec"]["predictor"]["canaryTrafficPercent"] == 50

@@ -1,0 +1,43 @@
+"""Healthy synthetic predictor series for Prometheus: the predictor's own metrics classes,
+served by a real exporter and growing at a steady rate."""
+from __future__ import annotations
+
+import threading
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from predictor.metrics import PredictorMetrics
+from predictor.testing import free_port
+
+
+class SteadyTraffic:
+    """The predictor's series for given versions, growing at a steady healthy rate (a real exporter)."""
+
+    def __init__(self, model: str, versions: list[str], per_second: int = 100, latency: float = 0.005):
+        self.registry = CollectorRegistry()
+        self.metrics = PredictorMetrics(self.registry)
+        self.models = [self.metrics.for_model(model, v) for v in versions]
+        self.per_second, self.latency = per_second, latency
+        self.port = free_port()
+        self._stop = threading.Event()
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "SteadyTraffic":
+        self.server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            for m in self.models:
+                for _ in range(self.per_second // 20):
+                    m.request_done("rest", 200, self.latency)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self.thread.join()
+        self.server.shutdown()
