@@ -19,6 +19,7 @@ import asyncio
 import copy
 import datetime as dt
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -74,33 +75,46 @@ class Emulator(kmock.KubernetesEmulator):
         self.resources[ISVC] = kmock.ResourceInfo(
             kind="InferenceService", singular="inferenceservice", namespaced=True, shortnames=["isvc"],
             subresources=["status"], verbs=["create", "delete", "get", "list", "patch", "update", "watch"])
-        self._serve_openapi(names["kind"])
+        # the other custom resources our manifests use, so kubectl can map them
+        for key, kind, namespaced in (("serving.kserve.io/v1alpha1/clusterservingruntimes", "ClusterServingRuntime", False),
+                                      ("serving.kserve.io/v1alpha1/servingruntimes", "ServingRuntime", True),
+                                      ("monitoring.coreos.com/v1/podmonitors", "PodMonitor", True),
+                                      ("monitoring.coreos.com/v1/servicemonitors", "ServiceMonitor", True)):
+            self.resources[key] = kmock.ResourceInfo(kind=kind, singular=kind.lower(), namespaced=namespaced,
+                                                     verbs=["create", "delete", "get", "list", "patch", "update", "watch"])
+        self._serve_openapi()
         # watch streams as JSON (kmock sends octet-stream, which kubectl cannot decode)
         (self.fallback ** 1)[kmock.action.WATCH] << kmock.headers({"Content-Type": "application/json"}) << self._serve_watch
         self._with_status = {kmock.resource(self._mro), kmock.resource(ISVC)}
 
-    def _serve_openapi(self, kind: str) -> None:
-        """OpenAPI v3 documents for the two custom groups, as kubectl's client-side validation wants."""
-        group, version = self._crd["spec"]["group"], self._crd["spec"]["versions"][0]["name"]
-        schemas = {
-            (group, version, kind): self._crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"],
-            ("serving.kserve.io", "v1beta1", "InferenceService"): {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-        }
+    def _serve_openapi(self) -> None:
+        """OpenAPI v3 documents, one per group/version, saying that every write accepts the
+        fieldValidation parameter: kubectl then leaves validation to the server (which validates
+        ModelRollouts against the CRD) instead of wanting the full OpenAPI v2 document."""
+        by_gv: dict[tuple[str, str], list[tuple[str, str, bool]]] = {}
+        for resource, info in self.resources.items():
+            if resource.plural and "/" not in resource.plural and info.kind:
+                by_gv.setdefault((resource.group or "", resource.version), []).append((resource.plural, info.kind, bool(info.namespaced)))
+        mro_schema = self._crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         paths = {}
-        for (g, v, k), schema in schemas.items():
-            url = f"/openapi/v3/apis/{g}/{v}"
-            paths[url.removeprefix("/openapi/v3/")] = {"serverRelativeURL": url}
-            name = ".".join(reversed(g.split("."))) + f".{v}.{k}"
-            gvk = {"x-kubernetes-group-version-kind": {"group": g, "version": v, "kind": k}}
-            # the fieldValidation parameter tells kubectl the server validates, so it need not
-            op = {**gvk, "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
-                  "responses": {"200": {"description": "OK"}}}
-            plural = f"{k.lower()}s"
-            self[f"get {url}"] << {
-                "openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.31.0"},
-                "paths": {f"/apis/{g}/{v}/namespaces/{{namespace}}/{plural}": {"post": op},
-                          f"/apis/{g}/{v}/namespaces/{{namespace}}/{plural}/{{name}}": {"patch": op, "put": op}},
-                "components": {"schemas": {name: {**schema, "x-kubernetes-group-version-kind": [gvk["x-kubernetes-group-version-kind"]]}}}}
+        for (g, v), resources in by_gv.items():
+            root = f"/apis/{g}/{v}" if g else f"/api/{v}"
+            url = f"/openapi/v3{root}"
+            paths[root.lstrip("/")] = {"serverRelativeURL": url}
+            doc_paths, schemas = {}, {}
+            for plural, kind, namespaced in resources:
+                gvk = {"group": g, "version": v, "kind": kind}
+                op = {"x-kubernetes-group-version-kind": gvk, "responses": {"200": {"description": "OK"}},
+                      "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}]}
+                base = f"{root}/namespaces/{{namespace}}/{plural}" if namespaced else f"{root}/{plural}"
+                doc_paths[base] = {"post": op}
+                doc_paths[f"{base}/{{name}}"] = {"patch": op, "put": op}
+                schema = mro_schema if kind == self._crd["spec"]["names"]["kind"] else \
+                    {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                schemas[".".join(reversed(g.split("."))) + f".{v}.{kind}" if g else f"io.k8s.api.core.{v}.{kind}"] = \
+                    {**schema, "x-kubernetes-group-version-kind": [gvk]}
+            self[f"get {url}"] << {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.31.0"},
+                                   "paths": doc_paths, "components": {"schemas": schemas}}
         self["get /openapi/v3"] << {"paths": paths}
 
     def _current(self, request: kmock.Request) -> dict | None:
@@ -162,7 +176,24 @@ class Emulator(kmock.KubernetesEmulator):
         except Invalid as exc:
             raise _error(422, "Invalid", str(exc)) from None
 
+    audit_path: Path | None = None
+
+    def _audit(self, request: kmock.Request) -> None:
+        """One JSON line per resource request, as RBAC sees it: verb, group, resource, subresource."""
+        r = request.resource
+        if self.audit_path is None or r is None:
+            return
+        method = str(request.method.value if hasattr(request.method, "value") else request.method).upper()
+        verb = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}.get(method)
+        if verb is None:
+            verb = "get" if request.name else "watch" if request.params.get("watch") in ("true", "1") else "list"
+        entry = {"verb": verb, "group": r.group or "", "resource": r.plural, "subresource": request.subresource or "",
+                 "namespace": request.namespace or "", "agent": request.headers.get("User-Agent", "")}
+        with open(self.audit_path, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
     async def _handle(self, request: kmock.Request):
+        self._audit(request)
         if request.resource is not None and request.action in (kmock.action.CREATE, kmock.action.UPDATE) \
                 and request.data is not None:
             try:
@@ -174,6 +205,7 @@ class Emulator(kmock.KubernetesEmulator):
 
     async def _serve_version(self, request: kmock.Request):
         payload = await super()._serve_version(request)
+        payload["groupVersion"] = payload["groupVersion"].lstrip("/")     # the core group is "v1", not "/v1"
         for entry in payload["resources"]:
             if "/" in entry["name"]:            # a subresource has no short names of its own
                 entry.update(shortNames=[], categories=[], verbs=["get", "patch", "update"])
@@ -211,19 +243,36 @@ class Emulator(kmock.KubernetesEmulator):
         return self._table([payload]) if self._wants_table(request) else payload
 
     async def _serve_watch(self, request: kmock.Request):
+        # client-go's watch-list (sendInitialEvents) waits for a bookmark after the existing objects
+        initial = None
+        if request.params.get("sendInitialEvents") == "true":
+            initial = sum(1 for (res, ns, name), obj in self.objects.items() if res == request.resource
+                          and request.namespace in (None, ns) and not obj.deleted)
         async for event in super()._serve_watch(request):
             if isinstance(event, dict) and self._wants_table(request):
                 event = {"type": event["type"], "object": self._table([event["object"]])}
             yield event
+            if isinstance(event, dict) and initial is not None:
+                initial -= 1
+            if initial == 0:
+                initial = None
+                yield {"type": "BOOKMARK", "object": {"kind": self._kind(request), "apiVersion": self._api_version(request),
+                       "metadata": {"resourceVersion": str(next(self._versions)),
+                                    "annotations": {"k8s.io/initial-events-end": "true"}}}}
+
+    def _kind(self, request: kmock.Request) -> str:
+        info = self.resources.get(request.resource) if request.resource else None
+        return getattr(info, "kind", None) or request.resource.plural.capitalize()
+
+    def _api_version(self, request: kmock.Request) -> str:
+        r = request.resource
+        return r.version if not r.group else f"{r.group}/{r.version}"
 
     async def _serve_list(self, request: kmock.Request):
         payload = await super()._serve_list(request)
         if self._wants_table(request):
             return self._table(payload["items"])
-        info = self.resources.get(request.resource) if request.resource else None
-        kind = getattr(info, "kind", None) or request.resource.plural.capitalize()
-        version = request.resource.version if not request.resource.group else f"{request.resource.group}/{request.resource.version}"
-        return {"apiVersion": version, "kind": f"{kind}List", **payload}
+        return {"apiVersion": self._api_version(request), "kind": f"{self._kind(request)}List", **payload}
 
 
 def write_kubeconfig(path: Path, server: str, namespace: str = "default") -> None:
@@ -236,8 +285,9 @@ def write_kubeconfig(path: Path, server: str, namespace: str = "default") -> Non
     path.write_text(yaml.safe_dump(config))
 
 
-async def serve(port: int, kubeconfig: Path) -> None:
+async def serve(port: int, kubeconfig: Path, audit_log: Path | None = None) -> None:
     async with Emulator() as emulator, kmock.Server(emulator, port=port or None) as server:
+        emulator.audit_path = audit_log
         write_kubeconfig(kubeconfig, f"http://127.0.0.1:{server.port}")
         print(f"serving on http://127.0.0.1:{server.port}", flush=True)
         stop = asyncio.Event()
@@ -253,6 +303,7 @@ class ApiServer:
     def __init__(self, workdir: Path | None = None):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="apiserver-"))
         self.kubeconfig = self.dir / "kubeconfig"
+        self.audit_log = self.dir / "audit.jsonl"
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -261,7 +312,8 @@ class ApiServer:
 
     def start(self) -> "ApiServer":
         self.kubeconfig.unlink(missing_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-m", "e2e.localstack.apiserver", "--kubeconfig", str(self.kubeconfig)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "e2e.localstack.apiserver", "--kubeconfig", str(self.kubeconfig),
+                                      "--audit-log", str(self.audit_log)],
                                      cwd=REPO, stdout=open(self.dir / "apiserver.log", "wb"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -300,8 +352,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--kubeconfig", type=Path, required=True)
+    parser.add_argument("--audit-log", type=Path, help="append one JSON line per resource request")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.kubeconfig))
+    asyncio.run(serve(args.port, args.kubeconfig, args.audit_log))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ log = logging.getLogger("modelrollout")
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
-    settings.posting.level = logging.WARNING          # our own Events say what happened; kopf's only on trouble
+    settings.posting.enabled = False                  # our own Events say what happened; kopf's trouble goes to the log
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.persistence.finalizer = f"{GROUP}/finalizer"

@@ -51,7 +51,10 @@ class Reconciler:
             self.metrics.reconcile_duration.observe(time.perf_counter() - started)
 
     def _reconcile(self, namespace: str, name: str) -> float | None:
-        rollout = self.kube.get_rollout(namespace, name)
+        try:
+            rollout = self.kube.get_rollout(namespace, name)
+        except NotFound:
+            return None                                 # deleted meanwhile: nothing to do
         status = dict(rollout.get("status") or {})
         now = self.clock()
         try:

@@ -131,7 +131,7 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         max_error_rate=_float(a, "maxErrorRate", "spec.analysis", 0.01, 0.0, 1.0),
         max_latency_p99=None if p99 is None else parse_duration(p99, "spec.analysis.maxLatencyP99"),
         compare_to_stable=bool(a.get("compareToStable", True)),
-        significance=_float(a, "significance", "spec.analysis", 0.05, 1e-6, 0.5),
+        significance=_float(a, "significance", "spec.analysis", 0.05, 0.0001, 0.5),
         latency_tolerance=_float(a, "latencyTolerance", "spec.analysis", 1.2, 1.0, 100.0),
         window=parse_duration(a.get("window", "1m"), "spec.analysis.window"),
         failure_limit=_int(a, "failureLimit", "spec.analysis", 1, 1),

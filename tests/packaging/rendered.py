@@ -1,0 +1,47 @@
+"""The objects we ship, as a cluster would receive them: kustomize output (real kubectl) and the
+Helm chart rendered by Helm's own Go library (helm-python-sdk)."""
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+from pathlib import Path
+
+import helm_python
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "modelrollout"
+ALL_ON = {"monitoring": {"podMonitor": {"enabled": True}, "serviceMonitor": {"enabled": True},
+                         "dashboard": {"enabled": True}}}
+
+
+def kubectl(*args: str) -> str:
+    kubectl = Path(sys.executable).with_name("kubectl")
+    return subprocess.run([str(kubectl), *args], capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+@functools.cache
+def kustomized(directory: str) -> tuple[dict, ...]:
+    return tuple(d for d in yaml.safe_load_all(kubectl("kustomize", str(REPO / directory))) if d)
+
+
+@functools.cache
+def chart() -> helm_python.Chart:
+    return helm_python.Chart.load(str(CHART))
+
+
+def rendered_chart(values: dict | None = None) -> list[dict]:
+    out = chart().render(values=values, name="mr", namespace="modelrollout-system")
+    docs = [d for text in out.values() for d in yaml.safe_load_all(text) if d]
+    return docs + [yaml.safe_load(c["data"]) for c in chart().crds]
+
+
+def key(obj: dict) -> tuple[str, str]:
+    return obj["kind"], obj["metadata"]["name"]
+
+
+def rbac_rules(docs) -> set[tuple[str, str, str]]:
+    """A ClusterRole's grants as (apiGroup, resource, verb)."""
+    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    return {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
