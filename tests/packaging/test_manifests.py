@@ -81,6 +81,10 @@ def test_the_chart_ships_the_crd_file_itself_and_the_same_objects_as_manifests()
     from_manifests = {key(o) for o in kustomized("manifests") + kustomized("manifests/monitoring") if o["kind"] != "Namespace"}
     assert from_chart == from_manifests
     assert rbac_rules(rendered_chart()) == rbac_rules(kustomized("manifests"))
+    runtime = [next(o for o in docs if o["kind"] == "ClusterServingRuntime")["spec"]
+               for docs in (rendered_chart(), kustomized("manifests"))]
+    assert runtime[0]["containers"][0]["args"] == runtime[1]["containers"][0]["args"]
+    assert "--model_name={{.Name}}" in runtime[0]["containers"][0]["args"]    # KServe's template, not Helm's
 
 
 def test_the_dashboard_shows_what_the_issue_asks_for():
