@@ -201,7 +201,24 @@ class Emulator(kmock.KubernetesEmulator):
                     request = self._stamp(request)
             except KubernetesError as exc:
                 return await self._render_error(exc)
-        return await super()._handle(request)
+        response = await super()._handle(request)
+        if request.action == kmock.action.CREATE and request.resource == kmock.resource("events.k8s.io/v1/events"):
+            await self._mirror_event(request.data)
+        return response
+
+    async def _mirror_event(self, event: dict) -> None:
+        """A real API server keeps one store of Events behind both APIs: show events.k8s.io/v1
+        Events through core v1 too (what `kubectl get events` and `kubectl describe` read)."""
+        meta = event["metadata"]
+        core = {"apiVersion": "v1", "kind": "Event", "metadata": dict(meta), "involvedObject": event.get("regarding") or {},
+                "reason": event.get("reason"), "message": event.get("note"), "type": event.get("type"),
+                "source": {"component": event.get("reportingController")}, "count": 1,
+                "firstTimestamp": event.get("eventTime"), "lastTimestamp": event.get("eventTime"),
+                "reportingComponent": event.get("reportingController"), "reportingInstance": event.get("reportingInstance")}
+        resource = kmock.resource("v1/events")
+        async with self._lock:
+            self.objects[resource, meta.get("namespace"), meta["name"]] = core
+            await self._buses[resource].put({"type": "ADDED", "object": core})
 
     async def _serve_version(self, request: kmock.Request):
         payload = await super()._serve_version(request)

@@ -52,7 +52,7 @@ class Recorder:
 
 def events_of(api, name: str) -> list[dict]:
     items = json.loads(api.kubectl("get", "events", "-o", "json").stdout)["items"]
-    return [e for e in items if (e.get("regarding") or {}).get("name") == name]
+    return [e for e in items if (e.get("involvedObject") or {}).get("name") == name]
 
 
 def get(api, resource: str, name: str) -> dict:
