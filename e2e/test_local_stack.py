@@ -49,7 +49,8 @@ def isvc_serves(stack, version, canary=None):
 def test_1_a_healthy_candidate_is_promoted_through_every_step(stack):
     watch = Recorder(stack.api, "isvc", "cancer")
     stack.apply(model_rollout("v2", stack.prometheus.url))
-    wait_for(phase_is(stack, "Promoted"), timeout=180, what="promotion")
+    s = wait_for(phase_is(stack, "Promoted", "RolledBack"), timeout=180, what="the rollout to finish")
+    assert s["phase"] == "Promoted", s["message"]
     wait_for(isvc_serves(stack, "v2"), what="v2 alone in the InferenceService")
     seen = stack.driver.report()
     history = watch.stop()
@@ -139,8 +140,9 @@ def test_5_prometheus_outage_holds_the_weight_and_then_continues(stack):
 def test_6_a_killed_operator_resumes_at_the_same_step(stack):
     steps = [{"weight": 20}, {"weight": 50, "hold": "1h"}, {"weight": 100}]
     stack.apply(model_rollout("v2", stack.prometheus.url, steps=steps))
-    before = wait_for(lambda: (lambda s: s if s.get("currentStep") == 1 else None)(status_of(stack.api)),
-                      timeout=120, what="the second step")
+    before = wait_for(lambda: (lambda s: s if s.get("currentStep") == 1 or s.get("phase") == "RolledBack" else None)(
+        status_of(stack.api)), timeout=120, what="the second step")
+    assert before["phase"] == "Progressing", before["message"]
     stack.operator.stop(kill=True)
     events = len(events_of(stack.api, "cancer"))
     operator = stack.start_operator("operator-restarted.log")

@@ -19,6 +19,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_answers(url: str, proc: subprocess.Popen, what: str, log: object, timeout: float = 60.0) -> None:
+    """Poll url until it answers 200; fail early, naming the log, if the process exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} before it was ready; log: {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready at {url} after {timeout}s; log: {log}")
+
+
 class PredictorProcess:
     def __init__(self, model_dir: str | Path, *args: str, name: str | None = None,
                  log_path: str | Path | None = None, env: dict[str, str] | None = None,
@@ -52,18 +68,7 @@ class PredictorProcess:
         return self
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"predictor exited with {self.proc.returncode} before it was ready; log: {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"predictor on {self.http_url} not ready after {self.ready_timeout}s")
+        wait_until_answers(f"http://{self.http_url}/v2/health/ready", self.proc, "predictor", self.log_path, self.ready_timeout)
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://{self.http_url}/metrics", timeout=5) as r:

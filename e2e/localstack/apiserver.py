@@ -356,7 +356,11 @@ class ApiServer:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:   # aiohttp waits for open watch streams; they hold no state
+                self.proc.kill()
+                self.proc.wait(5)
 
     def __enter__(self) -> "ApiServer":
         return self.start()

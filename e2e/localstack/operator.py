@@ -5,11 +5,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
-from predictor.testing import free_port
+from predictor.testing import free_port, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,17 +26,8 @@ class OperatorProcess:
             cmd += ["--namespace", self.namespace]
         self.proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
                                      stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited with {self.proc.returncode}; log: {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"operator not live; log: {self.log_path}")
+        wait_until_answers(f"http://127.0.0.1:{self.health_port}/healthz", self.proc, "operator", self.log_path)
+        return self
 
     def metric(self, name: str) -> float:
         """The sum of a metric's samples on the operator's /metrics."""

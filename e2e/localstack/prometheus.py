@@ -4,13 +4,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import yaml
 
-from predictor.testing import free_port
+from predictor.testing import free_port, wait_until_answers
 
 
 class PrometheusServer:
@@ -36,15 +34,8 @@ class PrometheusServer:
             [binary, f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}"],
             stdout=open(self.dir / "log", "ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"prometheus not ready; log in {self.dir / 'log'}")
+        wait_until_answers(f"{self.url}/-/ready", self.proc, "prometheus", self.dir / "log", timeout=30)
+        return self
 
     def stop(self, keep_data: bool = False) -> None:
         """keep_data: an outage; start() again serves the same port and the same history."""

@@ -43,6 +43,8 @@ def model_rollout(version: str, prometheus: str, mode: str = "serverless", steps
     """A rollout with short timings for the local stack; analysis fields override the defaults."""
     spec_analysis = {"prometheus": {"url": prometheus}, "window": "15s", "minRequests": 30, "maxErrorRate": 0.02,
                      "maxLatencyP99": "250ms", "compareToStable": True,
+                     # millisecond latencies on a shared 2-core machine jitter: flag a canary only at 2x stable's p99
+                     "latencyTolerance": 2.0,
                      "onInconclusive": {"after": "10m", "action": "pause"}, **analysis}
     return yaml.safe_dump({
         "apiVersion": "serving.modelrollout.io/v1alpha1", "kind": "ModelRollout", "metadata": {"name": name},
