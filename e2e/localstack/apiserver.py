@@ -39,6 +39,8 @@ from kmock._internal.k8s import KubernetesError
 from modelrollout.adapters.traffic import merge_patch
 
 from .crd_schema import CRD_PATH, CrdValidator, Invalid
+from .openapi import openapi_documents
+from .printing import EVENT_COLUMNS, table
 
 ISVC = "serving.kserve.io/v1beta1/inferenceservices"
 REPO = Path(__file__).resolve().parents[2]
@@ -88,34 +90,12 @@ class Emulator(kmock.KubernetesEmulator):
         self._with_status = {kmock.resource(self._mro), kmock.resource(ISVC)}
 
     def _serve_openapi(self) -> None:
-        """OpenAPI v3 documents, one per group/version, saying that every write accepts the
-        fieldValidation parameter: kubectl then leaves validation to the server (which validates
-        ModelRollouts against the CRD) instead of wanting the full OpenAPI v2 document."""
-        by_gv: dict[tuple[str, str], list[tuple[str, str, bool]]] = {}
-        for resource, info in self.resources.items():
-            if resource.plural and "/" not in resource.plural and info.kind:
-                by_gv.setdefault((resource.group or "", resource.version), []).append((resource.plural, info.kind, bool(info.namespaced)))
-        mro_schema = self._crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-        paths = {}
-        for (g, v), resources in by_gv.items():
-            root = f"/apis/{g}/{v}" if g else f"/api/{v}"
-            url = f"/openapi/v3{root}"
-            paths[root.lstrip("/")] = {"serverRelativeURL": url}
-            doc_paths, schemas = {}, {}
-            for plural, kind, namespaced in resources:
-                gvk = {"group": g, "version": v, "kind": kind}
-                op = {"x-kubernetes-group-version-kind": gvk, "responses": {"200": {"description": "OK"}},
-                      "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}]}
-                base = f"{root}/namespaces/{{namespace}}/{plural}" if namespaced else f"{root}/{plural}"
-                doc_paths[base] = {"post": op}
-                doc_paths[f"{base}/{{name}}"] = {"patch": op, "put": op}
-                schema = mro_schema if kind == self._crd["spec"]["names"]["kind"] else \
-                    {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                schemas[".".join(reversed(g.split("."))) + f".{v}.{kind}" if g else f"io.k8s.api.core.{v}.{kind}"] = \
-                    {**schema, "x-kubernetes-group-version-kind": [gvk]}
-            self[f"get {url}"] << {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.31.0"},
-                                   "paths": doc_paths, "components": {"schemas": schemas}}
-        self["get /openapi/v3"] << {"paths": paths}
+        resources = [(r.group or "", r.version, r.plural, info.kind, bool(info.namespaced))
+                     for r, info in self.resources.items() if r.plural and "/" not in r.plural and info.kind]
+        root, documents = openapi_documents(resources, self._crd)
+        for url, document in documents.items():
+            self[f"get {url}"] << document
+        self["get /openapi/v3"] << root
 
     def _current(self, request: kmock.Request) -> dict | None:
         key = (request.resource, request.namespace, request.name)
@@ -228,36 +208,20 @@ class Emulator(kmock.KubernetesEmulator):
                 entry.update(shortNames=[], categories=[], verbs=["get", "patch", "update"])
         return payload
 
-    def _wants_table(self, request: kmock.Request) -> bool:
-        return "as=Table" in request.headers.get("Accept", "") and request.resource == kmock.resource(self._mro)
+    def _columns(self, request: kmock.Request) -> list[dict] | None:
+        if "as=Table" not in request.headers.get("Accept", ""):
+            return None
+        if request.resource == kmock.resource(self._mro):
+            return self._crd["spec"]["versions"][0]["additionalPrinterColumns"]
+        return EVENT_COLUMNS if request.resource == kmock.resource("v1/events") else None
 
-    def _table(self, objects: list[dict]) -> dict:
-        """Server-side printing with the CRD's additionalPrinterColumns, as `kubectl get` asks for."""
-        columns = self._crd["spec"]["versions"][0]["additionalPrinterColumns"]
-        defs = [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}]
-        defs += [{"name": c["name"], "type": c["type"], "format": "", "description": c["name"], "priority": 0} for c in columns]
-
-        def cell(obj: dict, path: str) -> Any:
-            for key in path.strip(".").split("."):
-                obj = obj.get(key) if isinstance(obj, dict) else None
-            return obj
-
-        def age(ts: str | None) -> str:     # date columns print as an age, like the real server's
-            if not ts:
-                return "<unknown>"
-            seconds = int((dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))).total_seconds())
-            return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m" if seconds < 7200 else f"{seconds // 3600}h"
-
-        rows = [{"cells": [o["metadata"]["name"]] + [age(cell(o, c["jsonPath"])) if c["type"] == "date" else cell(o, c["jsonPath"])
-                                                      for c in columns],
-                 "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}}
-                for o in objects]
-        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": str(next(self._versions))},
-                "columnDefinitions": defs, "rows": rows}
+    def _table(self, objects: list[dict], columns: list[dict]) -> dict:
+        return table(objects, columns, str(next(self._versions)))
 
     async def _serve_fetch(self, request: kmock.Request):
         payload = await super()._serve_fetch(request)
-        return self._table([payload]) if self._wants_table(request) else payload
+        columns = self._columns(request)
+        return self._table([payload], columns) if columns else payload
 
     async def _serve_watch(self, request: kmock.Request):
         # client-go's watch-list (sendInitialEvents) waits for a bookmark after the existing objects
@@ -265,9 +229,10 @@ class Emulator(kmock.KubernetesEmulator):
         if request.params.get("sendInitialEvents") == "true":
             initial = sum(1 for (res, ns, name), obj in self.objects.items() if res == request.resource
                           and request.namespace in (None, ns) and not obj.deleted)
+        columns = self._columns(request)
         async for event in super()._serve_watch(request):
-            if isinstance(event, dict) and self._wants_table(request):
-                event = {"type": event["type"], "object": self._table([event["object"]])}
+            if isinstance(event, dict) and columns and event.get("type") != "BOOKMARK":
+                event = {"type": event["type"], "object": self._table([event["object"]], columns)}
             yield event
             if isinstance(event, dict) and initial is not None:
                 initial -= 1
@@ -287,8 +252,8 @@ class Emulator(kmock.KubernetesEmulator):
 
     async def _serve_list(self, request: kmock.Request):
         payload = await super()._serve_list(request)
-        if self._wants_table(request):
-            return self._table(payload["items"])
+        if columns := self._columns(request):
+            return self._table(payload["items"], columns)
         return {"apiVersion": self._api_version(request), "kind": f"{self._kind(request)}List", **payload}
 
 

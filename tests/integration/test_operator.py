@@ -92,6 +92,9 @@ def test_a_healthy_rollout_moves_weights_in_order_and_promotes(api, operator, pr
     reasons = [e["reason"] for e in events_of(api, "cancer")]
     assert reasons[0] == "RolloutStarted" and reasons.count("StepAdvanced") == 2 and reasons[-1] == "Promoted"
     assert operator.metric("modelrollout_decisions_total") >= 3
+    header, row = api.kubectl("get", "mro").stdout.splitlines()         # the CRD's printer columns
+    assert header.split() == ["NAME", "PHASE", "STABLE", "CANARY", "WEIGHT", "VERDICT", "AGE"]
+    assert row.split()[:3] == ["cancer", "Promoted", "v2"] and row.split()[-3:-1] == ["0", "Pass"]   # no canary
 
 
 def test_a_restarted_operator_resumes_at_the_same_step(api, prometheus, tmp_path):
