@@ -27,6 +27,6 @@ def test_serverless(obj, rolled_out, split, after):
 
 
 def test_standard_sends_each_canary_entry_its_share():
-    obj = isvc("v1", canary=[{"storageUri": "v2", "trafficPercent": 30}])
+    obj = isvc("v1", canary=[{"trafficPercent": 30, "predictor": {"name": "v2", "model": {"storageUri": "v2"}}}])
     assert kserve_split(obj, "standard", None) == ([("v1", 70), ("v2", 30)], "v1")
     assert kserve_split(isvc("v1"), "standard", None) == ([("v1", 100)], "v1")

@@ -35,7 +35,7 @@ def kserve_split(isvc: dict, mode: str, rolled_out: str | None) -> tuple[list[tu
     predictor = spec.get("predictor") or {}
     latest = ((predictor.get("model") or {}).get("storageUri")) or ""
     if mode == "standard":
-        canaries = [(c["storageUri"], int(c.get("trafficPercent") or 0)) for c in spec.get("canary") or []]
+        canaries = [(c["predictor"]["model"]["storageUri"], int(c.get("trafficPercent") or 0)) for c in spec.get("canary") or []]
         return [(latest, 100 - sum(p for _, p in canaries)), *canaries], latest
     pct = predictor.get("canaryTrafficPercent")
     if pct is None or int(pct) >= 100 or rolled_out is None:

@@ -98,8 +98,8 @@ class Reconciler:
         patches = []
         current = router.canary_weight(isvc)
         if traffic.canary_version and traffic.canary_weight > current:   # capacity first, then weight
-            patches.append(router.patch(dataclasses.replace(traffic, canary_weight=current), stable, canary, warm=True))
-        patches.append(router.patch(traffic, stable, canary))
+            patches.append(router.patch(isvc, dataclasses.replace(traffic, canary_weight=current), stable, canary, warm=True))
+        patches.append(router.patch(isvc, traffic, stable, canary))
         for patch in patches:
             if merge_patch(isvc, patch) != isvc:
                 isvc = self.kube.patch_isvc(namespace, spec.inference_service, patch)

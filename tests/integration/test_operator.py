@@ -56,7 +56,7 @@ def canary_of(obj: dict, mode: str) -> tuple[int, int | None]:
         pct = spec["predictor"].get("canaryTrafficPercent")
         return (pct or 0, spec["predictor"].get("maxReplicas")) if pct is not None else (0, None)
     entries = spec.get("canary") or []
-    return (entries[0]["trafficPercent"], entries[0].get("maxReplicas")) if entries else (0, None)
+    return (entries[0]["trafficPercent"], entries[0]["predictor"].get("maxReplicas")) if entries else (0, None)
 
 
 @pytest.mark.parametrize("mode", ["serverless", "standard"])

@@ -7,16 +7,20 @@ InferenceService, and reads back what it serves. Two implementations:
   revision (the predictor's current storageUri) and the rest to the last revision that was rolled
   out at 100%. A rollback pins the old revision: canaryTrafficPercent 0 with the stable storageUri,
   as KServe's docs roll back. The predictor's replicas apply to the latest revision, the canary.
-- StandardRouter: `spec.canary[]` (raw deployment, routed by KServe through the Gateway API).
-  The predictor keeps the stable model and its full capacity; one canary entry carries the
-  candidate's storageUri, traffic share and replicas. The entry's shape is ours: KServe's
-  published API reference for spec.canary[] could not be read offline, so it lives only here.
+- StandardRouter: `spec.canary[]` (raw deployment, routed by KServe through the Gateway API), in
+  the shape of KServe's V1beta1CanarySpec: `{trafficPercent, predictor}`, where the canary's
+  predictor needs a `name` (its Deployment is `{isvc}-{name}-predictor`). The main predictor keeps
+  the stable model and its full capacity; one entry carries the candidate, named after its
+  version, with its share and replicas (trafficPercent 0 is KServe's dark launch: deployed, no
+  traffic). Promotion follows KServe's advice: the main predictor takes the canary's name (so
+  the canary's Deployment becomes stable's without a restart) and the entry goes.
 
 The routers are pure; kube.KubeApi applies their patches.
 """
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any, Protocol
 
 from ..planner import Traffic
@@ -62,8 +66,8 @@ class Router(Protocol):
     def canary_weight(self, isvc: dict) -> int:
         """The canary's current traffic share."""
 
-    def patch(self, traffic: Traffic, stable: Scale, canary: Scale | None, warm: bool = False) -> dict:
-        """The merge patch that makes the InferenceService route `traffic` with these capacities.
+    def patch(self, isvc: dict, traffic: Traffic, stable: Scale, canary: Scale | None, warm: bool = False) -> dict:
+        """The merge patch that makes the InferenceService `isvc` route `traffic` with these capacities.
         warm: the canary is being given capacity before a higher weight, so keep it deployed even at 0%."""
 
 
@@ -87,7 +91,7 @@ class ServerlessRouter:
         canary = ((isvc.get("metadata") or {}).get("annotations") or {}).get(CANARY_VERSION)
         return int(pct) if pct is not None and canary else 0
 
-    def patch(self, traffic: Traffic, stable: Scale, canary: Scale | None, warm: bool = False) -> dict:
+    def patch(self, isvc: dict, traffic: Traffic, stable: Scale, canary: Scale | None, warm: bool = False) -> dict:
         if traffic.canary_version and (traffic.canary_weight > 0 or warm):
             predictor = {"canaryTrafficPercent": traffic.canary_weight, "model": {"storageUri": traffic.canary_uri},
                          **(canary or stable).fields()}
@@ -96,6 +100,12 @@ class ServerlessRouter:
         else:
             predictor = {"canaryTrafficPercent": None, "model": {"storageUri": traffic.stable_uri}, **stable.fields()}
         return _combine(_annotations(traffic), {"spec": {"predictor": predictor}})
+
+
+def predictor_name(version: str) -> str:
+    """A version as a DNS label, for the canary predictor's name."""
+    name = re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-")[:40]
+    return name or "canary"
 
 
 class StandardRouter:
@@ -107,13 +117,20 @@ class StandardRouter:
     def canary_weight(self, isvc: dict) -> int:
         return sum(int(c.get("trafficPercent") or 0) for c in (isvc.get("spec") or {}).get("canary") or [])
 
-    def patch(self, traffic: Traffic, stable: Scale, canary: Scale | None, warm: bool = False) -> dict:
+    def patch(self, isvc: dict, traffic: Traffic, stable: Scale, canary: Scale | None, warm: bool = False) -> dict:
+        spec = isvc.get("spec") or {}
+        model = {k: v for k, v in ((spec.get("predictor") or {}).get("model") or {}).items() if k != "storageUri"}
         entries = None
         if traffic.canary_version and (traffic.canary_weight > 0 or warm):
-            entries = [{"name": "canary", "version": traffic.canary_version, "storageUri": traffic.canary_uri,
-                        "trafficPercent": traffic.canary_weight, **(canary.fields() if canary else {})}]
-        return _combine(_annotations(traffic), {"spec": {
-            "predictor": {"model": {"storageUri": traffic.stable_uri}, **stable.fields()}, "canary": entries}})
+            entries = [{"trafficPercent": traffic.canary_weight, "predictor": {
+                "name": predictor_name(traffic.canary_version), "model": {**model, "storageUri": traffic.canary_uri},
+                **(canary.fields() if canary else {})}}]
+        predictor = {"model": {"storageUri": traffic.stable_uri}, **stable.fields()}
+        if not traffic.canary_version:         # promoted: the main predictor takes over the canary's Deployment
+            for entry in spec.get("canary") or []:
+                if ((entry.get("predictor") or {}).get("model") or {}).get("storageUri") == traffic.stable_uri:
+                    predictor["name"] = entry["predictor"]["name"]
+        return _combine(_annotations(traffic), {"spec": {"predictor": predictor, "canary": entries}})
 
 
 ROUTERS: dict[str, Router] = {"serverless": ServerlessRouter(), "standard": StandardRouter()}

@@ -3,7 +3,7 @@ import pytest
 
 from modelrollout.adapters.autoscaling import Scale, canary_scale, stable_scale
 from modelrollout.adapters.traffic import (CANARY_VERSION, STABLE_VERSION, ServerlessRouter, StandardRouter,
-                                           merge_patch)
+                                           merge_patch, predictor_name)
 from modelrollout.planner import Traffic
 from modelrollout.spec import AutoscalingSpec
 
@@ -16,8 +16,8 @@ ROLLED_BACK = Traffic("v1", "s3://m/v1", "v2", "s3://m/v2", 0)
 IDLE = Traffic("v2", "s3://m/v2")
 
 
-def apply(router, traffic, warm=False):
-    return merge_patch(ISVC, router.patch(traffic, STABLE, canary_scale(AUTO, traffic.canary_weight) or
+def apply(router, traffic, warm=False, isvc=ISVC):
+    return merge_patch(isvc, router.patch(isvc, traffic, STABLE, canary_scale(AUTO, traffic.canary_weight) or
                                           (canary_scale(AUTO, 25) if warm else None), warm=warm))
 
 
@@ -36,20 +36,37 @@ def test_serverless(traffic, warm, uri, percent, max_replicas):
     assert ServerlessRouter().canary_weight(out) == (percent or 0)
 
 
+MODEL = {"modelFormat": {"name": "pytorch"}}
+CANARY_ENTRY = {"trafficPercent": 25, "predictor": {"name": "v2", "model": {**MODEL, "storageUri": "s3://m/v2"},
+                "minReplicas": 1, "maxReplicas": 3, "scaleMetric": "cpu", "scaleTarget": 70}}
+
+
 @pytest.mark.parametrize("traffic,warm,canary", [
-    (CANARY_25, False, {"name": "canary", "version": "v2", "storageUri": "s3://m/v2", "trafficPercent": 25,
-                        "minReplicas": 1, "maxReplicas": 3, "scaleMetric": "cpu", "scaleTarget": 70}),
+    (CANARY_25, False, CANARY_ENTRY),                          # KServe's V1beta1CanarySpec: trafficPercent + predictor
     (ROLLED_BACK, False, None),
     (IDLE, False, None),
-    (Traffic("v1", "s3://m/v1", "v2", "s3://m/v2", 0), True, {"name": "canary", "version": "v2", "storageUri": "s3://m/v2",
-     "trafficPercent": 0, "minReplicas": 1, "maxReplicas": 3, "scaleMetric": "cpu", "scaleTarget": 70}),
+    (Traffic("v1", "s3://m/v1", "v2", "s3://m/v2", 0), True, {**CANARY_ENTRY, "trafficPercent": 0}),   # dark launch
 ])
 def test_standard(traffic, warm, canary):
     out = apply(StandardRouter(), traffic, warm)
     assert out["spec"].get("canary") == (None if canary is None else [canary])
-    assert out["spec"]["predictor"]["model"]["storageUri"] == traffic.stable_uri      # stable stays the predictor
-    assert out["spec"]["predictor"]["maxReplicas"] == 10                               # with its full capacity
+    assert out["spec"]["predictor"]["model"] == {**MODEL, "storageUri": traffic.stable_uri}   # stable stays the predictor
+    assert out["spec"]["predictor"]["maxReplicas"] == 10                                      # with its full capacity
+    assert "name" not in out["spec"]["predictor"]
     assert StandardRouter().canary_weight(out) == (canary or {}).get("trafficPercent", 0)
+
+
+def test_standard_promotion_hands_the_canary_deployment_to_the_predictor():
+    during = apply(StandardRouter(), Traffic("v1", "s3://m/v1", "v2", "s3://m/v2", 100))
+    promoted = apply(StandardRouter(), IDLE, isvc=during)
+    assert promoted["spec"]["predictor"]["name"] == "v2"       # {isvc}-v2-predictor keeps serving, no restart
+    assert promoted["spec"]["predictor"]["model"]["storageUri"] == "s3://m/v2" and "canary" not in promoted["spec"]
+    assert apply(StandardRouter(), IDLE, isvc=promoted) == promoted                           # and stays so
+
+
+@pytest.mark.parametrize("version,name", [("v2", "v2"), ("V3_Errors", "v3-errors"), ("2026.11.1", "2026-11-1"), ("__", "canary")])
+def test_canary_predictor_names_are_dns_labels(version, name):
+    assert predictor_name(version) == name
 
 
 @pytest.mark.parametrize("router", [ServerlessRouter(), StandardRouter()])
