@@ -194,7 +194,8 @@ def test_6_operator_restart_resumes_at_the_same_step(service):
     before = wait_for(lambda: (lambda s: s if s.get("currentStep") == 1 else None)(status()), 900, "the second step")
     kubectl("-n", "modelrollout-system", "delete", "pod", "-l", "app.kubernetes.io/name=modelrollout-operator")
     kubectl("-n", "modelrollout-system", "rollout", "status", "deploy/modelrollout-operator", "--timeout=300s")
-    wait_for(lambda: status().get("observedGeneration") is not None, 60, "status after restart")
+    wait_for(lambda: kubectl("-n", "modelrollout-system", "logs", "deploy/modelrollout-operator").count("succeeded") >= 5,
+             120, "the new operator to reconcile a few times")
     after = status()
     assert (after["currentStep"], after["canaryWeight"], after["stepStartedAt"]) == (1, 50, before["stepStartedAt"])
     assert predictor()["canaryTrafficPercent"] == 50
