@@ -21,6 +21,7 @@ class OperatorProcess:
 
     def start(self) -> "OperatorProcess":
         cmd = [sys.executable, "-m", "modelrollout", "--resync", str(self.resync), "--metrics-port", str(self.metrics_port),
+               "--metrics-address", "127.0.0.1",
                "--liveness", f"http://127.0.0.1:{self.health_port}/healthz"]
         if self.namespace:
             cmd += ["--namespace", self.namespace]

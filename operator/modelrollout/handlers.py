@@ -27,7 +27,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     if memo.get("metrics_port"):
-        start_http_server(memo.metrics_port, registry=memo.reconciler.metrics.registry)
+        start_http_server(memo.metrics_port, addr=memo.get("metrics_address", "0.0.0.0"),
+                          registry=memo.reconciler.metrics.registry)
 
 
 async def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> float | None:

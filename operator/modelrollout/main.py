@@ -33,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
                    help="watch only this namespace (repeatable; env WATCH_NAMESPACES, comma-separated); default all")
     p.add_argument("--metrics-port", type=int, default=int(env("METRICS_PORT", "9090")),
                    help="port of the operator's /metrics (env METRICS_PORT; 0 disables)")
+    p.add_argument("--metrics-address", default=env("METRICS_ADDRESS", "0.0.0.0"),
+                   help="address /metrics listens on (env METRICS_ADDRESS)")
     p.add_argument("--liveness", default=env("LIVENESS_ENDPOINT", "http://0.0.0.0:8080/healthz"),
                    help="kopf's liveness endpoint (env LIVENESS_ENDPOINT)")
     p.add_argument("--resync", type=float, default=float(env("RESYNC_SECONDS", "10")),
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     reconciler = Reconciler(KubeApi.from_environment(), measure_with_prometheus, OperatorMetrics())
-    memo = kopf.Memo(reconciler=reconciler, resync=args.resync, metrics_port=args.metrics_port)
+    memo = kopf.Memo(reconciler=reconciler, resync=args.resync, metrics_port=args.metrics_port,
+                     metrics_address=args.metrics_address)
     asyncio.run(kopf.operator(
         standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,
         liveness_endpoint=args.liveness or None, memo=memo))
