@@ -90,6 +90,9 @@ def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: V
     if not s.get("stableVersion"):
         s.update(stableVersion=serving[0], stableStorageUri=serving[1], phase="Idle", canaryWeight=0)
     phase = s.get("phase", "Idle")
+    if phase == "Failed":          # the spec and InferenceService are usable again: carry on from before
+        phase = s.get("resumePhase") or ("Progressing" if s.get("canaryVersion") else "Idle")
+        s.update(phase=phase, resumePhase=None)
 
     def go(new_phase: str, reason: str, message: str, warning: bool = False) -> None:
         nonlocal phase

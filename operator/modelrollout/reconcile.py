@@ -63,8 +63,9 @@ class Reconciler:
         except (SpecError, NotFound) as exc:
             reason = "InvalidSpec" if isinstance(exc, SpecError) else "InferenceServiceNotFound"
             message = str(exc) if isinstance(exc, SpecError) else f"InferenceService {rollout['spec'].get('inferenceService')!r} not found"
-            self._finish(rollout, status, Plan({**status, "phase": "Failed", "message": message}, None,
-                         (Event("Warning", reason, message),)), now)
+            resume = status.get("resumePhase") if status.get("phase") == "Failed" else status.get("phase")
+            self._finish(rollout, status, Plan({**status, "phase": "Failed", "resumePhase": resume, "message": message},
+                                               None, (Event("Warning", reason, message),)), now)
             return None
         router = ROUTERS[spec.traffic_mode]
         verdict = None
@@ -73,8 +74,6 @@ class Reconciler:
             verdict = judge(spec.analysis, self.measure(spec, status["canaryVersion"], status["stableVersion"]))
             self.metrics.analysis_duration.observe(time.perf_counter() - t0)
             self.metrics.decisions.labels(verdict.outcome).inc()
-        if status.get("phase") == "Failed":         # the spec or InferenceService is fixed now
-            status["phase"] = "Idle" if not status.get("canaryVersion") else "Progressing"
         p = plan(spec, status, router.serving(isvc), verdict, now)
         self._finish(rollout, status, p, now)
         self._route(namespace, spec, router, isvc, p.traffic)

@@ -161,3 +161,11 @@ def test_resuming_from_any_status_keeps_the_step_and_is_idempotent(status):
 @pytest.mark.parametrize("weight, expected", [(0, (0, 0)), (5, (1, 1)), (50, (1, 10)), (100, (2, 20))])
 def test_canary_capacity_follows_its_traffic_share(weight, expected):
     assert capacity(AutoscalingSpec(min_replicas=2, max_replicas=20), weight) == expected
+
+
+@pytest.mark.parametrize("before", ["Progressing", "Paused", "RolledBack", "Promoted", None])
+def test_a_failed_rollout_carries_on_from_where_it_was_once_the_spec_is_usable(before):
+    status = progressing(step=1, weight=50, phase="Failed", resumePhase=before, message="spec.strategy.steps: ...")
+    out = plan(spec(paused=before == "Paused"), status, SERVING, None, at(10))
+    assert out.status["phase"] == (before or "Progressing") and out.status["resumePhase"] is None
+    assert out.status["currentStep"] == 1 and out.status["canaryWeight"] == 50          # nothing reset
