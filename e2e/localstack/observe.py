@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
+
+from .apiserver import KUBECTL
 
 
 def wait_for(condition, timeout=60.0, what="condition", interval=0.1):
@@ -24,8 +24,7 @@ class Recorder:
     """`kubectl get RESOURCE NAME -w -o json`: every version of one object, in order."""
 
     def __init__(self, api, resource: str, name: str):
-        kubectl = Path(sys.executable).with_name("kubectl")
-        self.proc = subprocess.Popen([str(kubectl), "get", resource, name, "-w", "-o", "json", "--output-watch-events=false"],
+        self.proc = subprocess.Popen([str(KUBECTL), "get", resource, name, "-w", "-o", "json", "--output-watch-events=false"],
                                      env=api.env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.versions: list[dict] = []
         self.thread = threading.Thread(target=self._read, daemon=True)

@@ -59,14 +59,13 @@ class Reconciler:
         now = self.clock()
         try:
             spec = parse_spec(rollout.get("spec") or {})
+        except SpecError as exc:
+            return self._fail(rollout, status, "InvalidSpec", str(exc), now)
+        try:
             isvc = self.kube.get_isvc(namespace, spec.inference_service)
-        except (SpecError, NotFound) as exc:
-            reason = "InvalidSpec" if isinstance(exc, SpecError) else "InferenceServiceNotFound"
-            message = str(exc) if isinstance(exc, SpecError) else f"InferenceService {rollout['spec'].get('inferenceService')!r} not found"
-            resume = status.get("resumePhase") if status.get("phase") == "Failed" else status.get("phase")
-            self._finish(rollout, status, Plan({**status, "phase": "Failed", "resumePhase": resume, "message": message},
-                                               None, (Event("Warning", reason, message),)), now)
-            return None
+        except NotFound:
+            return self._fail(rollout, status, "InferenceServiceNotFound",
+                              f"InferenceService {spec.inference_service!r} not found", now)
         router = ROUTERS[spec.traffic_mode]
         verdict = None
         if analysis_due(spec, status, now):
@@ -78,6 +77,12 @@ class Reconciler:
         self._finish(rollout, status, p, now)
         self._route(namespace, spec, router, isvc, p.traffic)
         return p.requeue_after
+
+    def _fail(self, rollout: dict, status: dict, reason: str, message: str, now: dt.datetime) -> None:
+        """Phase Failed, traffic untouched; resumePhase remembers where to carry on once fixed."""
+        resume = status.get("resumePhase") if status.get("phase") == "Failed" else status.get("phase")
+        self._finish(rollout, status, Plan({**status, "phase": "Failed", "resumePhase": resume, "message": message},
+                                           None, (Event("Warning", reason, message),)), now)
 
     def _finish(self, rollout: dict, before: dict, p: Plan, now: dt.datetime) -> None:
         meta = rollout["metadata"]

@@ -9,19 +9,10 @@ from modelrollout.adapters.prometheus import PredictorMetricsSource, PrometheusC
 from predictor.metrics import PredictorMetrics
 from predictor.testing import free_port
 
+from e2e.localstack.observe import wait_for
 from e2e.localstack.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(condition, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import subprocess
-import sys
 from pathlib import Path
 
 import helm_python
 import yaml
+
+from e2e.localstack.apiserver import KUBECTL
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "modelrollout"
@@ -17,8 +18,7 @@ ALL_ON = {"monitoring": {"podMonitor": {"enabled": True}, "serviceMonitor": {"en
 
 
 def kubectl(*args: str) -> str:
-    kubectl = Path(sys.executable).with_name("kubectl")
-    return subprocess.run([str(kubectl), *args], capture_output=True, text=True, check=True, timeout=60).stdout
+    return subprocess.run([str(KUBECTL), *args], capture_output=True, text=True, check=True, timeout=60).stdout
 
 
 @functools.cache

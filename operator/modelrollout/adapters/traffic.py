@@ -71,19 +71,19 @@ class Router(Protocol):
         warm: the canary is being given capacity before a higher weight, so keep it deployed even at 0%."""
 
 
-def _serving(isvc: dict) -> tuple[str, str]:
-    uri = _uri(isvc)
-    annotations = (isvc.get("metadata") or {}).get("annotations") or {}
-    version = annotations.get(STABLE_VERSION) or ((isvc.get("metadata") or {}).get("labels") or {}).get(
-        "serving.modelrollout.io/version") or uri.rstrip("/").rsplit("/", 1)[-1]
-    return version, uri
-
-
-class ServerlessRouter:
-    mode = "serverless"
+class _Serving:
+    """Both modes keep stable in the main predictor, so they read what serves stable alike."""
 
     def serving(self, isvc: dict) -> tuple[str, str]:
-        return _serving(isvc)
+        uri = _uri(isvc)
+        meta = isvc.get("metadata") or {}
+        version = (meta.get("annotations") or {}).get(STABLE_VERSION) or (meta.get("labels") or {}).get(
+            "serving.modelrollout.io/version") or uri.rstrip("/").rsplit("/", 1)[-1]
+        return version, uri
+
+
+class ServerlessRouter(_Serving):
+    mode = "serverless"
 
     def canary_weight(self, isvc: dict) -> int:
         predictor = (isvc.get("spec") or {}).get("predictor") or {}
@@ -108,11 +108,8 @@ def predictor_name(version: str) -> str:
     return name or "canary"
 
 
-class StandardRouter:
+class StandardRouter(_Serving):
     mode = "standard"
-
-    def serving(self, isvc: dict) -> tuple[str, str]:
-        return _serving(isvc)
 
     def canary_weight(self, isvc: dict) -> int:
         return sum(int(c.get("trafficPercent") or 0) for c in (isvc.get("spec") or {}).get("canary") or [])
