@@ -23,9 +23,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     settings.posting.enabled = False                  # our own Events say what happened; kopf's trouble goes to the log
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.finalizer = f"{GROUP}/finalizer"   # kopf's, to stop the daemon when a rollout goes
     if memo.get("metrics_port"):
         start_http_server(memo.metrics_port, addr=memo.get("metrics_address", "0.0.0.0"),
                           registry=memo.reconciler.metrics.registry)
