@@ -10,23 +10,37 @@ from predictor.metrics import PredictorMetrics
 from predictor.testing import free_port
 
 
-class SteadyTraffic:
-    """The predictor's series for given versions, growing at a steady healthy rate (a real exporter)."""
+class Exporter:
+    """The predictor's own metric series, served on loopback as a predictor would serve them."""
 
-    def __init__(self, model: str, versions: list[str], per_second: int = 100, latency: float = 0.005):
+    def __init__(self):
         self.registry = CollectorRegistry()
         self.metrics = PredictorMetrics(self.registry)
-        self.models = [self.metrics.for_model(model, v) for v in versions]
-        self.per_second, self.latency = per_second, latency
         self.port = free_port()
-        self._stop = threading.Event()
 
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "SteadyTraffic":
+    def __enter__(self):
         self.server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+
+
+class SteadyTraffic(Exporter):
+    """An exporter whose series for the given versions grow at a steady healthy rate."""
+
+    def __init__(self, model: str, versions: list[str], per_second: int = 100, latency: float = 0.005):
+        super().__init__()
+        self.models = [self.metrics.for_model(model, v) for v in versions]
+        self.per_second, self.latency = per_second, latency
+        self._stop = threading.Event()
+
+    def __enter__(self) -> "SteadyTraffic":
+        super().__enter__()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
         return self
@@ -40,4 +54,4 @@ class SteadyTraffic:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self.thread.join()
-        self.server.shutdown()
+        super().__exit__()

@@ -3,27 +3,22 @@ import math
 import time
 
 import pytest
-from prometheus_client import CollectorRegistry, start_http_server
 
 from modelrollout.adapters.prometheus import PredictorMetricsSource, PrometheusClient
-from predictor.metrics import PredictorMetrics
 from predictor.testing import free_port
 
 from e2e.localstack.observe import wait_for
 from e2e.localstack.prometheus import PrometheusServer
+
+from .steady_traffic import Exporter
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def exporter():
-    """The predictor's own metric series, served as a predictor would serve them."""
-    registry = CollectorRegistry()
-    metrics = PredictorMetrics(registry)
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
-    yield metrics, f"127.0.0.1:{port}"
-    server.shutdown()
+    with Exporter() as served:
+        yield served.metrics, served.target
 
 
 @pytest.fixture(scope="module")
