@@ -1,0 +1,142 @@
+"""Kubernetes itself on loopback, as controller-runtime's envtest runs it, plus what envtest leaves
+out so that Deployments become Ready pods: etcd, kube-apiserver (RBAC on, service-account tokens,
+admission webhooks), kube-controller-manager, kube-scheduler, and kwok, which plays the kubelet
+of one fake node (pods Running and Ready, no containers).
+
+Binaries come from e2e/controlplane/build.sh; `Kubernetes(workdir, root).start()` runs them in
+the current network namespace, which must be the isolated one (netns.py).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from predictor.testing import free_port
+
+from . import netns
+from .pki import Pki
+from .process import Daemon, wait_for
+
+NODE = "kwok-node-0"
+KWOK_NODE = {
+    "apiVersion": "v1", "kind": "Node",
+    "metadata": {"name": NODE, "annotations": {"kwok.x-k8s.io/node": "fake"},
+                 "labels": {"type": "kwok", "kubernetes.io/hostname": NODE, "kubernetes.io/os": "linux"}},
+    "status": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": "250"},
+               "capacity": {"cpu": "64", "memory": "256Gi", "pods": "250"}},
+}
+
+
+def write_kubeconfig(path: Path, server: str, ca: Path, user: dict, namespace: str = "default") -> Path:
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "local",
+        "clusters": [{"name": "local", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "users": [{"name": "user", "user": user}],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "user", "namespace": namespace}}]}))
+    return path
+
+
+class Kubernetes:
+    def __init__(self, workdir: Path, root: Path):
+        self.dir, self.bin = Path(workdir), Path(root) / "bin"
+        self.logs = self.dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.pki = Pki(self.dir / "pki")
+        self.port = free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.daemons: list[Daemon] = []
+        self.kubeconfig = self.dir / "admin.kubeconfig"
+
+    def _daemon(self, name: str, *args: str, env: dict[str, str] | None = None) -> Daemon:
+        daemon = Daemon(name, [self.bin / name, *args], self.logs, env).start()
+        self.daemons.append(daemon)
+        return daemon
+
+    def start(self) -> "Kubernetes":
+        if not netns.isolated():
+            raise RuntimeError("the local control plane must run in its own network namespace: call "
+                               "e2e.controlplane.netns.isolate() first (conftest.py does, as root)")
+        etcd_port, peer_port = free_port(), free_port()
+        etcd = self._daemon(
+            "etcd", f"--data-dir={self.dir / 'etcd'}", "--name=default", "--unsafe-no-fsync=true",
+            f"--listen-client-urls=http://127.0.0.1:{etcd_port}", f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer_port}", f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+            f"--initial-cluster=default=http://127.0.0.1:{peer_port}", "--log-level=warn")
+        etcd.wait_healthy(f"http://127.0.0.1:{etcd_port}/health", timeout=30)
+
+        serving = self.pki.issue("apiserver", "kube-apiserver", hosts=(
+            "127.0.0.1", "localhost", "10.96.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc"))
+        admin = self.pki.issue("admin", "admin", orgs=("system:masters",), client=True)
+        sa_public, sa_private = self.pki.signing_key("service-accounts")
+        apiserver = self._daemon(
+            "kube-apiserver", f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=127.0.0.1", f"--secure-port={self.port}", "--advertise-address=10.96.0.1",
+            f"--tls-cert-file={serving[0]}", f"--tls-private-key-file={serving[1]}", f"--client-ca-file={self.pki.ca_file}",
+            f"--service-cluster-ip-range={netns.SERVICE_CIDR}", "--authorization-mode=Node,RBAC", "--allow-privileged=true",
+            "--service-account-issuer=https://kubernetes.default.svc", f"--service-account-key-file={sa_public}",
+            f"--service-account-signing-key-file={sa_private}", "--profiling=false", f"--cert-dir={self.dir / 'pki'}")
+        apiserver.wait_healthy(f"{self.url}/readyz", ca=self.pki.ca_file, timeout=60)
+        write_kubeconfig(self.kubeconfig, self.url, self.pki.ca_file,
+                         {"client-certificate": str(admin[0]), "client-key": str(admin[1])})
+
+        common = [f"--kubeconfig={self.kubeconfig}", "--leader-elect=false", "--secure-port=0"]
+        self._daemon("kube-controller-manager", *common, f"--service-account-private-key-file={sa_private}",
+                     f"--root-ca-file={self.pki.ca_file}", "--use-service-account-credentials=false",
+                     "--controllers=*,-nodeipam,-nodelifecycle,-persistentvolume-binder,-attachdetach,-cloud-node-lifecycle")
+        self._daemon("kube-scheduler", *common)
+        self._daemon("kwok", f"--kubeconfig={self.kubeconfig}", "--manage-all-nodes=false",
+                     "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", f"--cidr={netns.POD_CIDR}",
+                     "--node-ip=10.244.0.1", f"--server-address=127.0.0.1:{free_port()}")
+        self.apply(json.dumps(KWOK_NODE))
+        wait_for(lambda: self._check() or self.node_ready(), 60, f"node {NODE} Ready (kwok log {self.logs / 'kwok.log'})", 0.3)
+        return self
+
+    def _check(self) -> None:
+        for d in self.daemons:
+            d.check()
+
+    def node_ready(self) -> bool:
+        node = self.get("node", NODE)
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in (node or {}).get("status", {}).get("conditions", []))
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                kubeconfig: Path | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run([str(self.bin / "kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
+                                input=input, capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    def apply(self, manifest: str, *args: str) -> None:
+        """Server-side apply (as the platform's large CRDs need)."""
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", *args, input=manifest)
+
+    def get(self, *what: str, namespace: str | None = None) -> dict | None:
+        args = ["get", *what, "-o", "json", "--ignore-not-found"] + (["-n", namespace] if namespace else [])
+        out = self.kubectl(*args).stdout
+        return json.loads(out) if out.strip() else None
+
+    def service_account_kubeconfig(self, namespace: str, name: str) -> Path:
+        """A kubeconfig that authenticates as a ServiceAccount with a token from the TokenRequest API,
+        so the apiserver's RBAC decides what it may do."""
+        token = self.kubectl("create", "token", name, "-n", namespace, "--duration=24h").stdout.strip()
+        return write_kubeconfig(self.dir / f"{namespace}.{name}.kubeconfig", self.url, self.pki.ca_file,
+                                {"token": token}, namespace=namespace)
+
+    def stop(self) -> None:
+        for daemon in reversed(self.daemons):
+            daemon.stop()
+        self.daemons.clear()
+
+    def __enter__(self) -> "Kubernetes":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,66 @@
+"""Upstream binaries as child processes: started with a log file each, stopped by their own PID."""
+from __future__ import annotations
+
+import os
+import signal
+import ssl
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 60.0, what: str = "condition", interval: float = 0.1) -> T:
+    """Poll condition until it returns something true; its value is returned."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Daemon:
+    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None):
+        self.name, self.argv, self.env = name, [str(a) for a in argv], env or {}
+        self.log = Path(log_dir) / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Daemon":
+        self.proc = subprocess.Popen(self.argv, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env={**os.environ, **self.env})
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def check(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            tail = self.log.read_text(errors="replace").splitlines()[-15:]
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log {self.log}:\n" + "\n".join(tail))
+
+    def wait_healthy(self, url: str, ca: Path | None = None, timeout: float = 60.0) -> None:
+        """Poll url (http, or https trusting ca) until it answers 200, failing at once if the process exits."""
+        context = ssl.create_default_context(cafile=str(ca)) if ca else None
+
+        def answers() -> bool:
+            self.check()
+            try:
+                with urllib.request.urlopen(url, timeout=2, context=context) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+        wait_for(answers, timeout, f"{self.name} at {url} (log {self.log})", interval=0.2)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
