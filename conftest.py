@@ -50,8 +50,9 @@ def kube(control_plane):
 
 @pytest.fixture
 def namespace(kube, request):
-    """A namespace of this test's own, deleted (without waiting) afterwards."""
-    name = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-") + \
+    """A namespace of this test's own, deleted (without waiting) afterwards. Short: KServe builds
+    host names of `<isvc>-predictor-<namespace>`, which must fit a 63-character DNS label."""
+    name = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[5:25].strip("-") + \
            "-" + os.urandom(3).hex()
     kube.kubectl("create", "namespace", name)
     yield name

@@ -25,6 +25,7 @@ from .process import Daemon, wait_for
 NAMESPACE = "knative-serving"
 QUEUE_IMAGE = "kind.local/knative/queue:v1.21"
 SKIP_TAG_RESOLVING = "kind.local,ko.local,dev.local,ghcr.io,docker.io,index.docker.io"
+AUTOSCALER_IP = "10.244.1.1"         # outside kwok's pod range, unroutable in the namespace
 WEBHOOKS = ("webhook.serving.knative.dev", "validation.webhook.serving.knative.dev", "config.webhook.serving.knative.dev")
 
 
@@ -73,7 +74,9 @@ class Knative:
     def start(self) -> "Knative":
         self._daemon("webhook", WEBHOOK_NAME="webhook", WEBHOOK_PORT="443")
         self._daemon("controller")
-        self._daemon("autoscaler", POD_IP="127.0.0.1")
+        # POD_IP goes into the Endpoints of the autoscaler's bucket Service, which refuse loopback
+        # addresses; nothing dials it while one autoscaler owns every bucket.
+        self._daemon("autoscaler", POD_IP=AUTOSCALER_IP)
         wait_for(self.webhooks_ready, 90, f"Knative's webhook to serve (logs in {self.kube.logs})", 0.5)
         return self
 

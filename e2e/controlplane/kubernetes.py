@@ -30,6 +30,12 @@ KWOK_NODE = {
 }
 
 
+# The apiserver's audit log records, at Metadata level, what ServiceAccounts do: RBAC tests read
+# which calls the operator really made (and which were refused) from the apiserver itself.
+AUDIT_POLICY = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+                "rules": [{"level": "Metadata", "userGroups": ["system:serviceaccounts"]}, {"level": "None"}]}
+
+
 def write_kubeconfig(path: Path, server: str, ca: Path, user: dict, namespace: str = "default") -> Path:
     path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "local",
@@ -49,6 +55,7 @@ class Kubernetes:
         self.url = f"https://127.0.0.1:{self.port}"
         self.daemons: list[Daemon] = []
         self.kubeconfig = self.dir / "admin.kubeconfig"
+        self.audit_log = self.dir / "audit.log"
 
     def _daemon(self, name: str, *args: str, env: dict[str, str] | None = None) -> Daemon:
         daemon = Daemon(name, [self.bin / name, *args], self.logs, env).start()
@@ -77,7 +84,9 @@ class Kubernetes:
             f"--tls-cert-file={serving[0]}", f"--tls-private-key-file={serving[1]}", f"--client-ca-file={self.pki.ca_file}",
             f"--service-cluster-ip-range={netns.SERVICE_CIDR}", "--authorization-mode=Node,RBAC", "--allow-privileged=true",
             "--service-account-issuer=https://kubernetes.default.svc", f"--service-account-key-file={sa_public}",
-            f"--service-account-signing-key-file={sa_private}", "--profiling=false", f"--cert-dir={self.dir / 'pki'}")
+            f"--service-account-signing-key-file={sa_private}", "--profiling=false", f"--cert-dir={self.dir / 'pki'}",
+            f"--audit-policy-file={self._write('audit-policy.yaml', AUDIT_POLICY)}", f"--audit-log-path={self.audit_log}",
+            "--audit-log-mode=blocking")
         apiserver.wait_healthy(f"{self.url}/readyz", ca=self.pki.ca_file, timeout=60)
         write_kubeconfig(self.kubeconfig, self.url, self.pki.ca_file,
                          {"client-certificate": str(admin[0]), "client-key": str(admin[1])})
@@ -85,14 +94,22 @@ class Kubernetes:
         common = [f"--kubeconfig={self.kubeconfig}", "--leader-elect=false", "--secure-port=0"]
         self._daemon("kube-controller-manager", *common, f"--service-account-private-key-file={sa_private}",
                      f"--root-ca-file={self.pki.ca_file}", "--use-service-account-credentials=false",
-                     "--controllers=*,-nodeipam,-nodelifecycle,-persistentvolume-binder,-attachdetach,-cloud-node-lifecycle")
+                     "--controllers=*")
         self._daemon("kube-scheduler", *common)
         self._daemon("kwok", f"--kubeconfig={self.kubeconfig}", "--manage-all-nodes=false",
                      "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", f"--cidr={netns.POD_CIDR}",
-                     "--node-ip=10.244.0.1", f"--server-address=127.0.0.1:{free_port()}")
+                     "--node-ip=10.244.0.1", f"--server-address=127.0.0.1:{free_port()}",
+                     # renew the node's Lease, as a kubelet does: without it the node-lifecycle
+                     # controller finds the node unresponsive after 50 s and marks its pods NotReady
+                     "--node-lease-duration-seconds=40")
         self.apply(json.dumps(KWOK_NODE))
         wait_for(lambda: self._check() or self.node_ready(), 60, f"node {NODE} Ready (kwok log {self.logs / 'kwok.log'})", 0.3)
         return self
+
+    def _write(self, name: str, obj: dict) -> Path:
+        path = self.dir / name
+        path.write_text(yaml.safe_dump(obj))
+        return path
 
     def _check(self) -> None:
         for d in self.daemons:
@@ -102,10 +119,13 @@ class Kubernetes:
         node = self.get("node", NODE)
         return any(c["type"] == "Ready" and c["status"] == "True" for c in (node or {}).get("status", {}).get("conditions", []))
 
+    def command(self, *args: str, kubeconfig: Path | None = None) -> list[str]:
+        return [str(self.bin / "kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args]
+
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 kubeconfig: Path | None = None) -> subprocess.CompletedProcess:
-        result = subprocess.run([str(self.bin / "kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
-                                input=input, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(self.command(*args, kubeconfig=kubeconfig), input=input, capture_output=True,
+                                text=True, timeout=120)
         if check and result.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result
@@ -119,12 +139,33 @@ class Kubernetes:
         out = self.kubectl(*args).stdout
         return json.loads(out) if out.strip() else None
 
+    def model_volume(self, namespace: str, name: str = "models") -> None:
+        """A PersistentVolumeClaim `name`, bound to a volume of its own, as `pvc://name/...` storage URIs
+        need (the pod is unschedulable until it is bound; no container ever reads it here)."""
+        volume = f"{name}-{namespace}"
+        self.apply(yaml.safe_dump_all([
+            {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": volume},
+             "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadOnlyMany"], "hostPath": {"path": "/models"},
+                      "claimRef": {"namespace": namespace, "name": name}, "storageClassName": ""}},
+            {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": namespace},
+             "spec": {"accessModes": ["ReadOnlyMany"], "resources": {"requests": {"storage": "1Gi"}},
+                      "storageClassName": "", "volumeName": volume}}]))
+        wait_for(lambda: (self.get("pvc", name, namespace=namespace) or {}).get("status", {}).get("phase") == "Bound",
+                 30, f"PersistentVolumeClaim {namespace}/{name} to be bound", 0.2)
+
     def service_account_kubeconfig(self, namespace: str, name: str) -> Path:
         """A kubeconfig that authenticates as a ServiceAccount with a token from the TokenRequest API,
         so the apiserver's RBAC decides what it may do."""
         token = self.kubectl("create", "token", name, "-n", namespace, "--duration=24h").stdout.strip()
         return write_kubeconfig(self.dir / f"{namespace}.{name}.kubeconfig", self.url, self.pki.ca_file,
                                 {"token": token}, namespace=namespace)
+
+    def audit(self, user: str) -> list[dict]:
+        """The audit events of one user (a ServiceAccount: system:serviceaccount:NS:NAME), in order."""
+        if not self.audit_log.exists():
+            return []
+        events = (json.loads(line) for line in self.audit_log.read_text().splitlines() if line.strip())
+        return [e for e in events if e.get("user", {}).get("username") == user]
 
     def stop(self) -> None:
         for daemon in reversed(self.daemons):
@@ -140,3 +181,16 @@ class Kubernetes:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class Namespaced:
+    """kubectl against one namespace of the control plane, as tests and the local stack use it."""
+
+    def __init__(self, kube: Kubernetes, namespace: str):
+        self.kube, self.namespace = kube, namespace
+
+    def command(self, *args: str) -> list[str]:
+        return self.kube.command("-n", self.namespace, *args)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        return self.kube.kubectl("-n", self.namespace, *args, input=input, check=check)

@@ -1,10 +1,11 @@
 """The local stack as a demo: `python -m e2e.localstack [--candidate v2|v3-errors|v3-slow] [--mode serverless|standard]`.
 
-Starts the stable (v1) and candidate predictors, Prometheus, the emulated API server, the
-operator and the traffic driver on 127.0.0.1; applies an InferenceService and a ModelRollout with
-kubectl; then prints, once a second, the rollout's phase and weight and what the clients see per
-version. In another shell, `KUBECONFIG=<printed path> .venv/bin/kubectl get mro -w` shows the same.
-Ctrl-C stops everything (or --exit-when-done, once the rollout is promoted or rolled back).
+Starts the real control plane (Kubernetes, Knative Serving, KServe; e2e/controlplane) in a network
+namespace of its own, the stable (v1) and candidate predictors, Prometheus, the operator and the
+traffic driver on 127.0.0.1; applies an InferenceService and a ModelRollout with kubectl; then
+prints, once a second, the rollout's phase and weight and what the clients see per version. In
+another shell, the printed `nsenter ... kubectl get mro -w` shows the same. Ctrl-C stops
+everything (or --exit-when-done, once the rollout is promoted or rolled back).
 """
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .apiserver import KUBECTL
+from e2e.controlplane import netns
+from e2e.controlplane.cluster import ControlPlane
+
 from .observe import status_of
 from .prometheus import PrometheusServer
 from .stack import Predictors, Rollout, model_rollout
@@ -29,12 +32,15 @@ def main() -> int:
     parser.add_argument("--exit-when-done", action="store_true")
     parser.add_argument("--timeout", type=float, default=900.0, help="stop after this many seconds in any case")
     args = parser.parse_args()
+    netns.isolate()
     workdir = Path(tempfile.mkdtemp(prefix="modelrollout-localstack-"))
     print(f"logs and kubeconfig in {workdir}", flush=True)
-    with Predictors(["v1", args.candidate], workdir) as predictors, PrometheusServer(predictors.targets()) as prometheus, \
-            Rollout(predictors, prometheus, workdir, mode=args.mode, rate=args.rate) as stack:
-        print(f"Prometheus {prometheus.url}   API server {stack.api.url}\n"
-              f"watch it:  KUBECONFIG={stack.api.kubeconfig} {KUBECTL} get mro -w\n", flush=True)
+    with ControlPlane(workdir / "controlplane") as control_plane, Predictors(["v1", args.candidate], workdir) as predictors, \
+            PrometheusServer(predictors.targets()) as prometheus, \
+            Rollout(control_plane, predictors, prometheus, workdir, mode=args.mode, rate=args.rate) as stack:
+        command = " ".join(stack.api.command("get", "mro", "-w"))
+        print(f"Prometheus {prometheus.url}   API server {control_plane.kube.url}\n"
+              f"watch it:  {netns.enter_command()} {command}\n", flush=True)
         stack.apply(model_rollout(args.candidate, prometheus.url, mode=args.mode, interval=args.interval))
         deadline = time.monotonic() + args.timeout
         try:

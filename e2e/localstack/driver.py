@@ -1,12 +1,9 @@
-"""The traffic driver: V2 REST requests to the predictor processes, split between stable and
-canary by the InferenceService's current routing, the way KServe would route them, and what
-the clients saw per version.
+"""The traffic driver: V2 REST requests to the predictor processes, split between versions the
+way the platform routes them, and what the clients saw per version.
 
-Routing, read from the InferenceService every 0.2 s:
-- serverless: the predictor's storageUri (the latest revision) gets canaryTrafficPercent, the
-  last revision that was rolled out at 100% gets the rest; with no canaryTrafficPercent the latest
-  gets all and becomes the rolled-out one (KServe's LatestRolledoutRevision).
-- standard: each spec.canary[] entry gets its trafficPercent, the predictor's storageUri the rest.
+The split comes from a `routes()` callable, read every 0.2 s: on the control plane that is
+e2e.controlplane.routing.PlatformRoutes, which reads what Knative wrote into the KIngress and
+KServe into the HTTPRoute. Backends map each storageUri to the predictor process serving it.
 
 Only 127.0.0.1, at a bounded rate, until stop() or max_seconds.
 """
@@ -18,7 +15,6 @@ import json
 import random
 import threading
 import time
-import urllib.request
 from typing import Callable
 
 import numpy as np
@@ -27,20 +23,6 @@ import numpy as np
 def breast_cancer_rows() -> np.ndarray:
     from sklearn.datasets import load_breast_cancer   # the data the cancer models were trained on
     return load_breast_cancer().data.astype(np.float32)
-
-
-def kserve_split(isvc: dict, mode: str, rolled_out: str | None) -> tuple[list[tuple[str, int]], str | None]:
-    """[(storageUri, percent)] for this InferenceService, and the rolled-out URI after it (serverless)."""
-    spec = isvc.get("spec") or {}
-    predictor = spec.get("predictor") or {}
-    latest = ((predictor.get("model") or {}).get("storageUri")) or ""
-    if mode == "standard":
-        canaries = [(c["predictor"]["model"]["storageUri"], int(c.get("trafficPercent") or 0)) for c in spec.get("canary") or []]
-        return [(latest, 100 - sum(p for _, p in canaries)), *canaries], latest
-    pct = predictor.get("canaryTrafficPercent")
-    if pct is None or int(pct) >= 100 or rolled_out is None:
-        return [(latest, 100)], latest
-    return [(rolled_out, 100 - int(pct)), (latest, int(pct))], rolled_out
 
 
 @dataclasses.dataclass
@@ -56,16 +38,15 @@ class VersionStats:
 
 
 class TrafficDriver:
-    def __init__(self, api_url: str, isvc: str, mode: str, backends: dict[str, tuple[str, str]],
-                 model: str = "cancer", rate: float = 60.0, workers: int = 4, namespace: str = "default",
+    def __init__(self, routes: Callable[[], list[tuple[str, int]]], backends: dict[str, tuple[str, str]],
+                 model: str = "cancer", rate: float = 60.0, workers: int = 4,
                  max_seconds: float = 900.0, rows: Callable[[], np.ndarray] = breast_cancer_rows):
-        """backends: storageUri -> (version, 'host:port' of its predictor's REST endpoint)."""
-        self.isvc_url = f"{api_url}/apis/serving.kserve.io/v1beta1/namespaces/{namespace}/inferenceservices/{isvc}"
-        self.mode, self.backends, self.model = mode, backends, model
+        """routes: the current [(storageUri, percent)]; backends: storageUri -> (version, 'host:port'
+        of its predictor's REST endpoint)."""
+        self.routes, self.backends, self.model = routes, backends, model
         self.rate, self.workers, self.max_seconds = rate, workers, max_seconds
         self.rows = rows()
         self.split: list[tuple[str, int]] = []
-        self.rolled_out: str | None = None
         self.stats: dict[str, VersionStats] = {}
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -73,12 +54,10 @@ class TrafficDriver:
 
     def _read_routing(self) -> None:
         try:
-            with urllib.request.urlopen(self.isvc_url, timeout=2) as r:
-                isvc = json.loads(r.read())
-        except OSError:
+            split = self.routes()
+        except Exception:       # the apiserver restarting or briefly away: keep the last split
             return
-        split, self.rolled_out = kserve_split(isvc, self.mode, self.rolled_out)
-        self.split = [(uri, pct) for uri, pct in split if pct > 0]
+        self.split = [(uri, pct) for uri, pct in split if pct > 0 and uri in self.backends]
 
     def _watch_routing(self) -> None:
         while not self.stopped.wait(0.2):
@@ -118,7 +97,7 @@ class TrafficDriver:
             self.stopped.wait(max(0.0, next_at - time.monotonic()))
 
     def start(self) -> "TrafficDriver":
-        self._read_routing()            # know the rolled-out revision before any canary appears
+        self._read_routing()
         self.threads = [threading.Thread(target=self._watch_routing, daemon=True)]
         self.threads += [threading.Thread(target=self._work, args=(i,), daemon=True) for i in range(self.workers)]
         for t in self.threads:

@@ -1,31 +1,18 @@
-"""Watching the emulated cluster through real kubectl: waiting on conditions, recording every
-version of an object, reading events."""
+"""Watching the control plane through real kubectl: recording every version of an object,
+reading events and status. `api` is a kubectl view of one namespace (controlplane.kubernetes.Namespaced)."""
 from __future__ import annotations
 
 import json
 import subprocess
 import threading
-import time
-
-from .apiserver import KUBECTL
-
-
-def wait_for(condition, timeout=60.0, what="condition", interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Recorder:
     """`kubectl get RESOURCE NAME -w -o json`: every version of one object, in order."""
 
     def __init__(self, api, resource: str, name: str):
-        self.proc = subprocess.Popen([str(KUBECTL), "get", resource, name, "-w", "-o", "json", "--output-watch-events=false"],
-                                     env=api.env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.proc = subprocess.Popen(api.command("get", resource, name, "-w", "-o", "json", "--output-watch-events=false"),
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.versions: list[dict] = []
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -49,9 +36,13 @@ class Recorder:
         return self.versions
 
 
-def events_of(api, name: str) -> list[dict]:
-    items = json.loads(api.kubectl("get", "events", "-o", "json").stdout)["items"]
-    return [e for e in items if (e.get("involvedObject") or {}).get("name") == name]
+def events_of(api, name: str, kind: str = "ModelRollout") -> list[dict]:
+    """The Events about one object, oldest first (KServe's and Knative's own about the
+    InferenceService of the same name are kind InferenceService)."""
+    items = json.loads(api.kubectl("get", "events", "-o", "json").stdout)["items"]   # listed by name, not time
+    items.sort(key=lambda e: e.get("eventTime") or e.get("firstTimestamp") or e["metadata"]["creationTimestamp"])
+    return [e for e in items if (e.get("involvedObject") or {}).get("name") == name
+            and e["involvedObject"].get("kind") == kind]
 
 
 def get(api, resource: str, name: str) -> dict:

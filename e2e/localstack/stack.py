@@ -1,19 +1,27 @@
-"""Everything a rollout needs, on loopback, with no Kubernetes cluster: the emulated API server,
-real predictor processes (one per model version), a real Prometheus scraping them every second,
-the operator, and the traffic driver. Pieces start and stop independently, so scenarios can stop
-Prometheus or kill the operator mid-rollout.
+"""Everything a rollout needs, on loopback: the real control plane (e2e/controlplane: Kubernetes,
+Knative Serving, KServe), real predictor processes (one per model version, standing in for the
+pods' containers), a real Prometheus scraping them every second, the operator (authenticated as
+its ServiceAccount, so the shipped RBAC decides what it may do), and the traffic driver, which
+routes by the split Knative or KServe wrote. Pieces start and stop independently, so scenarios can
+stop Prometheus or kill the operator mid-rollout.
 """
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import tempfile
 from pathlib import Path
 
 import yaml
 
+from e2e.controlplane.cluster import ControlPlane
+from e2e.controlplane.kubernetes import Namespaced
+from e2e.controlplane.manifests import documents, dump
+from e2e.controlplane.process import wait_for
+from e2e.controlplane.routing import PlatformRoutes
 from predictor.testing import PredictorProcess
 
-from .apiserver import ApiServer
 from .driver import TrafficDriver
 from .operator import OperatorProcess
 from .prometheus import PrometheusServer
@@ -27,15 +35,35 @@ VERSIONS = {
 }
 
 
+OPERATOR = ("modelrollout-system", "modelrollout-operator")     # the ServiceAccount manifests/ ships
+MODE_ANNOTATION = {"serverless": "Serverless", "standard": "Standard"}
+
+
 def uri_of(version: str) -> str:
-    return f"file://{VERSIONS[version]}" if version in VERSIONS else f"file:///models/cancer/{version}"
+    """Where the model version lives, as an InferenceService names it (a PVC, as on e2e/kind)."""
+    return f"pvc://models/cancer/{version}"
 
 
-def inference_service(name: str = "cancer", version: str = "v1") -> str:
+def inference_service(name: str = "cancer", version: str = "v1", mode: str = "serverless") -> str:
     return yaml.safe_dump({
-        "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "metadata": {"name": name},
+        "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+        "metadata": {"name": name, "annotations": {"serving.kserve.io/deploymentMode": MODE_ANNOTATION[mode]}},
         "spec": {"predictor": {"model": {"modelFormat": {"name": "pytorch"}, "runtime": "modelrollout-torch",
                                          "storageUri": uri_of(version)}}}})
+
+
+def install_modelrollout(kube) -> None:
+    """What `kubectl apply -k manifests/` installs, but the operator's Deployment: its CRD, namespace,
+    ServiceAccount, ClusterRole and binding, and the runtimes. The operator runs as a local process."""
+    kube.apply(dump(documents(*(REPO / "manifests" / f for f in ("namespace.yaml", "operator/serviceaccount.yaml",
+                                                                 "operator/rbac.yaml", "runtime")),
+                              REPO / "crds/modelrollout.yaml")))
+    kube.kubectl("wait", "--for=condition=established", "--timeout=30s", "crd/modelrollouts.serving.modelrollout.io")
+
+
+def isvc_ready(api: Namespaced, name: str = "cancer") -> bool:
+    obj = json.loads(api.kubectl("get", "isvc", name, "-o", "json").stdout)
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in obj.get("status", {}).get("conditions", []))
 
 
 def model_rollout(version: str, prometheus: str, mode: str = "serverless", steps: list[dict] | None = None,
@@ -78,29 +106,38 @@ class Predictors:
 
 
 class Rollout:
-    """One ModelRollout's run: a fresh API server, the operator and the driver, over shared predictors
-    and Prometheus."""
+    """One ModelRollout's run on the shared control plane, in a namespace of its own: the
+    InferenceService (KServe and Knative make it Ready), the operator watching that namespace as
+    its ServiceAccount, and the driver, over shared predictors and Prometheus."""
 
-    def __init__(self, predictors: Predictors, prometheus: PrometheusServer, workdir: Path | None = None,
-                 mode: str = "serverless", rate: float = 60.0, resync: float = 0.5):
+    def __init__(self, control_plane: ControlPlane, predictors: Predictors, prometheus: PrometheusServer,
+                 workdir: Path | None = None, mode: str = "serverless", rate: float = 60.0, resync: float = 0.5):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="localstack-"))
+        self.control_plane, self.kube = control_plane, control_plane.kube
         self.predictors, self.prometheus, self.mode, self.resync = predictors, prometheus, mode, resync
-        self.api = ApiServer(self.dir)
+        self.namespace = f"rollout-{os.urandom(3).hex()}"
+        self.api = Namespaced(self.kube, self.namespace)
         self.operator: OperatorProcess | None = None
         self.driver: TrafficDriver | None = None
         self.rate = rate
         self._stack = contextlib.ExitStack()
 
     def start_operator(self, log_name: str = "operator.log") -> OperatorProcess:
-        self.operator = OperatorProcess(self.api.kubeconfig, self.dir / log_name, resync=self.resync).start()
+        kubeconfig = self.kube.service_account_kubeconfig(*OPERATOR)
+        self.operator = OperatorProcess(kubeconfig, self.dir / log_name, resync=self.resync, namespace=self.namespace).start()
         self._stack.callback(self.operator.stop)
         return self.operator
 
     def __enter__(self) -> "Rollout":
-        self._stack.enter_context(self.api)
-        self.api.kubectl("apply", "-f", "-", input=inference_service())
+        install_modelrollout(self.kube)
+        self.kube.kubectl("create", "namespace", self.namespace)
+        self._stack.callback(self.kube.kubectl, "delete", "namespace", self.namespace, "--wait=false", check=False)
+        self.kube.model_volume(self.namespace)
+        self.apply(inference_service(mode=self.mode))
+        wait_for(lambda: isvc_ready(self.api), 90, f"InferenceService {self.namespace}/cancer to be Ready")
         self.start_operator()
-        self.driver = TrafficDriver(self.api.url, "cancer", self.mode, self.predictors.backends(), rate=self.rate)
+        routes = PlatformRoutes(self.kube.kubeconfig, "cancer", self.namespace)
+        self.driver = TrafficDriver(routes.split, self.predictors.backends(), rate=self.rate)
         self._stack.enter_context(self.driver)
         return self
 

@@ -2,44 +2,9 @@
 platform's own webhooks and controllers on the real control plane (operator-review A2, A3;
 packaging-review C1). Each refusal comes with the nearest spec that is accepted, so the test
 pins the rule itself rather than some other mistake in the object."""
-import copy
-import json
-from pathlib import Path
-
 import pytest
 
-from e2e.controlplane.process import wait_for
-
-REPO = Path(__file__).resolve().parents[2]
-RUNTIME = REPO / "manifests/runtime/clusterservingruntime.yaml"
-MODEL = {"modelFormat": {"name": "pytorch"}, "runtime": "modelrollout-torch", "storageUri": "pvc://models/cancer/v1"}
-
-
-@pytest.fixture(scope="module")
-def runtime(control_plane):
-    control_plane.kube.apply(RUNTIME.read_text())
-    return control_plane.kube
-
-
-def isvc(name: str, mode: str, predictor: dict | None = None, canary: list | None = None) -> dict:
-    obj = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-           "metadata": {"name": name, "annotations": {"serving.kserve.io/deploymentMode": mode}},
-           "spec": {"predictor": {"model": copy.deepcopy(MODEL), **(predictor or {})}}}
-    if canary is not None:
-        obj["spec"]["canary"] = canary
-    return obj
-
-
-def create(kube, namespace: str, obj: dict, dry_run: bool = True) -> str | None:
-    """None if the apiserver (with every webhook) accepts obj, else its error message."""
-    args = ["create", "-n", namespace, "-f", "-"] + (["--dry-run=server"] if dry_run else [])
-    result = kube.kubectl(*args, input=json.dumps(obj), check=False)
-    return None if result.returncode == 0 else result.stderr
-
-
-def canary_entry(**scale) -> dict:
-    return {"trafficPercent": 20, "predictor": {"name": "v2", "model": {**MODEL, "storageUri": "pvc://models/cancer/v2"},
-                                                 **scale}}
+from .platform import canary_entry, create, isvc, wait_ready
 
 
 def test_kserve_accepts_a_standard_mode_canary_of_name_model_and_traffic(runtime, namespace):
@@ -95,19 +60,11 @@ def test_knative_refuses_a_revision_with_two_container_ports(runtime, namespace)
     assert error is not None and "port" in error.lower(), error
 
 
-def ready_or_reason(kube, namespace: str, name: str):
-    obj = kube.get("isvc", name, namespace=namespace) or {}
-    conditions = {c["type"]: c for c in obj.get("status", {}).get("conditions", [])}
-    ready = conditions.get("Ready", {})
-    if ready.get("status") == "True":
-        return "Ready"
-    failed = [c for c in conditions.values() if c.get("status") == "False" and c.get("message")]
-    return failed[0]["message"] if failed else None
-
-
-@pytest.mark.xfail(strict=True, reason="packaging-review C1 (issue 12): the shipped runtime declares REST and gRPC "
-                                       "ports and Knative refuses a revision with two")
-def test_the_shipped_runtime_serves_a_serverless_inference_service(runtime, namespace):
-    assert create(runtime, namespace, isvc("cancer", "Serverless"), dry_run=False) is None
-    outcome = wait_for(lambda: ready_or_reason(runtime, namespace, "cancer"), 90, "the InferenceService to settle")
-    assert outcome == "Ready", outcome
+@pytest.mark.parametrize("runtime_name", ["modelrollout-torch", "modelrollout-torch-grpc"])
+def test_the_shipped_runtimes_serve_a_serverless_inference_service(runtime, namespace, runtime_name):
+    # packaging-review C1: one declared port per runtime, or Knative refuses the revision
+    runtime.model_volume(namespace)
+    obj = isvc("cancer", "Serverless")
+    obj["spec"]["predictor"]["model"]["runtime"] = runtime_name
+    assert create(runtime, namespace, obj, dry_run=False) is None
+    wait_ready(runtime, namespace, "cancer")

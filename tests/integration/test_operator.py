@@ -1,12 +1,15 @@
-"""The operator as a real process under kopf, against the emulated API server, driven by real
-kubectl, with a real Prometheus scraping steady healthy predictor series."""
+"""The operator as a real process under kopf, authenticated as its ServiceAccount (the shipped
+RBAC decides what it may do), against the real control plane (KServe's webhooks and controller
+take every patch), driven by real kubectl, with a real Prometheus scraping steady healthy
+predictor series. Each test has a namespace of its own, which its operator watches."""
 import pytest
 
-from e2e.localstack.apiserver import ApiServer
+from e2e.controlplane.kubernetes import Namespaced
+from e2e.controlplane.process import wait_for
+from e2e.localstack.observe import Recorder, events_of, get, status_of
 from e2e.localstack.operator import OperatorProcess
 from e2e.localstack.prometheus import PrometheusServer
-from e2e.localstack.observe import Recorder, events_of, get, status_of, wait_for
-from e2e.localstack.stack import inference_service, model_rollout, uri_of
+from e2e.localstack.stack import OPERATOR, inference_service, install_modelrollout, model_rollout, uri_of
 from modelrollout.planner import capacity
 from modelrollout.spec import AutoscalingSpec
 
@@ -17,8 +20,8 @@ V1, V2 = uri_of("v1"), uri_of("v2")    # no predictors run here: Prometheus scra
 SCALE = AutoscalingSpec(2, 10, "concurrency", 8)
 
 
-def isvc(name, uri):
-    return inference_service(name, "v1" if uri == V1 else "v2")
+def isvc(name, uri, mode="serverless"):
+    return inference_service(name, "v1" if uri == V1 else "v2", mode)
 
 
 def rollout(name, version, uri, prometheus, mode="serverless", steps=None, **analysis):
@@ -35,14 +38,19 @@ def prometheus():
 
 
 @pytest.fixture
-def api(tmp_path):
-    with ApiServer(tmp_path) as server:
-        yield server
+def api(control_plane, namespace):
+    install_modelrollout(control_plane.kube)
+    control_plane.kube.model_volume(namespace)
+    return Namespaced(control_plane.kube, namespace)
+
+
+def operator_process(api, log) -> OperatorProcess:
+    return OperatorProcess(api.kube.service_account_kubeconfig(*OPERATOR), log, namespace=api.namespace)
 
 
 @pytest.fixture
 def operator(api, tmp_path):
-    with OperatorProcess(api.kubeconfig, tmp_path / "operator.log") as op:
+    with operator_process(api, tmp_path / "operator.log") as op:
         yield op
 
 
@@ -59,9 +67,13 @@ def canary_of(obj: dict, mode: str) -> tuple[int, int | None]:
     return (entries[0]["trafficPercent"], entries[0]["predictor"].get("maxReplicas")) if entries else (0, None)
 
 
-@pytest.mark.parametrize("mode", ["serverless", "standard"])
+STANDARD_REFUSED = pytest.mark.xfail(strict=True, reason="operator-review A2 (issue 10): KServe's webhook refuses the "
+                                                           "standard-mode canary entry the operator writes")
+
+
+@pytest.mark.parametrize("mode", ["serverless", pytest.param("standard", marks=STANDARD_REFUSED)])
 def test_a_healthy_rollout_moves_weights_in_order_and_promotes(api, operator, prometheus, mode):
-    api.kubectl("apply", "-f", "-", input=isvc("cancer", V1))
+    api.kubectl("apply", "-f", "-", input=isvc("cancer", V1, mode))
     watch = Recorder(api, "isvc", "cancer")
     api.kubectl("apply", "-f", "-", input=rollout("cancer", "v2", V2, prometheus.url, mode))
     wait_for(lambda: status(api).get("phase") == "Promoted", timeout=90, what="promotion")
@@ -95,17 +107,19 @@ def test_a_healthy_rollout_moves_weights_in_order_and_promotes(api, operator, pr
     header, row = api.kubectl("get", "mro").stdout.splitlines()         # the CRD's printer columns
     assert header.split() == ["NAME", "PHASE", "STABLE", "CANARY", "WEIGHT", "VERDICT", "AGE"]
     assert row.split()[:3] == ["cancer", "Promoted", "v2"] and row.split()[-3:-1] == ["0", "Pass"]   # no canary
+    described = api.kubectl("describe", "mro", "cancer").stdout         # status and the rollout's own Events
+    assert "Phase:" in described and "RolloutStarted" in described and "Promoted" in described
 
 
 def test_a_restarted_operator_resumes_at_the_same_step(api, prometheus, tmp_path):
     steps = [{"weight": 10, "hold": "2s"}, {"weight": 50, "hold": "1h"}, {"weight": 100}]
     api.kubectl("apply", "-f", "-", input=isvc("cancer", V1))
-    with OperatorProcess(api.kubeconfig, tmp_path / "first.log") as first:
+    with operator_process(api, tmp_path / "first.log") as first:
         api.kubectl("apply", "-f", "-", input=rollout("cancer", "v2", V2, prometheus.url, steps=steps))
         before = wait_for(lambda: (lambda s: s if s.get("currentStep") == 1 else None)(status(api)), what="step 2")
         first.stop(kill=True)
     events_before = len(events_of(api, "cancer"))
-    with OperatorProcess(api.kubeconfig, tmp_path / "second.log") as second:
+    with operator_process(api, tmp_path / "second.log") as second:
         wait_for(lambda: second.metric("modelrollout_reconcile_duration_seconds_count") >= 5, what="reconciles after restart")
         after = status(api)
     assert after["currentStep"] == 1 and after["canaryWeight"] == 50 and after["phase"] == "Progressing"
@@ -134,7 +148,7 @@ def test_an_invalid_rollout_is_refused_by_the_server_naming_the_field(api, prome
     bad = rollout("cancer", "v2", V2, prometheus.url, steps=[{"weight": 50}, {"weight": 20}])
     result = api.kubectl("apply", "-f", "-", input=bad, check=False)
     assert result.returncode != 0
-    assert "strategy.steps: steps: weights must increase strictly" in result.stderr
+    assert "spec.strategy.steps" in result.stderr and "weights must increase strictly" in result.stderr
     assert "the last step must have weight 100" in result.stderr
 
 

@@ -7,7 +7,7 @@ import pytest
 from modelrollout.adapters.prometheus import PredictorMetricsSource, PrometheusClient
 from predictor.testing import free_port
 
-from e2e.localstack.observe import wait_for
+from e2e.controlplane.process import wait_for
 from e2e.localstack.prometheus import PrometheusServer
 
 from .steady_traffic import Exporter

@@ -1,17 +1,18 @@
 """The reconciler's sequencing, with an in-memory Kubernetes adapter and measurements passed in."""
 import copy
 import datetime as dt
+from pathlib import Path
 
 import pytest
 import yaml
 
-from e2e.localstack.crd_schema import CRD_PATH, CrdValidator
 from modelrollout.adapters.kube import Conflict, NotFound
 from modelrollout.adapters.traffic import merge_patch
 from modelrollout.analysis import Measurements, VersionSample
 from modelrollout.metrics import OperatorMetrics
 from modelrollout.reconcile import Reconciler
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "crds/examples/cancer-serverless.yaml"
 T0 = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.timezone.utc)
 HEALTHY = VersionSample(1000, 1, ((0.01, 990), (0.1, 1000), (float("inf"), 1000)))
 
@@ -45,9 +46,8 @@ class MemoryKube:
 
 
 def make(isvc=True, **spec_changes):
-    obj = yaml.safe_load((CRD_PATH.parent / "examples" / "cancer-serverless.yaml").read_text())
+    obj = yaml.safe_load(EXAMPLE.read_text())
     obj["spec"].update(spec_changes)
-    obj = CrdValidator.from_file().validate(obj)
     obj["metadata"].update(namespace="default", generation=1, resourceVersion="1")
     service = {"metadata": {"name": "cancer"}, "spec": {"predictor": {"model": {"storageUri": "pvc://models/cancer/v1"}}}}
     return MemoryKube(obj, service if isvc else None)

@@ -9,7 +9,7 @@ from pathlib import Path
 import helm_python
 import yaml
 
-from e2e.localstack.apiserver import KUBECTL
+from e2e.controlplane.cluster import build
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "modelrollout"
@@ -18,7 +18,9 @@ ALL_ON = {"monitoring": {"podMonitor": {"enabled": True}, "serviceMonitor": {"en
 
 
 def kubectl(*args: str) -> str:
-    return subprocess.run([str(KUBECTL), *args], capture_output=True, text=True, check=True, timeout=60).stdout
+    """The kubectl pinned with the control plane (e2e/controlplane/build.sh; cached)."""
+    return subprocess.run([str(build() / "bin/kubectl"), *args], capture_output=True, text=True, check=True,
+                          timeout=60).stdout
 
 
 @functools.cache

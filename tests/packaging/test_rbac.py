@@ -1,50 +1,67 @@
-"""The ClusterRole grants exactly the API calls the operator makes: derived from the emulated
-API server's audit log while the real operator (kopf and the reconciler) takes a rollout through
-start, steps, abort and deletion. A grant nobody uses, or a call nobody granted, fails."""
-import json
+"""The shipped ClusterRole grants exactly what the operator uses, as the real apiserver judges it:
+the operator runs as its ServiceAccount with RBAC on, takes a rollout through start, analysis,
+abort and deletion, and the apiserver's own audit log lists every call it made, allowed or
+refused. A refused call, or a grant nobody used, fails."""
+import os
 
 import pytest
 
-from e2e.localstack.apiserver import ApiServer
-from e2e.localstack.observe import status_of, wait_for
+from e2e.controlplane.kubernetes import Namespaced
+from e2e.controlplane.process import wait_for
+from e2e.localstack.observe import status_of
 from e2e.localstack.operator import OperatorProcess
-from e2e.localstack.stack import inference_service, model_rollout
+from e2e.localstack.stack import OPERATOR, inference_service, install_modelrollout, model_rollout
 
 from .rendered import kustomized, rbac_rules, rendered_chart
 
 pytestmark = pytest.mark.integration
+USER = f"system:serviceaccount:{OPERATOR[0]}:{OPERATOR[1]}"
+
+
+def call_of(event: dict) -> tuple[str, str, str]:
+    ref = event["objectRef"]
+    resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+    return ref.get("apiGroup", ""), resource, event["verb"]
 
 
 @pytest.fixture(scope="module")
-def operator_calls(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("rbac")
-    with ApiServer(workdir) as api:
-        api.kubectl("apply", "-f", "-", input=inference_service())
-        with OperatorProcess(api.kubeconfig, workdir / "operator.log"):
-            # Prometheus unreachable on purpose: the analysis path still runs (Inconclusive)
-            api.kubectl("apply", "-f", "-", input=model_rollout("v2", "http://127.0.0.1:9", interval="1s",
-                                                              steps=[{"weight": 10}, {"weight": 100}]))
-            wait_for(lambda: (status_of(api).get("lastAnalysis") or {}).get("verdict") == "Inconclusive", what="an analysis")
-            api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"abort":true}}')
-            wait_for(lambda: status_of(api).get("phase") == "RolledBack", what="rollback")
-            api.kubectl("delete", "mro", "cancer", "--timeout=30s")
-        calls = set()
-        for line in api.audit_log.read_text().splitlines():
-            entry = json.loads(line)
-            if entry["resource"] and not entry["agent"].startswith("kubectl"):   # discovery and the test's own calls aside
-                resource = entry["resource"] + (f"/{entry['subresource']}" if entry["subresource"] else "")
-                calls.add((entry["group"], resource, entry["verb"]))
-    return calls
+def audited(control_plane, tmp_path_factory):
+    """(calls the operator made, calls it was refused), from the apiserver's audit log."""
+    kube = control_plane.kube
+    install_modelrollout(kube)
+    namespace = f"rbac-{os.urandom(3).hex()}"
+    kube.kubectl("create", "namespace", namespace)
+    kube.model_volume(namespace)
+    api = Namespaced(kube, namespace)
+    api.kubectl("apply", "-f", "-", input=inference_service())
+    seen_before = len(kube.audit(USER))
+    # cluster-wide, as manifests/ deploys it (watching one namespace, kopf also lists namespaces)
+    with OperatorProcess(kube.service_account_kubeconfig(*OPERATOR), tmp_path_factory.mktemp("rbac") / "operator.log"):
+        # Prometheus unreachable on purpose: the analysis path still runs (Inconclusive)
+        api.kubectl("apply", "-f", "-", input=model_rollout("v2", "http://127.0.0.1:9", interval="1s",
+                                                          steps=[{"weight": 10}, {"weight": 100}]))
+        wait_for(lambda: (status_of(api).get("lastAnalysis") or {}).get("verdict") == "Inconclusive", what="an analysis")
+        api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"abort":true}}')
+        wait_for(lambda: status_of(api).get("phase") == "RolledBack", what="rollback")
+        api.kubectl("delete", "mro", "cancer", "--timeout=30s")
+    kube.kubectl("delete", "namespace", namespace, "--wait=false")
+    events = [e for e in kube.audit(USER)[seen_before:] if e.get("objectRef") and e["stage"] == "ResponseComplete"]
+    calls = {call_of(e) for e in events}
+    refused = {call_of(e) for e in events if e.get("responseStatus", {}).get("code") == 403}
+    return calls, refused
 
 
-def test_the_operator_made_the_calls_a_rollout_needs(operator_calls):
+def test_the_operator_made_the_calls_a_rollout_needs_and_none_was_refused(audited):
+    calls, refused = audited
     for call in [("serving.modelrollout.io", "modelrollouts", "watch"), ("serving.modelrollout.io", "modelrollouts/status", "patch"),
                  ("serving.kserve.io", "inferenceservices", "patch"), ("events.k8s.io", "events", "create")]:
-        assert call in operator_calls
+        assert call in calls
+    assert refused == set(), "the apiserver refused these: the ClusterRole misses them"
 
 
 @pytest.mark.parametrize("source", ["manifests", "chart"])
-def test_the_cluster_role_grants_exactly_those_calls(operator_calls, source):
+def test_the_cluster_role_grants_exactly_those_calls(audited, source):
+    calls, _ = audited
     granted = rbac_rules(kustomized("manifests") if source == "manifests" else rendered_chart())
-    assert granted - operator_calls == set(), "granted but never used"
-    assert operator_calls - granted == set(), "used but not granted"
+    assert granted - calls == set(), "granted but never used"
+    assert calls - granted == set(), "used but not granted"

@@ -1,0 +1,38 @@
+"""The traffic driver's routing reads what the platform wrote: Knative's KIngress split (serverless)
+and KServe's HTTPRoute (standard), on the real control plane, after edits a user makes by hand."""
+import json
+
+import pytest
+
+from e2e.controlplane.process import wait_for
+from e2e.controlplane.routing import PlatformRoutes
+
+from .platform import MODEL, canary_entry, create, isvc, wait_ready
+
+V1, V2 = MODEL["storageUri"], "pvc://models/cancer/v2"
+
+
+@pytest.fixture
+def routes(runtime, namespace):
+    runtime.model_volume(namespace)
+    return PlatformRoutes(runtime.kubeconfig, "cancer", namespace)
+
+
+def test_a_serverless_canary_split_is_the_one_knative_wrote(runtime, namespace, routes):
+    assert create(runtime, namespace, isvc("cancer", "Serverless"), dry_run=False) is None
+    wait_for(lambda: routes.split() == [(V1, 100)], 90, "the first revision to take all traffic")
+    patch = {"spec": {"predictor": {"canaryTrafficPercent": 20, "model": {"storageUri": V2}}}}
+    runtime.kubectl("patch", "isvc", "cancer", "-n", namespace, "--type=merge", "-p", json.dumps(patch))
+    wait_for(lambda: sorted(routes.split()) == sorted([(V2, 20), (V1, 80)]), 90, "Knative to split 20/80")
+
+
+def test_kserve_v0_20_routes_no_standard_mode_traffic_to_a_ready_canary(runtime, namespace, routes):
+    # KServe v0.20.0 deploys the canary and reports its trafficPercent, but its HTTPRoute keeps one
+    # backend: stable. An operator must check the route, not the canary status (issue 10).
+    obj = isvc("cancer", "Standard", canary=[canary_entry()])
+    assert create(runtime, namespace, obj, dry_run=False) is None
+    wait_ready(runtime, namespace, "cancer")
+    status = runtime.get("isvc", "cancer", namespace=namespace)["status"]
+    assert status["canaryStatuses"] == [{"name": "v2", "ready": True, "trafficPercent": 20,
+                                         "modelStatus": status["canaryStatuses"][0]["modelStatus"]}]
+    assert routes.split() == [(V1, 100)]
