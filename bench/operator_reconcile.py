@@ -82,15 +82,21 @@ def main() -> None:
             t0, cpu0 = time.monotonic(), cpu_seconds(operator.proc.pid)
             reconciles0 = operator.metric("modelrollout_reconcile_duration_seconds_count")
             kube.apply(dump(body))
+            # An Inconclusive verdict restarts the step's clock, so the due time is the stepStartedAt
+            # seen before any analysis; a rollout first seen already analysed is left out.
+            started: dict[str, dt.datetime] = {}
             first: dict[str, float] = {}
             deadline = time.monotonic() + args.hold + args.watch
-            while time.monotonic() < deadline and len(first) < args.rollouts:
+            while time.monotonic() < deadline:
                 for r in rollouts(kube):
-                    s = r.get("status") or {}
-                    name = r["metadata"]["name"]
-                    if name not in first and s.get("lastAnalysis") and s.get("stepStartedAt"):
-                        due = when(s["stepStartedAt"]) + dt.timedelta(seconds=args.hold)
+                    s, name = r.get("status") or {}, r["metadata"]["name"]
+                    if not s.get("lastAnalysis") and s.get("stepStartedAt"):
+                        started.setdefault(name, when(s["stepStartedAt"]))
+                    elif s.get("lastAnalysis") and name in started and name not in first:
+                        due = started[name] + dt.timedelta(seconds=args.hold)
                         first[name] = (when(s["lastAnalysis"]["time"]) - due).total_seconds()
+                if len(first) == args.rollouts:
+                    break
                 time.sleep(0.5)
             wall, cpu = time.monotonic() - t0, cpu_seconds(operator.proc.pid) - cpu0
             reconciles = operator.metric("modelrollout_reconcile_duration_seconds_count") - reconciles0
@@ -98,7 +104,7 @@ def main() -> None:
         q = statistics.quantiles(lags, n=100) if len(lags) > 1 else lags * 99
         print(f"{args.rollouts} rollouts on kube-apiserver {json.loads(kube.kubectl('version', '-o', 'json').stdout)['serverVersion']['gitVersion']}, "
               f"hold {args.hold}s, {wall:.0f}s watched")
-        print(f"first analysis lag behind due: {len(lags)}/{args.rollouts} analysed   p50 {q[49]:.1f} s   p95 {q[94]:.1f} s   "
+        print(f"first analysis lag behind due: {len(lags)}/{args.rollouts} seen before and after it   p50 {q[49]:.1f} s   p95 {q[94]:.1f} s   "
               f"max {lags[-1]:.1f} s   (goal: under 2 s)")
         print(f"operator CPU: {cpu:.1f} s for {reconciles:.0f} reconciles = {cpu / max(reconciles, 1) * 1000:.1f} ms per reconcile; "
               f"{cpu / wall:.2f} cores over the run (goal: under one)")

@@ -55,7 +55,7 @@ class Knative:
         core = self.config / "knative-serving/core"
         self.kube.apply(dump(of_kind(documents(core / "100-namespace.yaml"), "Namespace")))
         self.kube.apply(dump(self._crds()))
-        self.kube.kubectl("wait", "--for=condition=established", "--timeout=60s", "crd", "--all")
+        self.kube.wait_established()
         self.kube.apply(dump(self._configmaps()))
         # The webhook's Service (for its ClusterIP), its certs Secret and its webhook configurations.
         self.kube.apply(dump(of_kind(documents(core / "deployments/webhook.yaml"), "Service")

@@ -38,7 +38,7 @@ class KServe:
         crds = of_kind(documents(kserve / "crd/full", self.config / "gateway-api/crd/standard"), "CustomResourceDefinition")
         crds = [c for c in crds if c["spec"].get("group")]      # not the kustomize patches beside them
         self.kube.apply(dump(crds))
-        self.kube.kubectl("wait", "--for=condition=established", "--timeout=60s", "crd", "--all")
+        self.kube.wait_established()
         configmap = of_kind(documents(kserve / "configmap/inferenceservice.yaml"), "ConfigMap")[0]
         self.kube.apply(dump([with_data(configmap, ingress=json.dumps(INGRESS))]))
         hooks = of_kind(documents(kserve / "webhook/manifests.yaml"), "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")

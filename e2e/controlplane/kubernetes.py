@@ -134,6 +134,14 @@ class Kubernetes:
         """Server-side apply (as the platform's large CRDs need)."""
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", *args, input=manifest)
 
+    def wait_established(self, timeout: float = 60.0) -> None:
+        """Until every CRD is Established (`kubectl wait` errors on a CRD with no conditions yet)."""
+        def established() -> bool:
+            crds = self.get("crd")["items"]
+            return all(any(c["type"] == "Established" and c["status"] == "True"
+                           for c in (crd.get("status") or {}).get("conditions") or []) for crd in crds)
+        wait_for(established, timeout, "every CRD to be Established", 0.2)
+
     def get(self, *what: str, namespace: str | None = None) -> dict | None:
         args = ["get", *what, "-o", "json", "--ignore-not-found"] + (["-n", namespace] if namespace else [])
         out = self.kubectl(*args).stdout

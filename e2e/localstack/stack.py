@@ -58,7 +58,7 @@ def install_modelrollout(kube) -> None:
     kube.apply(dump(documents(*(REPO / "manifests" / f for f in ("namespace.yaml", "operator/serviceaccount.yaml",
                                                                  "operator/rbac.yaml", "runtime")),
                               REPO / "crds/modelrollout.yaml")))
-    kube.kubectl("wait", "--for=condition=established", "--timeout=30s", "crd/modelrollouts.serving.modelrollout.io")
+    kube.wait_established()
 
 
 def isvc_ready(api: Namespaced, name: str = "cancer") -> bool:

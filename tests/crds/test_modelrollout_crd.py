@@ -19,7 +19,7 @@ BASE = yaml.safe_load(EXAMPLES[0].read_text())
 def crd(control_plane):
     kube = control_plane.kube
     kube.apply(CRD_PATH.read_text())
-    kube.kubectl("wait", "--for=condition=established", "--timeout=30s", "crd/modelrollouts.serving.modelrollout.io")
+    kube.wait_established()
     return kube
 
 

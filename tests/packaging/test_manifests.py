@@ -42,7 +42,7 @@ def test_every_object_is_accepted_by_the_real_apiserver(control_plane, source):
     served = [o for o in objects if (o["apiVersion"], o["kind"]) not in PROMETHEUS_OPERATOR]
     kube = control_plane.kube
     kube.apply(dump(kustomized("manifests")))          # what every other source needs first
-    kube.kubectl("wait", "--for=condition=established", "--timeout=30s", "crd/modelrollouts.serving.modelrollout.io")
+    kube.wait_established()
     kube.apply(dump(served), *(["--dry-run=server"] if source == "chart" else []))
 
 
