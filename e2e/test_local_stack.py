@@ -5,6 +5,7 @@ Each scenario waits on conditions.
 """
 import pytest
 
+from e2e.controlplane.kubernetes import condition_true
 from e2e.controlplane.process import wait_for
 from e2e.localstack.observe import Recorder, events_of, get, status_of
 from e2e.localstack.prometheus import PrometheusServer
@@ -169,8 +170,7 @@ def requests_landing(stack, count: int) -> dict[str, int]:
 def settled(stack) -> bool:
     """KServe has reconciled the InferenceService's latest spec and calls it Ready."""
     obj = get(stack.api, "isvc", "cancer")
-    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in obj["status"].get("conditions", []))
-    return ready and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+    return condition_true(obj) and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
 
 
 @pytest.mark.xfail(strict=True, reason="operator-review A1 (issue 10): the serverless rollback rewrites the revision "

@@ -36,6 +36,12 @@ AUDIT_POLICY = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages":
                 "rules": [{"level": "Metadata", "userGroups": ["system:serviceaccounts"]}, {"level": "None"}]}
 
 
+def condition_true(obj: dict | None, kind: str = "Ready") -> bool:
+    """Whether an object's status carries condition `kind` with status True."""
+    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+    return any(c["type"] == kind and c["status"] == "True" for c in conditions)
+
+
 def write_kubeconfig(path: Path, server: str, ca: Path, user: dict, namespace: str = "default") -> Path:
     path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "local",
@@ -116,8 +122,7 @@ class Kubernetes:
             d.check()
 
     def node_ready(self) -> bool:
-        node = self.get("node", NODE)
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in (node or {}).get("status", {}).get("conditions", []))
+        return condition_true(self.get("node", NODE))
 
     def command(self, *args: str, kubeconfig: Path | None = None) -> list[str]:
         return [str(self.bin / "kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args]
@@ -136,11 +141,8 @@ class Kubernetes:
 
     def wait_established(self, timeout: float = 60.0) -> None:
         """Until every CRD is Established (`kubectl wait` errors on a CRD with no conditions yet)."""
-        def established() -> bool:
-            crds = self.get("crd")["items"]
-            return all(any(c["type"] == "Established" and c["status"] == "True"
-                           for c in (crd.get("status") or {}).get("conditions") or []) for crd in crds)
-        wait_for(established, timeout, "every CRD to be Established", 0.2)
+        wait_for(lambda: all(condition_true(crd, "Established") for crd in self.get("crd")["items"]),
+                 timeout, "every CRD to be Established", 0.2)
 
     def get(self, *what: str, namespace: str | None = None) -> dict | None:
         args = ["get", *what, "-o", "json", "--ignore-not-found"] + (["-n", namespace] if namespace else [])

@@ -12,6 +12,8 @@ from pathlib import Path
 import kubernetes
 import urllib3
 
+from .kubernetes import condition_true
+
 KINGRESS = ("networking.internal.knative.dev", "v1alpha1", "ingresses")
 HTTPROUTE = ("gateway.networking.k8s.io", "v1", "httproutes")
 CONTROLLER = "modelrollout.invalid/loopback-gateway"
@@ -31,8 +33,7 @@ def ingress_status(ingress: dict) -> dict | None:
     """The status Kourier writes once it serves a KIngress's current generation; None if already so."""
     generation = ingress["metadata"]["generation"]
     status = ingress.get("status") or {}
-    if status.get("observedGeneration") == generation and \
-            any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])):
+    if status.get("observedGeneration") == generation and condition_true(ingress):
         return None
     conditions = [{k: v for k, v in _condition(t, generation).items() if k != "observedGeneration"}
                   for t in ("LoadBalancerReady", "NetworkConfigured", "Ready")]

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from e2e.controlplane.cluster import ControlPlane
-from e2e.controlplane.kubernetes import Namespaced
+from e2e.controlplane.kubernetes import Namespaced, condition_true
 from e2e.controlplane.manifests import documents, dump
 from e2e.controlplane.process import wait_for
 from e2e.controlplane.routing import PlatformRoutes
@@ -62,8 +62,7 @@ def install_modelrollout(kube) -> None:
 
 
 def isvc_ready(api: Namespaced, name: str = "cancer") -> bool:
-    obj = json.loads(api.kubectl("get", "isvc", name, "-o", "json").stdout)
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in obj.get("status", {}).get("conditions", []))
+    return condition_true(json.loads(api.kubectl("get", "isvc", name, "-o", "json").stdout))
 
 
 def model_rollout(version: str, prometheus: str, mode: str = "serverless", steps: list[dict] | None = None,

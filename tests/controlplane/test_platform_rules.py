@@ -4,7 +4,7 @@ packaging-review C1). Each refusal comes with the nearest spec that is accepted,
 pins the rule itself rather than some other mistake in the object."""
 import pytest
 
-from .platform import canary_entry, create, isvc, wait_ready
+from .inference_services import canary_entry, create, isvc, wait_ready
 
 
 def test_kserve_accepts_a_standard_mode_canary_of_name_model_and_traffic(runtime, namespace):

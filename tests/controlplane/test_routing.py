@@ -7,7 +7,7 @@ import pytest
 from e2e.controlplane.process import wait_for
 from e2e.controlplane.routing import PlatformRoutes
 
-from .platform import MODEL, canary_entry, create, isvc, wait_ready
+from .inference_services import MODEL, canary_entry, create, isvc, wait_ready
 
 V1, V2 = MODEL["storageUri"], "pvc://models/cancer/v2"
 
@@ -24,6 +24,12 @@ def test_a_serverless_canary_split_is_the_one_knative_wrote(runtime, namespace, 
     patch = {"spec": {"predictor": {"canaryTrafficPercent": 20, "model": {"storageUri": V2}}}}
     runtime.kubectl("patch", "isvc", "cancer", "-n", namespace, "--type=merge", "-p", json.dumps(patch))
     wait_for(lambda: sorted(routes.split()) == sorted([(V2, 20), (V1, 80)]), 90, "Knative to split 20/80")
+    # KServe's status comes to say the same: the rolled-out revision keeps 80%, the latest ready one 20%
+    def status_agrees() -> bool:
+        predictor = runtime.get("isvc", "cancer", namespace=namespace)["status"]["components"]["predictor"]
+        shares = {t["revisionName"]: t["percent"] for t in predictor.get("traffic", [])}
+        return shares == {predictor.get("latestRolledoutRevision"): 80, predictor.get("latestReadyRevision"): 20}
+    wait_for(status_agrees, 60, "KServe's status to report the 80/20 split")
 
 
 def test_kserve_v0_20_routes_no_standard_mode_traffic_to_a_ready_canary(runtime, namespace, routes):

@@ -4,6 +4,8 @@ import copy
 import json
 import time
 
+from e2e.controlplane.kubernetes import condition_true
+
 MODEL = {"modelFormat": {"name": "pytorch"}, "runtime": "modelrollout-torch", "storageUri": "pvc://models/cancer/v1"}
 
 
@@ -34,9 +36,9 @@ def wait_ready(kube, namespace: str, name: str, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         obj = kube.get("isvc", name, namespace=namespace) or {}
-        conditions = obj.get("status", {}).get("conditions", [])
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+        if condition_true(obj):
             return
+        conditions = obj.get("status", {}).get("conditions", [])
         if time.monotonic() > deadline:
             raise AssertionError(f"InferenceService {namespace}/{name} not Ready after {timeout}s: "
                                  + "; ".join(f"{c['type']}: {c.get('message', '')}" for c in conditions if c["status"] == "False"))
