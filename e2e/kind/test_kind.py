@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from e2e.localstack import observe
+from e2e.controlplane.process import wait_for as wait_on_condition
 from predictor.testing import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ def kubectl(*args: str, input: str | None = None) -> str:
 
 
 def wait_for(condition, timeout: float, what: str):
-    return observe.wait_for(condition, timeout, what, interval=1.0)     # a real cluster: once a second
+    return wait_on_condition(condition, timeout, what, interval=1.0)     # a real cluster: once a second
 
 
 def status() -> dict:
