@@ -1,15 +1,15 @@
 """The operator with many ModelRollouts on a real kube-apiserver:
-`python bench/operator_reconcile.py [--rollouts 500] [--hold 20]` (as root: it makes a network namespace).
+`python bench/operator_reconcile.py [--rollouts 500] [--watch 60]` (as root: it makes a network namespace).
 
 Starts Kubernetes from e2e/controlplane (etcd, kube-apiserver with RBAC; KServe's CRDs, not its
 controller, so the machine's two cores go to the apiserver and the operator rather than to 500
-fake revisions), a real Prometheus scraping steady synthetic predictor series, and the operator
-as a real process (kopf, authenticated as its ServiceAccount). It creates N InferenceServices and
-N ModelRollouts whose first step holds --hold seconds, then reports:
-  lag   how late each rollout's first analysis ran behind its due time (stepStartedAt + hold)
-  cpu   the operator's CPU per reconcile, and in cores over the run
-Analysis queries the real Prometheus; with no series for these models every verdict is
-Inconclusive, so after the first analysis each rollout is judged again about once a second.
+fake revisions), a real Prometheus, and the operator as a real process (kopf, authenticated as
+its ServiceAccount). It creates N serverless InferenceServices and N ModelRollouts, then reports:
+  lag   how long each rollout took from its creation to its first step asked of KServe (the
+        InferenceService patched and status.stepRequestedAt written)
+  cpu   the operator's CPU per reconcile, and in cores over the run, while every rollout waits
+        for KServe to serve its step (no controller here, so none ever is: this is the steady
+        cost of N rollouts in flight)
 """
 from __future__ import annotations
 
@@ -54,8 +54,7 @@ def rollouts(kube: Kubernetes) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=500)
-    parser.add_argument("--hold", type=int, default=20, help="seconds the first step holds before its analysis")
-    parser.add_argument("--watch", type=float, default=60.0, help="seconds to measure after the first analyses are due")
+    parser.add_argument("--watch", type=float, default=60.0, help="seconds to measure after creating the rollouts")
     args = parser.parse_args()
     netns.isolate()
     root, workdir = build(), Path(tempfile.mkdtemp(prefix="bench-operator-"))
@@ -69,12 +68,13 @@ def main() -> None:
         for i in range(args.rollouts):
             name = f"model-{i:03d}"
             objects.append({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-                            "metadata": {"name": name, "namespace": NAMESPACE},
+                            "metadata": {"name": name, "namespace": NAMESPACE,
+                                         "annotations": {"serving.kserve.io/deploymentMode": "Serverless"}},
                             "spec": {"predictor": {"model": {"modelFormat": {"name": "pytorch"},
                                                              "storageUri": f"pvc://models/{name}/v1"}}}})
         kube.apply(dump(objects))
         template = yaml.safe_load(model_rollout("v2", prometheus.url, interval="5s",
-                                                steps=[{"weight": 10, "hold": f"{args.hold}s"}, {"weight": 100}]))
+                                                steps=[{"weight": 10}, {"weight": 100}]))
         body = [{**template, "metadata": {"name": f"model-{i:03d}", "namespace": NAMESPACE},
                  "spec": {**template["spec"], "inferenceService": f"model-{i:03d}"}} for i in range(args.rollouts)]
         with OperatorProcess(kube.service_account_kubeconfig(*OPERATOR), workdir / "operator.log", resync=10,
@@ -82,30 +82,22 @@ def main() -> None:
             t0, cpu0 = time.monotonic(), cpu_seconds(operator.proc.pid)
             reconciles0 = operator.metric("modelrollout_reconcile_duration_seconds_count")
             kube.apply(dump(body))
-            # An Inconclusive verdict restarts the step's clock, so the due time is the stepStartedAt
-            # seen before any analysis; a rollout first seen already analysed is left out.
-            started: dict[str, dt.datetime] = {}
-            first: dict[str, float] = {}
-            deadline = time.monotonic() + args.hold + args.watch
+            lag: dict[str, float] = {}
+            deadline = time.monotonic() + args.watch
             while time.monotonic() < deadline:
                 for r in rollouts(kube):
                     s, name = r.get("status") or {}, r["metadata"]["name"]
-                    if not s.get("lastAnalysis") and s.get("stepStartedAt"):
-                        started.setdefault(name, when(s["stepStartedAt"]))
-                    elif s.get("lastAnalysis") and name in started and name not in first:
-                        due = started[name] + dt.timedelta(seconds=args.hold)
-                        first[name] = (when(s["lastAnalysis"]["time"]) - due).total_seconds()
-                if len(first) == args.rollouts:
-                    break
+                    if s.get("stepRequestedAt") and name not in lag:
+                        lag[name] = (when(s["stepRequestedAt"]) - when(r["metadata"]["creationTimestamp"])).total_seconds()
                 time.sleep(0.5)
             wall, cpu = time.monotonic() - t0, cpu_seconds(operator.proc.pid) - cpu0
             reconciles = operator.metric("modelrollout_reconcile_duration_seconds_count") - reconciles0
-        lags = sorted(first.values())
+        lags = sorted(lag.values())
         q = statistics.quantiles(lags, n=100) if len(lags) > 1 else lags * 99
         print(f"{args.rollouts} rollouts on kube-apiserver {json.loads(kube.kubectl('version', '-o', 'json').stdout)['serverVersion']['gitVersion']}, "
-              f"hold {args.hold}s, {wall:.0f}s watched")
-        print(f"first analysis lag behind due: {len(lags)}/{args.rollouts} seen before and after it   p50 {q[49]:.1f} s   p95 {q[94]:.1f} s   "
-              f"max {lags[-1]:.1f} s   (goal: under 2 s)")
+              f"{wall:.0f}s watched")
+        print(f"creation to first step asked: {len(lags)}/{args.rollouts}   p50 {q[49]:.1f} s   p95 {q[94]:.1f} s   "
+              f"max {lags[-1]:.1f} s")
         print(f"operator CPU: {cpu:.1f} s for {reconciles:.0f} reconciles = {cpu / max(reconciles, 1) * 1000:.1f} ms per reconcile; "
               f"{cpu / wall:.2f} cores over the run (goal: under one)")
 

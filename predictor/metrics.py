@@ -6,8 +6,22 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# The E12 series from 1 ms to 10 s: adjacent bounds at most 1.25x apart, so a 20% change in a
+# p99 moves it across a bound instead of inside one bucket.
+_E12 = (1.0, 1.2, 1.5, 1.8, 2.2, 2.7, 3.3, 3.9, 4.7, 5.6, 6.8, 8.2)
+LATENCY_BUCKETS = tuple(round(m * 10.0 ** e, 6) for e in range(-3, 1) for m in _E12) + (10.0,)
+QUEUE_BUCKETS = (0.0001, 0.00025, 0.0005) + LATENCY_BUCKETS   # queue waits are often sub-millisecond
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+PROTOCOLS = ("rest", "grpc")
+# Every status predict() can answer. 429 (queue full) and 499 (the client cancelled or its
+# deadline passed) are the client's or the load's doing, not the model's, so they are not 5xx.
+CODES = (200, 400, 413, 429, 499, 500, 503, 504)
+CANCELLED = 499
+
+
+def status_class(code: int) -> str:
+    return f"{code // 100}xx"
 
 
 class PredictorMetrics:
@@ -18,13 +32,14 @@ class PredictorMetrics:
             "(gRPC requests report the HTTP equivalent of their status code)",
             labels + ["protocol", "code"], registry=registry)
         self.request_seconds = Histogram(
-            "predictor_request_duration_seconds", "Time from a request reaching the model to its answer",
-            labels + ["protocol"], buckets=LATENCY_BUCKETS, registry=registry)
+            "predictor_request_duration_seconds", "Time from a request reaching the model to its answer, "
+            "by status class (2xx, 4xx, 5xx) so fast rejections do not pull the successes' quantiles down",
+            labels + ["protocol", "status_class"], buckets=LATENCY_BUCKETS, registry=registry)
         self.batch_rows = Histogram(
             "predictor_batch_size", "Rows in each forward pass", labels, buckets=BATCH_BUCKETS, registry=registry)
         self.queue_seconds = Histogram(
             "predictor_queue_delay_seconds", "Time a request waited in the queue before its batch ran",
-            labels, buckets=LATENCY_BUCKETS, registry=registry)
+            labels, buckets=QUEUE_BUCKETS, registry=registry)
         self.inference_seconds = Histogram(
             "predictor_inference_duration_seconds", "Time of each forward pass", labels,
             buckets=LATENCY_BUCKETS, registry=registry)
@@ -46,10 +61,16 @@ class ModelMetrics:
         self._inference_seconds = metrics.inference_seconds.labels(**self._labels)
         self._queue_rows = metrics.queue_rows.labels(**self._labels)
         self._queue_rows.set(0)
+        # Every child exists at zero from the start: Prometheus's increase() cannot count what a
+        # series held at its first scrape, so a lazily created code="500" would lose its first errors.
+        for protocol in PROTOCOLS:
+            for code in CODES:
+                metrics.requests.labels(**self._labels, protocol=protocol, code=str(code))
+                metrics.request_seconds.labels(**self._labels, protocol=protocol, status_class=status_class(code))
 
     def request_done(self, protocol: str, code: int, seconds: float) -> None:
         self._m.requests.labels(**self._labels, protocol=protocol, code=str(code)).inc()
-        self._m.request_seconds.labels(**self._labels, protocol=protocol).observe(seconds)
+        self._m.request_seconds.labels(**self._labels, protocol=protocol, status_class=status_class(code)).observe(seconds)
 
     def batch_done(self, rows: int, seconds: float) -> None:
         self._batch_rows.observe(rows)

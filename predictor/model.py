@@ -5,6 +5,7 @@ encodes the answer; batching policy lives in batcher.py.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from . import codec, runtime
 from .batcher import Batcher, Unbatched
 from .config import ModelConfig, load_model_config
 from .errors import ServingError
-from .metrics import PredictorMetrics
+from .metrics import CANCELLED, PredictorMetrics
 
 log = logging.getLogger(__name__)
 _metrics: PredictorMetrics | None = None
@@ -94,6 +95,9 @@ class TorchModel(Model):
             raise
         except ServingError as exc:
             code = exc.http_status
+            raise
+        except asyncio.CancelledError:   # the client went away or its gRPC deadline passed
+            code = CANCELLED
             raise
         finally:
             self._metrics.request_done(protocol, code, time.perf_counter() - started)

@@ -19,6 +19,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen | None, timeout: float, sig: int = signal.SIGTERM) -> None:
+    """Send sig to a process we started, wait up to timeout, then kill it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_until_answers(url: str, proc: subprocess.Popen, what: str, log: object, timeout: float = 60.0) -> None:
     """Poll url until it answers 200; fail early, naming the log, if the process exits."""
     deadline = time.monotonic() + timeout
@@ -75,13 +87,7 @@ class PredictorProcess:
             return r.read().decode()
 
     def terminate(self, timeout: float = 60.0) -> int:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout)
         return self.proc.returncode if self.proc else 0
 
     def __enter__(self) -> "PredictorProcess":

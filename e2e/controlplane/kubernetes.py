@@ -174,7 +174,8 @@ class Kubernetes:
         """The audit events of one user (a ServiceAccount: system:serviceaccount:NS:NAME), in order."""
         if not self.audit_log.exists():
             return []
-        events = (json.loads(line) for line in self.audit_log.read_text().splitlines() if line.strip())
+        lines = self.audit_log.read_text().split("\n")[:-1]   # the last is empty, or still being written
+        events = (json.loads(line) for line in lines if line.strip())
         return [e for e in events if e.get("user", {}).get("username") == user]
 
     def stop(self) -> None:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
-import signal
 import ssl
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 from typing import Callable, TypeVar
+
+from predictor.testing import stop_process
 
 T = TypeVar("T")
 
@@ -57,10 +58,4 @@ class Daemon:
         wait_for(answers, timeout, f"{self.name} at {url} (log {self.log})", interval=0.2)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout)

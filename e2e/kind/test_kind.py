@@ -146,7 +146,9 @@ def test_2_candidate_with_errors_is_rolled_back(service):
     kubectl("apply", "-f", "-", input=rollout("v3-errors"))
     s = wait_for(lambda: (lambda s: s if s.get("phase") in ("RolledBack", "Promoted") else None)(status()), 900, "a verdict")
     assert s["phase"] == "RolledBack" and s["lastAnalysis"]["verdict"] == "Fail"
-    assert predictor()["canaryTrafficPercent"] == 0 and predictor()["model"]["storageUri"] == uri("v1")
+    # KServe's rollback: the candidate's template stays at 0%, the revision last rolled out (v1) serves
+    assert predictor()["canaryTrafficPercent"] == 0 and predictor()["model"]["storageUri"] == uri("v3-errors")
+    wait_for(lambda: status().get("servingVerified"), 300, "v1's revision confirmed serving all")
     assert service.seen["v1"] > 0
 
 

@@ -8,14 +8,17 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from predictor.testing import free_port, wait_until_answers
+from predictor.testing import free_port, stop_process, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, log_path: Path, resync: float = 0.5, namespace: str | None = None):
+    def __init__(self, kubeconfig: Path, log_path: Path, resync: float = 0.5, namespace: str | None = None,
+                 leading: bool = True):
+        """leading: wait until it holds the leader-election Lease and runs (else only until /metrics answers)."""
         self.kubeconfig, self.log_path, self.resync, self.namespace = kubeconfig, Path(log_path), resync, namespace
+        self.leading = leading
         self.metrics_port, self.health_port = free_port(), free_port()
         self.proc: subprocess.Popen | None = None
 
@@ -27,7 +30,8 @@ class OperatorProcess:
             cmd += ["--namespace", self.namespace]
         self.proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
                                      stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
-        wait_until_answers(f"http://127.0.0.1:{self.health_port}/healthz", self.proc, "operator", self.log_path)
+        url = f"http://127.0.0.1:{self.health_port}/healthz" if self.leading else f"http://127.0.0.1:{self.metrics_port}/metrics"
+        wait_until_answers(url, self.proc, "operator", self.log_path)
         return self
 
     def metric(self, name: str) -> float:
@@ -38,13 +42,7 @@ class OperatorProcess:
                    if line.startswith(name) and line[len(name)] in " {")
 
     def stop(self, kill: bool = False) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30, signal.SIGKILL if kill else signal.SIGTERM)
 
     def __enter__(self) -> "OperatorProcess":
         return self.start()

@@ -66,7 +66,8 @@ def isvc_ready(api: Namespaced, name: str = "cancer") -> bool:
 
 
 def model_rollout(version: str, prometheus: str, mode: str = "serverless", steps: list[dict] | None = None,
-                  interval: str = "4s", name: str = "cancer", autoscaling: dict | None = None, **analysis) -> str:
+                  interval: str = "4s", name: str = "cancer", autoscaling: dict | None = None,
+                  progress_deadline: str = "2m", **analysis) -> str:
     """A rollout with short timings for the local stack; analysis fields override the defaults."""
     spec_analysis = {"prometheus": {"url": prometheus}, "window": "15s", "minRequests": 30, "maxErrorRate": 0.02,
                      "maxLatencyP99": "250ms", "compareToStable": True,
@@ -76,7 +77,7 @@ def model_rollout(version: str, prometheus: str, mode: str = "serverless", steps
     return yaml.safe_dump({
         "apiVersion": "serving.modelrollout.io/v1alpha1", "kind": "ModelRollout", "metadata": {"name": name},
         "spec": {"inferenceService": name, "model": {"version": version, "storageUri": uri_of(version)},
-                 "strategy": {"trafficMode": mode, "interval": interval,
+                 "strategy": {"trafficMode": mode, "interval": interval, "progressDeadline": progress_deadline,
                               "steps": steps or [{"weight": 20}, {"weight": 50}, {"weight": 100}]},
                  "analysis": spec_analysis,
                  "autoscaling": autoscaling or {"minReplicas": 1, "maxReplicas": 4, "metric": "concurrency", "target": 8}}})

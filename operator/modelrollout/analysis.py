@@ -1,18 +1,20 @@
-"""Measurements -> a three-way verdict: Pass, Fail or Inconclusive.
+"""Measurements -> a verdict: Pass, Fail, Inconclusive, or Error.
 
-Inconclusive (no data, too few requests, stale data, Prometheus unreachable) never promotes
-and never counts as a failure; the planner holds the step and applies the spec's policy
-after a bounded time.
+Inconclusive (no data, too few requests, stale or malformed data) never promotes and never
+counts as a failure; the planner holds the step and applies the spec's policy after a bounded
+time. Error (the metrics source could not be read) is counted apart, against
+consecutiveErrorLimit, as Argo Rollouts does.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from . import stats
 from .spec import AnalysisSpec
 
-PASS, FAIL, INCONCLUSIVE = "Pass", "Fail", "Inconclusive"
+PASS, FAIL, INCONCLUSIVE, ERROR = "Pass", "Fail", "Inconclusive", "Error"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,13 +48,26 @@ def _rate(sample: VersionSample) -> float:
     return sample.errors / sample.requests if sample.requests else 0.0
 
 
+def _fault(name: str, sample: VersionSample) -> str | None:
+    numbers = (sample.requests, sample.errors, sample.age)
+    if any(not math.isfinite(x) or x < 0 for x in numbers):
+        return f"{name} request counts are not finite, non-negative numbers"
+    if sample.errors > sample.requests + 1e-9:
+        return f"{name} has more errors than requests"
+    problem = stats.malformed(sample.buckets)
+    return f"{name} latency histogram: {problem}" if problem else None
+
+
 def judge(spec: AnalysisSpec, m: Measurements) -> Verdict:
     details: dict[str, Any] = {"queries": dict(m.queries)}
     if m.error:
-        return Verdict(INCONCLUSIVE, f"metrics unavailable: {m.error}", details)
+        return Verdict(ERROR, f"metrics unavailable: {m.error}", details)
     c = m.canary
     if c is None:
         return Verdict(INCONCLUSIVE, "no series found for the canary", details)
+    fault = _fault("canary", c) or (m.stable and _fault("stable", m.stable))
+    if fault:
+        return Verdict(INCONCLUSIVE, f"malformed measurement: {fault}", details)
     p99 = stats.quantile(0.99, c.buckets)
     details.update(requests=round(c.requests), errorRate=round(_rate(c), 6),
                    latencyP99=None if p99 is None else round(p99, 6))
@@ -71,8 +86,11 @@ def judge(spec: AnalysisSpec, m: Measurements) -> Verdict:
         details["relative"] = "skipped: stable has too few requests"
         return Verdict(PASS, "absolute gates passed; too little stable traffic to compare", details)
     stable_p99 = stats.quantile(0.99, s.buckets)
+    canary_buckets, stable_buckets = stats.common_bounds(c.buckets, s.buckets)
+    if len(canary_buckets) < 2:
+        return Verdict(INCONCLUSIVE, "canary and stable latency histograms share no bucket bounds", details)
     odds, p_errors = stats.error_rate_test(c.errors, c.requests, s.errors, s.requests)
-    u, p_latency = stats.latency_test(c.buckets, s.buckets)
+    u, p_latency = stats.latency_test(canary_buckets, stable_buckets)
     details.update(stableRequests=round(s.requests), stableErrorRate=round(_rate(s), 6),
                    stableLatencyP99=None if stable_p99 is None else round(stable_p99, 6),
                    errorOddsRatio=round(odds, 4) if odds == odds and odds != float("inf") else str(odds),

@@ -5,7 +5,9 @@ when the status flips.
 - Ready: stable serves all traffic and no rollout is running (Idle, Promoted).
 - Progressing: a canary is taking traffic and being analysed (Progressing, Holding).
 - Paused: held by spec.paused or by the onInconclusive policy.
-- Degraded: the candidate was rolled back, or the spec cannot be acted on (Failed).
+- Degraded: the candidate was rolled back, the spec cannot be acted on (Failed), the
+  InferenceService refused the operator's patch (RoutingFailed, with the apiserver's message), or
+  after a promotion or rollback KServe routes to a revision that does not run stable (ServingMismatch).
 """
 from __future__ import annotations
 
@@ -19,14 +21,19 @@ TYPES = {
 }
 
 
-def conditions(phase: str, message: str, generation: int, now: str, previous: list[dict] | None) -> list[dict[str, Any]]:
+def conditions(phase: str, message: str, generation: int, now: str, previous: list[dict] | None,
+               degraded: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """degraded: (reason, message) of a problem that makes the rollout Degraded whatever its phase."""
     before = {c.get("type"): c for c in previous or []}
     out = []
     for kind, phases in TYPES.items():
         status = "True" if phase in phases else "False"
+        reason, text = phase, message
+        if kind == "Degraded" and degraded:
+            status, (reason, text) = "True", degraded
         old = before.get(kind) or {}
         out.append({
-            "type": kind, "status": status, "reason": phase, "message": message if status == "True" else "",
+            "type": kind, "status": status, "reason": reason, "message": text if status == "True" else "",
             "observedGeneration": generation,
             "lastTransitionTime": old["lastTransitionTime"] if old.get("status") == status and old.get("lastTransitionTime") else now,
         })

@@ -1,8 +1,9 @@
 """kopf wiring: every ModelRollout gets a daemon that reconciles it whenever the plan asks
 (requeue_after, capped by the resync period), and every watch event reconciles it at once, so
-CRD edits (pause, promote, abort, retry) act without waiting. One lock per object keeps the two
-from reconciling the same rollout concurrently; reconciles run in a thread (the Kubernetes and
-Prometheus clients block).
+CRD edits (pause, promote, abort, retry) act without waiting; so does every change of the
+InferenceService it targets (KServe reporting a step served). One lock per rollout keeps them
+from reconciling it concurrently; reconciles run in a thread (the Kubernetes and Prometheus
+clients block).
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import asyncio
 import logging
 
 import kopf
-from prometheus_client import start_http_server
 
 from .adapters.kube import GROUP, PLURAL, VERSION, Conflict
 from .reconcile import Reconciler
@@ -23,16 +23,20 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     settings.posting.enabled = False                  # our own Events say what happened; kopf's trouble goes to the log
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.persistence.finalizer = f"{GROUP}/finalizer"   # kopf's, to stop the daemon when a rollout goes
-    if memo.get("metrics_port"):
-        start_http_server(memo.metrics_port, addr=memo.get("metrics_address", "0.0.0.0"),
-                          registry=memo.reconciler.metrics.registry)
+    settings.persistence.finalizer = f"{GROUP}/finalizer"   # kopf's: the daemon stops, and stable is restored
+    # watching named namespaces: no need to list and watch every namespace (which the
+    # ClusterRole does not grant, so kopf would retry for ~40 s before falling back)
+    settings.scanning.disabled = bool(memo.get("namespaced"))
+
+
+def _lock(memo: kopf.Memo, namespace: str, name: str) -> asyncio.Lock:
+    """One lock per rollout, shared by its daemon, its watch events and its InferenceService's."""
+    return memo.locks.setdefault((namespace, name), asyncio.Lock())
 
 
 async def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> float | None:
     reconciler: Reconciler = memo.reconciler
-    lock = memo.setdefault("lock", asyncio.Lock())
-    async with lock:
+    async with _lock(memo, namespace, name):
         try:
             return await asyncio.to_thread(reconciler, namespace, name)
         except Conflict:
@@ -45,10 +49,37 @@ async def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> float | None
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def on_change(event: kopf.RawEvent, namespace: str, name: str, memo: kopf.Memo, **_) -> None:
+    target = ((event.get("object") or {}).get("spec") or {}).get("inferenceService")
+    for rollouts in memo.targets.values():
+        rollouts.discard((namespace, name))
     if event.get("type") == "DELETED":
         memo.reconciler.metrics.forget(namespace, name)
+        memo.locks.pop((namespace, name), None)
         return
+    if target:
+        memo.targets.setdefault((namespace, target), set()).add((namespace, name))
     await _reconcile(memo, namespace, name)
+
+
+@kopf.on.event("serving.kserve.io", "v1beta1", "inferenceservices")
+async def on_inference_service(namespace: str, name: str, memo: kopf.Memo, **_) -> None:
+    """KServe's status moved (a canary became ready, a weight is served): look at once instead
+    of waiting for the next poll."""
+    for rollout_namespace, rollout in list(memo.targets.get((namespace, name), ())):
+        await _reconcile(memo, rollout_namespace, rollout)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, retries=6, backoff=5)
+async def restore_stable(body: kopf.Body, namespace: str, name: str, memo: kopf.Memo, logger: kopf.Logger, **_) -> None:
+    """Deleting a rollout mid-canary sends everything back to stable before the object goes.
+    A refused patch is retried a few times, then the deletion goes ahead (never blocked for good)."""
+    reconciler: Reconciler = memo.reconciler
+    async with _lock(memo, namespace, name):
+        try:
+            done = await asyncio.to_thread(reconciler.revert, dict(body))
+        except Exception as exc:
+            raise kopf.TemporaryError(f"could not restore stable: {exc}", delay=5) from exc
+    logger.info("%s/%s deleted: %s", namespace, name, done)
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=5)

@@ -9,21 +9,25 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
+import threading
 
 import kopf
+from prometheus_client import start_http_server
 
 from . import handlers  # noqa: F401  (registers the handlers)
 from .adapters.kube import KubeApi
 from .adapters.prometheus import PredictorMetricsSource, PrometheusClient
 from .analysis import Measurements
+from .leader import lead, lease_name
 from .metrics import OperatorMetrics
 from .reconcile import Reconciler
 from .spec import RolloutSpec
 
 
-def measure_with_prometheus(spec: RolloutSpec, canary: str, stable: str) -> Measurements:
+def measure_with_prometheus(spec: RolloutSpec, canary: str, stable: str, window: float) -> Measurements:
     source = PredictorMetricsSource(PrometheusClient(spec.analysis.prometheus_url))
-    return source.measure(spec.model_name, canary, stable, spec.analysis.window)
+    return source.measure(spec.model_name, canary, stable, window)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,6 +43,10 @@ def parser() -> argparse.ArgumentParser:
                    help="kopf's liveness endpoint (env LIVENESS_ENDPOINT)")
     p.add_argument("--resync", type=float, default=float(env("RESYNC_SECONDS", "10")),
                    help="longest pause between two reconciles of a rollout, seconds (env RESYNC_SECONDS)")
+    p.add_argument("--leader-election", default=env("LEADER_ELECTION", "true"), choices=["true", "false"],
+                   help="run only while holding a Lease, so replicas never reconcile together (env LEADER_ELECTION)")
+    p.add_argument("--lease-namespace", default=env("POD_NAMESPACE", "modelrollout-system"),
+                   help="namespace of the leader-election Lease: the operator's own (env POD_NAMESPACE)")
     p.add_argument("--verbose", action="store_true", default=env("VERBOSE") == "1")
     return p
 
@@ -49,12 +57,38 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--resync must be positive")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("leaderelection").setLevel(logging.WARNING)   # it logs every renewal at INFO
     reconciler = Reconciler(KubeApi.from_environment(), measure_with_prometheus, OperatorMetrics())
-    memo = kopf.Memo(reconciler=reconciler, resync=args.resync, metrics_port=args.metrics_port,
-                     metrics_address=args.metrics_address)
-    asyncio.run(kopf.operator(
-        standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,
-        liveness_endpoint=args.liveness or None, memo=memo))
+    if args.metrics_port:                       # served while waiting for the Lease too
+        start_http_server(args.metrics_port, addr=args.metrics_address, registry=reconciler.metrics.registry)
+    # shared by every object's memo copy: rollouts by target InferenceService, locks by rollout
+    memo = kopf.Memo(reconciler=reconciler, resync=args.resync, namespaced=bool(args.namespace), targets={}, locks={})
+
+    def operator(stop_flag: threading.Event | None = None):
+        return kopf.operator(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,
+                             liveness_endpoint=args.liveness or None, memo=memo, stop_flag=stop_flag)
+
+    if args.leader_election == "false":
+        asyncio.run(operator())
+        return
+    # kopf runs in the election's thread, where it cannot take signals: the main thread turns
+    # SIGTERM/SIGINT into kopf's stop flag (and a follower just leaves)
+    stop, leading = threading.Event(), threading.Event()
+
+    def on_signal(*_) -> None:
+        stop.set()
+        if not leading.is_set():
+            raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+
+    def run_leading() -> None:
+        leading.set()
+        reconciler.metrics.leader.set(1)
+        asyncio.run(operator(stop))
+
+    lead(lease_name(args.namespace), args.lease_namespace, run_leading)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ class OperatorMetrics:
                                            registry=r, buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self.reconcile_duration = Histogram("modelrollout_reconcile_duration_seconds", "Time of one reconcile",
                                             registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.leader = Gauge("modelrollout_leader", "1 while this operator holds the leader-election Lease and reconciles",
+                            registry=r)
+        self.routing_errors = Counter("modelrollout_routing_errors_total", "InferenceService patches the apiserver refused",
+                                      registry=r)
         self.reconcile_errors = Counter("modelrollout_reconcile_errors_total", "Reconciles that raised", ["error"], registry=r)
         self._phases: dict[tuple[str, str], str] = {}
         self._weights: dict[tuple[str, str], tuple[str, str]] = {}

@@ -1,23 +1,35 @@
-"""(spec, status, verdict, now) -> what the rollout should look like next. Pure: no I/O.
+"""(spec, status, verdict, applied, now) -> what the rollout should look like next. Pure: no I/O.
 
 All progress lives in status, so a restarted operator resumes at the same step, and planning
 twice with the same inputs gives the same plan (reconciles are idempotent).
 
 Phases: Idle (stable serves all), Progressing (a canary step is running), Holding (the last
-analysis was Inconclusive), Paused, Promoted, RolledBack, Failed (a spec the operator cannot
-act on; handlers.py sets it).
+analysis was Inconclusive), Paused, Promoted, RolledBack, Failed (a spec or InferenceService the
+operator cannot act on; reconcile.py sets it).
+
+A step has two times: stepRequestedAt, when its weight was planned, and stepStartedAt, when
+KServe's status first showed that weight served by a ready canary (`applied`). The analysis
+window never reaches before stepStartedAt, so a step is never judged on the previous step's
+traffic; the hold before each look counts from stepStartedAt or the step's last look. A step
+not served within spec.strategy.progressDeadline rolls back.
+
+plan() finds the first rule in RULES whose guard holds and applies its transition: one small
+named function each.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
-from typing import Any
+from typing import Any, Callable
 
-from .analysis import FAIL, INCONCLUSIVE, PASS, Verdict
-from .spec import AutoscalingSpec, RolloutSpec
+from .analysis import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
+from .spec import RolloutSpec
+from .steps import hold_of, is_last_analysed, snapped_step, steps_changed
 
 Status = dict[str, Any]
+ROLLING = ("Progressing", "Holding", "Paused")
+POLL_APPLIED = 10.0       # seconds between looks while waiting for KServe to serve a step (its
+                          # InferenceService's watch events usually bring the look sooner)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,33 +60,8 @@ def timestamp(t: dt.datetime) -> str:
     return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse(ts: str | None) -> dt.datetime | None:
+def parse_time(ts: str | None) -> dt.datetime | None:
     return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc) if ts else None
-
-
-def capacity(autoscaling: AutoscalingSpec, weight: int) -> tuple[int, int]:
-    """Canary replicas (min, max) in step with its traffic share, never below one while it serves."""
-    if weight <= 0:
-        return 0, 0
-    low = max(1, math.ceil(autoscaling.min_replicas * weight / 100))
-    return low, max(low, math.ceil(autoscaling.max_replicas * weight / 100))
-
-
-def hold_of(spec: RolloutSpec, step: int) -> float:
-    hold = spec.steps[step].hold
-    return spec.interval if hold is None else hold
-
-
-def analysis_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
-    """Whether the next plan needs a verdict: a running step whose hold is over."""
-    if status.get("phase") not in ("Progressing", "Holding") or spec.paused or spec.abort:
-        return False
-    if spec.promote and spec.promote == status.get("canaryVersion"):
-        return False
-    if spec.version != status.get("canaryVersion"):
-        return False
-    started = _parse(status.get("stepStartedAt"))
-    return started is None or (now - started).total_seconds() >= hold_of(spec, status.get("currentStep", 0))
 
 
 def traffic_of(status: Status) -> Traffic:
@@ -82,104 +69,282 @@ def traffic_of(status: Status) -> Traffic:
                    status.get("canaryStorageUri"), int(status.get("canaryWeight") or 0))
 
 
+def analysis_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
+    """Whether the next plan needs a verdict: a served step whose hold is over."""
+    if status.get("phase") not in ("Progressing", "Holding") or spec.paused or spec.abort:
+        return False
+    if spec.promote and spec.promote == status.get("canaryVersion"):
+        return False
+    if (spec.version, spec.storage_uri) != (status.get("canaryVersion"), status.get("canaryStorageUri")):
+        return False
+    if steps_changed(spec, status):
+        return False                      # the plan snaps to a step first and restarts its hold
+    since = _hold_since(status)
+    return since is not None and (now - since).total_seconds() >= hold_of(spec, status.get("currentStep", 0))
+
+
+def _hold_since(status: Status) -> dt.datetime | None:
+    """The hold before the next look counts from the step being served, or from the last look at it."""
+    started = parse_time(status.get("stepStartedAt"))
+    if started is None:
+        return None
+    looked = parse_time((status.get("lastAnalysis") or {}).get("time"))
+    return max(started, looked) if looked else started
+
+
+def analysis_window(spec: RolloutSpec, status: Status, now: dt.datetime) -> float:
+    """Seconds of metrics to judge: the spec's window, never reaching before the step was served."""
+    started = parse_time(status.get("stepStartedAt")) or now
+    return max(0.0, min(spec.analysis.window, (now - started).total_seconds()))
+
+
+@dataclasses.dataclass
+class _Ctx:
+    """One plan's working state: the status being built and the events it emits."""
+    spec: RolloutSpec
+    s: Status
+    verdict: Verdict | None
+    applied: bool
+    now: dt.datetime
+    pending: str = ""
+    events: list[Event] = dataclasses.field(default_factory=list)
+
+    @property
+    def phase(self) -> str:
+        return self.s.get("phase", "Idle")
+
+    @property
+    def stamp(self) -> str:
+        return timestamp(self.now)
+
+    def go(self, phase: str, reason: str, message: str, warning: bool = False) -> None:
+        self.s.update(phase=phase, message=message)
+        self.events.append(Event("Warning" if warning else "Normal", reason, message))
+
+    def request_step(self, step: int) -> None:
+        """Ask for a step's weight; its hold starts once KServe serves it."""
+        self.s.update(currentStep=step, canaryWeight=self.spec.steps[step].weight, stepRequestedAt=self.stamp,
+                      stepStartedAt=None)
+
+
+# -- transitions -------------------------------------------------------------------------------
+
+def start(c: _Ctx) -> None:
+    spec = c.spec
+    if c.s.get("canaryVersion") and c.phase in ROLLING:
+        c.events.append(Event("Normal", "RolloutRestarted",
+                              f"the wanted candidate changed from {c.s['canaryVersion']} to {spec.version}"))
+    c.s.update(canaryVersion=spec.version, canaryStorageUri=spec.storage_uri, failures=0, errors=0,
+               inconclusiveSince=None, retry=spec.retry, pausedBy=None)
+    c.request_step(0)
+    c.go("Progressing", "RolloutStarted", f"rolling out {spec.version} over {c.s['stableVersion']}: "
+         f"step 1/{len(spec.steps)} at {spec.steps[0].weight}%")
+    if spec.steps[0].weight >= 100:
+        promote(c, "no step below 100% to analyse")
+
+
+def start_paused(c: _Ctx) -> None:
+    """A new candidate while spec.paused: recorded at 0%, and it starts when un-paused."""
+    c.s.update(canaryVersion=c.spec.version, canaryStorageUri=c.spec.storage_uri, currentStep=0, canaryWeight=0,
+               stepStartedAt=None, stepRequestedAt=None, failures=0, errors=0, inconclusiveSince=None,
+               retry=c.spec.retry, pausedBy="spec")
+    c.go("Paused", "Paused", f"{c.spec.version} waits at 0% while spec.paused is set")
+
+
+def refuse_while_aborted(c: _Ctx) -> None:
+    message = f"{c.spec.version} is not started while spec.abort is set"
+    if c.s.get("message") != message:
+        c.s.update(message=message)
+        c.events.append(Event("Warning", "AbortSet", message))
+
+
+def promote(c: _Ctx, why: str) -> None:
+    version = c.s["canaryVersion"]
+    c.s.update(stableVersion=version, stableStorageUri=c.s["canaryStorageUri"], canaryVersion=None,
+               canaryStorageUri=None, canaryWeight=0, currentStep=None, stepStartedAt=None, stepRequestedAt=None,
+               inconclusiveSince=None, servingVerified=None, servingError=None)
+    c.go("Promoted", "Promoted", f"{version} promoted to stable: {why}")
+
+
+def roll_back(c: _Ctx, why: str) -> None:
+    c.s.update(canaryWeight=0, stepStartedAt=None, stepRequestedAt=None, inconclusiveSince=None, servingVerified=None,
+               servingError=None)
+    c.go("RolledBack", "RolledBack", f"{c.s['canaryVersion']} rolled back, {c.s['stableVersion']} serves all "
+         f"traffic: {why}", warning=True)
+
+
+def cancel(c: _Ctx) -> None:
+    c.s.update(canaryVersion=None, canaryStorageUri=None, canaryWeight=0, currentStep=None, stepStartedAt=None,
+               stepRequestedAt=None)
+    c.go("Idle", "RolloutCancelled", f"the wanted version is stable {c.spec.version} again")
+
+
+def settle_idle(c: _Ctx) -> None:
+    c.go("Idle", "Idle", f"{c.spec.version} serves all traffic")
+
+
+def pause(c: _Ctx) -> None:
+    c.s.update(pausedBy="spec")
+    c.go("Paused", "Paused", f"paused at {c.s['canaryWeight']}% by spec.paused")
+
+
+def resume(c: _Ctx) -> None:
+    """Un-paused by the user, or retried after the inconclusive policy paused it."""
+    step = int(c.s.get("currentStep") or 0)
+    if c.s.get("pausedBy") == "policy":
+        c.s.update(inconclusiveSince=None)      # a retry starts the inconclusive clock again; un-pausing does not
+    c.s.update(pausedBy=None, retry=c.spec.retry)
+    if int(c.s.get("canaryWeight") or 0) != c.spec.steps[step].weight:
+        c.request_step(step)                    # a candidate that waited at 0% while paused
+    else:
+        c.s.update(stepStartedAt=c.stamp)       # traffic never moved: the hold restarts now
+    c.go("Progressing", "Resumed", f"resumed at {c.s['canaryWeight']}%")
+
+
+def snap_steps(c: _Ctx) -> None:
+    step = snapped_step(c.spec, int(c.s.get("canaryWeight") or 0))
+    c.request_step(step)
+    c.events.append(Event("Normal", "StepsChanged", f"spec.strategy.steps changed: continuing at step "
+                                                    f"{step + 1}/{len(c.spec.steps)}, {c.spec.steps[step].weight}%"))
+
+
+def confirm_step(c: _Ctx) -> None:
+    """KServe serves the step's weight: its hold starts now."""
+    c.s.update(stepStartedAt=c.stamp)
+
+
+def miss_deadline(c: _Ctx) -> None:
+    roll_back(c, f"KServe did not serve {c.s['canaryWeight']}% from a ready canary within the progress deadline "
+                 f"({c.spec.progress_deadline:.0f}s)" + (f": {c.pending}" if c.pending else ""))
+
+
+def judge_step(c: _Ctx) -> None:
+    verdict = c.verdict
+    assert verdict is not None
+    c.s["lastAnalysis"] = verdict.to_status(c.stamp)
+    {PASS: on_pass, FAIL: on_fail, INCONCLUSIVE: on_inconclusive, ERROR: on_error}[verdict.outcome](c, verdict)
+
+
+def on_pass(c: _Ctx, verdict: Verdict) -> None:
+    step = int(c.s.get("currentStep") or 0)
+    c.s.update(inconclusiveSince=None, errors=0)
+    if is_last_analysed(c.spec, step):
+        promote(c, f"analysis passed at {c.s['canaryWeight']}%")
+        return
+    c.s.update(failures=0)
+    c.request_step(step + 1)
+    c.go("Progressing", "StepAdvanced", f"analysis passed ({verdict.reason}); step {step + 2}/{len(c.spec.steps)} "
+         f"at {c.spec.steps[step + 1].weight}%")
+
+
+def on_fail(c: _Ctx, verdict: Verdict) -> None:
+    failures = int(c.s.get("failures") or 0) + 1
+    c.s.update(failures=failures, inconclusiveSince=None, errors=0)
+    limit = c.spec.analysis.failure_limit
+    if failures >= limit:
+        roll_back(c, f"analysis failed {failures} time(s): {verdict.reason}")
+    else:
+        c.s.update(stepStartedAt=c.stamp)       # the next look judges only requests after this one
+        c.go("Progressing", "AnalysisFailed", f"analysis failed ({failures}/{limit}): {verdict.reason}", warning=True)
+
+
+def on_inconclusive(c: _Ctx, verdict: Verdict) -> None:
+    since = parse_time(c.s.get("inconclusiveSince")) or c.now
+    waited = (c.now - since).total_seconds()
+    c.s.update(inconclusiveSince=timestamp(since), errors=0)
+    if waited < c.spec.analysis.inconclusive_after:
+        hold(c, f"holding at {c.s['canaryWeight']}%: {verdict.reason}")
+    elif c.spec.analysis.inconclusive_action == "rollback":
+        roll_back(c, f"inconclusive for {waited:.0f}s: {verdict.reason}")
+    else:
+        c.s.update(pausedBy="policy")
+        c.go("Paused", "InconclusiveTimeout", f"inconclusive for {waited:.0f}s, paused at {c.s['canaryWeight']}% "
+             f"(raise spec.retry to resume): {verdict.reason}", warning=True)
+
+
+def on_error(c: _Ctx, verdict: Verdict) -> None:
+    """The metrics could not be read: counted apart from Inconclusive, as Argo's consecutiveErrorLimit."""
+    errors = int(c.s.get("errors") or 0) + 1
+    c.s.update(errors=errors)
+    limit = c.spec.analysis.consecutive_error_limit
+    if errors >= limit:
+        roll_back(c, f"metrics unreadable {errors} times in a row: {verdict.reason}")
+    else:
+        hold(c, f"holding at {c.s['canaryWeight']}%: {verdict.reason} ({errors}/{limit})")
+
+
+def hold(c: _Ctx, message: str) -> None:
+    if c.phase == "Holding":                  # one event when holding starts, not one per look
+        c.s.update(message=message)
+    else:
+        c.go("Holding", "AnalysisInconclusive", message)
+
+
+# -- rules: the first whose guard holds applies ------------------------------------------------
+
+def _wants_candidate(spec: RolloutSpec, s: Status) -> bool:
+    return (spec.version, spec.storage_uri) != (s.get("canaryVersion"), s.get("canaryStorageUri"))
+
+
+def _retried(spec: RolloutSpec, s: Status) -> bool:
+    return spec.retry > int(s.get("retry") or 0)
+
+
+Guard = Callable[[RolloutSpec, Status, _Ctx], bool]
+RULES: list[tuple[str, Guard, Callable[[_Ctx], None]]] = [
+    ("cancel", lambda sp, s, c: sp.version == s["stableVersion"] and (
+        c.phase in ROLLING or (c.phase == "RolledBack" and bool(s.get("canaryVersion")))), cancel),
+    ("settle idle", lambda sp, s, c: sp.version == s["stableVersion"] and c.phase not in ("Idle", "Promoted"), settle_idle),
+    ("nothing to roll out", lambda sp, s, c: sp.version == s["stableVersion"], lambda c: None),
+    ("stay rolled back", lambda sp, s, c: c.phase == "RolledBack" and not _wants_candidate(sp, s) and (
+        sp.abort or not _retried(sp, s)), lambda c: None),
+    ("abort", lambda sp, s, c: sp.abort and c.phase in ROLLING, lambda c: roll_back(c, "aborted by spec.abort")),
+    ("refuse while aborted", lambda sp, s, c: sp.abort and _wants_candidate(sp, s), refuse_while_aborted),
+    ("start paused", lambda sp, s, c: sp.paused and _wants_candidate(sp, s), start_paused),
+    ("start", lambda sp, s, c: _wants_candidate(sp, s) or c.phase == "RolledBack", start),
+    ("promote now", lambda sp, s, c: sp.promote == s.get("canaryVersion") and c.phase in ROLLING,
+     lambda c: promote(c, "promoted by spec.promote")),
+    ("pause", lambda sp, s, c: sp.paused and c.phase in ("Progressing", "Holding"), pause),
+    ("resume", lambda sp, s, c: not sp.paused and c.phase == "Paused" and (
+        s.get("pausedBy") != "policy" or _retried(sp, s)), resume),
+    ("steps edited", lambda sp, s, c: c.phase in ROLLING and steps_changed(sp, s), snap_steps),
+    ("step served", lambda sp, s, c: c.phase in ("Progressing", "Holding") and not s.get("stepStartedAt")
+     and c.applied, confirm_step),
+    ("progress deadline", lambda sp, s, c: c.phase in ("Progressing", "Holding") and not s.get("stepStartedAt")
+     and _waited(c) >= sp.progress_deadline, miss_deadline),
+    ("judge", lambda sp, s, c: c.phase in ("Progressing", "Holding") and c.verdict is not None, judge_step),
+]
+
+
+def _waited(c: _Ctx) -> float:
+    asked = parse_time(c.s.get("stepRequestedAt"))
+    return 0.0 if asked is None else (c.now - asked).total_seconds()
+
+
 def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: Verdict | None,
-         now: dt.datetime) -> Plan:
-    """serving: (version, storageUri) the InferenceService serves as stable, for a first reconcile."""
+         now: dt.datetime, applied: bool = False, pending: str = "") -> Plan:
+    """serving: (version, storageUri) the InferenceService serves as stable, for a first reconcile.
+    applied: KServe's status shows the status's canary weight served by a ready canary; pending:
+    what it is still waiting for, if not."""
     s: Status = dict(status)
-    events: list[Event] = []
     if not s.get("stableVersion"):
         s.update(stableVersion=serving[0], stableStorageUri=serving[1], phase="Idle", canaryWeight=0)
-    phase = s.get("phase", "Idle")
-    if phase == "Failed":          # the spec and InferenceService are usable again: carry on from before
-        phase = s.get("resumePhase") or ("Progressing" if s.get("canaryVersion") else "Idle")
-        s.update(phase=phase, resumePhase=None)
+    if s.get("phase") == "Failed":      # the spec and InferenceService are usable again: carry on from before
+        s.update(phase=s.get("resumePhase") or ("Progressing" if s.get("canaryVersion") else "Idle"), resumePhase=None)
+    if s.get("phase") != "RolledBack" and not (s.get("phase") == "Paused" and s.get("pausedBy") == "policy"):
+        s["retry"] = spec.retry     # read where there is nothing to retry, so it cannot restart a later rollback
+    c = _Ctx(spec, s, verdict, applied, now, pending)
+    for _name, guard, transition in RULES:
+        if guard(spec, s, c):
+            transition(c)
+            break
+    return Plan(status=s, traffic=traffic_of(s), events=tuple(c.events), requeue_after=_requeue(spec, s, now))
 
-    def go(new_phase: str, reason: str, message: str, warning: bool = False) -> None:
-        nonlocal phase
-        phase = new_phase
-        s.update(phase=new_phase, message=message)
-        events.append(Event("Warning" if warning else "Normal", reason, message))
 
-    def start() -> None:
-        s.update(canaryVersion=spec.version, canaryStorageUri=spec.storage_uri, currentStep=0,
-                 canaryWeight=spec.steps[0].weight, stepStartedAt=timestamp(now), failures=0,
-                 inconclusiveSince=None, retry=spec.retry)
-        go("Progressing", "RolloutStarted", f"rolling out {spec.version} over {s['stableVersion']}: "
-           f"step 1/{len(spec.steps)} at {spec.steps[0].weight}%")
-
-    def promote(why: str) -> None:
-        version = s["canaryVersion"]
-        s.update(stableVersion=version, stableStorageUri=s["canaryStorageUri"], canaryVersion=None,
-                 canaryStorageUri=None, canaryWeight=0, currentStep=None, stepStartedAt=None,
-                 inconclusiveSince=None)
-        go("Promoted", "Promoted", f"{version} promoted to stable: {why}")
-
-    def roll_back(why: str) -> None:
-        s.update(canaryWeight=0, stepStartedAt=None, inconclusiveSince=None)
-        go("RolledBack", "RolledBack", f"{s['canaryVersion']} rolled back, {s['stableVersion']} serves all traffic: {why}", warning=True)
-
-    candidate = s.get("canaryVersion")
-    rolling = phase in ("Progressing", "Holding", "Paused")
-    if spec.version == s["stableVersion"]:
-        if rolling or (phase == "RolledBack" and candidate):
-            s.update(canaryVersion=None, canaryStorageUri=None, canaryWeight=0, currentStep=None, stepStartedAt=None)
-            go("Idle", "RolloutCancelled", f"the wanted version is stable {spec.version} again")
-        elif phase not in ("Idle", "Promoted"):
-            go("Idle", "Idle", f"{spec.version} serves all traffic")
-    elif candidate != spec.version:
-        if rolling:
-            events.append(Event("Normal", "RolloutRestarted", f"the wanted version changed from {candidate} to {spec.version}"))
-        start()
-    elif phase == "RolledBack":
-        if spec.retry > int(s.get("retry") or 0) and not spec.abort:
-            start()
-    elif spec.abort:
-        roll_back("aborted by spec.abort")
-    elif spec.promote == candidate:
-        promote("promoted by spec.promote")
-    elif phase == "Promoted":
-        pass
-    elif spec.paused:
-        if phase != "Paused":
-            s.update(pausedBy="spec")
-            go("Paused", "Paused", f"paused at {s['canaryWeight']}% by spec.paused")
-    elif phase == "Paused" and (s.get("pausedBy") != "policy" or spec.retry > int(s.get("retry") or 0)):
-        # un-paused by the user, or (after the inconclusive policy paused it) retried
-        s.update(stepStartedAt=timestamp(now), inconclusiveSince=None, pausedBy=None, retry=spec.retry)
-        go("Progressing", "Resumed", f"resumed at {s['canaryWeight']}%")
-    elif phase in ("Progressing", "Holding") and verdict is not None:
-        s["lastAnalysis"] = verdict.to_status(timestamp(now))
-        step = int(s.get("currentStep") or 0)
-        if verdict.outcome == PASS:
-            s.update(inconclusiveSince=None)
-            if step + 1 >= len(spec.steps):
-                promote(f"analysis passed at {s['canaryWeight']}%")
-            else:
-                step += 1
-                s.update(currentStep=step, canaryWeight=spec.steps[step].weight, stepStartedAt=timestamp(now))
-                go("Progressing", "StepAdvanced", f"analysis passed ({verdict.reason}); step {step + 1}/{len(spec.steps)} at {spec.steps[step].weight}%")
-        elif verdict.outcome == FAIL:
-            failures = int(s.get("failures") or 0) + 1
-            s.update(failures=failures, inconclusiveSince=None)
-            if failures >= spec.analysis.failure_limit:
-                roll_back(f"analysis failed {failures} time(s): {verdict.reason}")
-            else:
-                s.update(stepStartedAt=timestamp(now))
-                go("Progressing", "AnalysisFailed", f"analysis failed ({failures}/{spec.analysis.failure_limit}): {verdict.reason}", warning=True)
-        elif verdict.outcome == INCONCLUSIVE:
-            since = _parse(s.get("inconclusiveSince")) or now
-            s.update(inconclusiveSince=timestamp(since), stepStartedAt=timestamp(now))
-            if (now - since).total_seconds() >= spec.analysis.inconclusive_after:
-                if spec.analysis.inconclusive_action == "rollback":
-                    roll_back(f"inconclusive for {(now - since).total_seconds():.0f}s: {verdict.reason}")
-                else:
-                    s.update(pausedBy="policy")
-                    go("Paused", "InconclusiveTimeout", f"inconclusive for {(now - since).total_seconds():.0f}s, paused "
-                       f"at {s['canaryWeight']}% (raise spec.retry to resume): {verdict.reason}", warning=True)
-            else:
-                go("Holding", "AnalysisInconclusive", f"holding at {s['canaryWeight']}%: {verdict.reason}")
-    requeue = None
-    if phase in ("Progressing", "Holding"):
-        started = _parse(s.get("stepStartedAt")) or now
-        requeue = max(1.0, hold_of(spec, int(s.get("currentStep") or 0)) - (now - started).total_seconds())
-    return Plan(status=s, traffic=traffic_of(s), events=tuple(events), requeue_after=requeue)
+def _requeue(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
+    if s.get("phase") not in ("Progressing", "Holding"):
+        return None
+    since = _hold_since(s)
+    if since is None:
+        return POLL_APPLIED
+    return max(1.0, hold_of(spec, int(s.get("currentStep") or 0)) - (now - since).total_seconds())

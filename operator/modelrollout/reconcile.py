@@ -13,14 +13,33 @@ import datetime as dt
 import time
 from typing import Callable, Protocol
 
-from .adapters.autoscaling import canary_scale, stable_scale
-from .adapters.kube import NotFound
-from .adapters.traffic import ROUTERS, Router, merge_patch
+from .adapters.autoscaling import stable_scale
+from .adapters.kube import NotFound, RoutingError
+from .adapters.traffic import ROUTERS, Router, merge_patch, revisions_taking_traffic, served_uris
 from .analysis import Measurements, judge
 from .conditions import conditions
 from .metrics import OperatorMetrics
-from .planner import Event, Plan, Traffic, analysis_due, plan, timestamp
+from .planner import Event, Plan, Traffic, analysis_due, analysis_window, parse_time, plan, timestamp, traffic_of
+from .preflight import refusal
 from .spec import RolloutSpec, SpecError, parse_spec
+
+
+SETTLE_SECONDS = 30.0  # after a promotion or rollback, how long KServe may take before a mismatch is reported
+
+
+def _seconds_in_phase(status: dict, now: dt.datetime) -> float:
+    """Since the phase's condition (Ready for Promoted, Degraded for RolledBack) last turned True."""
+    kind = "Ready" if status.get("phase") == "Promoted" else "Degraded"
+    since = next((c.get("lastTransitionTime") for c in status.get("conditions") or [] if c.get("type") == kind), None)
+    return (now - parse_time(since)).total_seconds() if since else 0.0
+
+
+def _degraded(status: dict) -> tuple[str, str] | None:
+    if status.get("routingError"):
+        return "RoutingFailed", status["routingError"]
+    if status.get("servingError"):
+        return "ServingMismatch", status["servingError"]
+    return None
 
 
 class Kube(Protocol):
@@ -28,11 +47,15 @@ class Kube(Protocol):
     def write_status(self, rollout: dict, status: dict) -> dict: ...
     def get_isvc(self, namespace: str, name: str) -> dict: ...
     def patch_isvc(self, namespace: str, name: str, patch: dict) -> dict: ...
+    def get_httproute(self, namespace: str, name: str) -> dict: ...
+    def get_revision(self, namespace: str, name: str) -> dict: ...
     def emit(self, rollout: dict, event: Event) -> None: ...
 
 
-# (spec, canary version, stable version) -> what Prometheus says about them
-Measure = Callable[[RolloutSpec, str, str], Measurements]
+ROUTING_RETRY = 5.0   # seconds before trying a refused InferenceService patch again
+
+# (spec, canary version, stable version, window seconds) -> what Prometheus says about them
+Measure = Callable[[RolloutSpec, str, str, float], Measurements]
 
 
 @dataclasses.dataclass
@@ -55,6 +78,8 @@ class Reconciler:
             rollout = self.kube.get_rollout(namespace, name)
         except NotFound:
             return None                                 # deleted meanwhile: nothing to do
+        if rollout["metadata"].get("deletionTimestamp"):
+            return None                                 # being deleted: revert() restores stable, nothing may undo it
         status = dict(rollout.get("status") or {})
         now = self.clock()
         try:
@@ -66,17 +91,91 @@ class Reconciler:
         except NotFound:
             return self._fail(rollout, status, "InferenceServiceNotFound",
                               f"InferenceService {spec.inference_service!r} not found", now)
+        refused = refusal(spec, status, isvc)
+        if refused:
+            return self._fail(rollout, status, *refused, now)
         router = ROUTERS[spec.traffic_mode]
         verdict = None
         if analysis_due(spec, status, now):
             t0 = time.perf_counter()
-            verdict = judge(spec.analysis, self.measure(spec, status["canaryVersion"], status["stableVersion"]))
+            window = analysis_window(spec, status, now)
+            verdict = judge(spec.analysis, self.measure(spec, status["canaryVersion"], status["stableVersion"], window))
             self.metrics.analysis_duration.observe(time.perf_counter() - t0)
             self.metrics.decisions.labels(verdict.outcome).inc()
-        p = plan(spec, status, router.serving(isvc), verdict, now)
-        self._finish(rollout, status, p, now)
-        self._route(namespace, spec, router, isvc, p.traffic)
-        return p.requeue_after
+        pending = self._pending(namespace, spec, router, isvc, status)
+        p = plan(spec, status, router.serving(isvc), verdict, now, applied=pending is None, pending=pending or "")
+        written = self._finish(rollout, status, p, now)
+        requeue, found, events = p.requeue_after, {}, []
+        try:
+            patched = self._route(namespace, spec, router, isvc, p.traffic)
+        except RoutingError as exc:       # status says what was asked; the condition says it was refused
+            self.metrics.routing_errors.inc()
+            found = {"routingError": str(exc)}
+            events = [Event("Warning", "RoutingFailed", f"InferenceService {spec.inference_service!r} refused the patch: {exc}")]
+            requeue = ROUTING_RETRY
+        else:
+            if p.status.get("routingError"):
+                found = {"routingError": None}
+                events = [Event("Normal", "RoutingRestored", f"InferenceService {spec.inference_service!r} accepts the patch again")]
+            if not patched:                         # isvc is what KServe was asked for: its status can tell
+                checked, mismatch = self._check_serving(namespace, spec, isvc, p.status, now)
+                found.update(checked)
+                events += mismatch
+        if found:
+            self._finish(written, status, Plan({**p.status, **found}, p.traffic, tuple(events)), now)
+        return requeue
+
+    def _check_serving(self, namespace: str, spec: RolloutSpec, isvc: dict, s: dict,
+                       now: dt.datetime) -> tuple[dict, list[Event]]:
+        """After a serverless promotion or rollback: the revisions KServe routes to really run the
+        stable storageUri (the revision KServe last rolled out may not be the one we think)."""
+        if spec.traffic_mode != "serverless" or s.get("phase") not in ("Promoted", "RolledBack") or s.get("servingVerified"):
+            return {}, []
+        observed = self._observe(namespace, [("revision", name) for name in revisions_taking_traffic(isvc)])
+        served = served_uris(isvc, {name: obj for (_, name), obj in observed.items() if obj})
+        if served is None:
+            return {}, []                           # KServe has not caught up yet: look again later
+        if served == {s["stableStorageUri"]: 100}:
+            return {"servingVerified": True, "servingError": None}, []
+        if _seconds_in_phase(s, now) < SETTLE_SECONDS:
+            return {}, []                           # KServe may still be applying the last patch
+        message = (f"KServe routes {', '.join(f'{p}% to {u}' for u, p in served.items())}; "
+                   f"stable {s['stableStorageUri']} should serve all")
+        if s.get("servingError") == message:
+            return {}, []
+        return {"servingError": message}, [Event("Warning", "ServingMismatch", message)]
+
+    def _pending(self, namespace: str, spec: RolloutSpec, router: Router, isvc: dict, status: dict) -> str | None:
+        """What keeps KServe from serving the status's canary weight; None when it does."""
+        if not status.get("canaryVersion") or not int(status.get("canaryWeight") or 0):
+            return "no canary weight to serve"
+        return router.pending(isvc, traffic_of(status), self._observe(namespace, router.observe(isvc)))
+
+    def _observe(self, namespace: str, wanted: list[tuple[str, str]]) -> dict:
+        """The platform objects a router asked for, by (kind, name); None where absent."""
+        observed: dict = {}
+        for kind, name in wanted:
+            try:
+                observed[(kind, name)] = getattr(self.kube, f"get_{kind}")(namespace, name)
+            except NotFound:
+                observed[(kind, name)] = None
+        return observed
+
+    def revert(self, rollout: dict) -> str:
+        """The ModelRollout is being deleted: a canary it left in the InferenceService goes, and
+        stable serves all (as Flagger's revertOnDeletion). Returns what was done."""
+        status = rollout.get("status") or {}
+        if not status.get("canaryVersion") or not status.get("stableVersion"):
+            return "no canary to remove"
+        spec = parse_spec(rollout.get("spec") or {})
+        namespace = rollout["metadata"]["namespace"]
+        try:
+            isvc = self.kube.get_isvc(namespace, spec.inference_service)
+        except NotFound:
+            return "the InferenceService is gone"
+        traffic = dataclasses.replace(traffic_of(status), canary_weight=0)
+        self._route(namespace, spec, ROUTERS[spec.traffic_mode], isvc, traffic)
+        return f"{status['canaryVersion']} removed, {status['stableVersion']} serves all traffic"
 
     def _fail(self, rollout: dict, status: dict, reason: str, message: str, now: dt.datetime) -> None:
         """Phase Failed, traffic untouched; resumePhase remembers where to carry on once fixed."""
@@ -84,27 +183,27 @@ class Reconciler:
         self._finish(rollout, status, Plan({**status, "phase": "Failed", "resumePhase": resume, "message": message},
                                            None, (Event("Warning", reason, message),)), now)
 
-    def _finish(self, rollout: dict, before: dict, p: Plan, now: dt.datetime) -> None:
+    def _finish(self, rollout: dict, before: dict, p: Plan, now: dt.datetime) -> dict:
+        """Writes the plan's status (and its events) if it changed; returns the rollout as stored."""
         meta = rollout["metadata"]
         generation = int(meta.get("generation") or 0)
         status = {**p.status, "observedGeneration": generation,
                   "conditions": conditions(p.status["phase"], p.status.get("message", ""), generation, timestamp(now),
-                                           before.get("conditions"))}
-        if status != (rollout.get("status") or {}):
-            self.kube.write_status(rollout, status)
+                                           before.get("conditions"), _degraded(p.status))}
+        stored = rollout.get("status") or {}
+        if merge_patch(stored, status) != stored:   # as the apiserver merges it: a None only removes
+            rollout = self.kube.write_status(rollout, status) or {**rollout, "status": merge_patch(stored, status)}
             for event in p.events:                  # the planner emits only on transitions and verdicts
                 self.kube.emit(rollout, event)
                 self.metrics.transitions.labels(event.reason).inc()
         self.metrics.observe(meta["namespace"], meta["name"], status)
+        return rollout
 
-    def _route(self, namespace: str, spec: RolloutSpec, router: Router, isvc: dict, traffic: Traffic) -> None:
-        stable, canary = stable_scale(spec.autoscaling), canary_scale(spec.autoscaling, traffic.canary_weight)
-        patches = []
-        current = router.canary_weight(isvc)
-        if traffic.canary_version and traffic.canary_weight > current:   # capacity first, then weight
-            patches.append(router.patch(isvc, dataclasses.replace(traffic, canary_weight=current), stable, canary, warm=True))
-        patches.append(router.patch(isvc, traffic, stable, canary))
-        for patch in patches:
-            if merge_patch(isvc, patch) != isvc:
-                isvc = self.kube.patch_isvc(namespace, spec.inference_service, patch)
-
+    def _route(self, namespace: str, spec: RolloutSpec, router: Router, isvc: dict, traffic: Traffic) -> bool:
+        """Patches the InferenceService if it differs from the plan; returns whether it did."""
+        patch = router.patch(isvc, traffic, stable_scale(spec.autoscaling))
+        if merge_patch(isvc, patch) == isvc:
+            return False
+        precondition = {"metadata": {"resourceVersion": (isvc.get("metadata") or {}).get("resourceVersion")}}
+        self.kube.patch_isvc(namespace, spec.inference_service, {**patch, **precondition})   # stale replica: 409
+        return True

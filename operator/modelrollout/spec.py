@@ -43,6 +43,7 @@ class AnalysisSpec:
     latency_tolerance: float = 1.2         # canary p99 may be up to this factor of stable's
     window: float = 60.0                   # seconds of metrics each analysis looks at
     failure_limit: int = 1                 # failed analyses that trigger a rollback
+    consecutive_error_limit: int = 4       # unreadable-metrics analyses in a row that trigger a rollback
     inconclusive_after: float = 600.0      # seconds of Inconclusive before the policy applies
     inconclusive_action: str = "pause"     # pause | rollback
 
@@ -51,7 +52,7 @@ class AnalysisSpec:
 class AutoscalingSpec:
     min_replicas: int = 1
     max_replicas: int = 1
-    metric: str = "cpu"
+    metric: str = "concurrency"
     target: int = 70
 
 
@@ -70,6 +71,7 @@ class RolloutSpec:
     abort: bool = False                    # roll back now, and stay rolled back while true
     retry: int = 0                         # raise it to start again after a rollback
     model_name: str = ""                   # the predictor's `model` metrics label; default inference_service
+    progress_deadline: float = 600.0       # seconds a step may wait for KServe to serve its weight
 
 
 def _int(raw: Mapping, key: str, field: str, default: int, low: int, high: int | None = None) -> int:
@@ -106,6 +108,14 @@ def parse_steps(raw: Any) -> tuple[Step, ...]:
     return tuple(steps)
 
 
+# What KServe accepts per deployment mode: Knative's autoscaler (KPA) scales on concurrency or rps,
+# an HPA on cpu or memory (KServe's validateScalingKPACompExtension / HPA validation).
+SCALE_METRICS = {"serverless": ("concurrency", "rps"), "standard": ("cpu", "memory")}
+SCALER = {"serverless": "Knative's autoscaler", "standard": "a HorizontalPodAutoscaler"}
+DEFAULT_METRIC = {"serverless": "concurrency", "standard": "cpu"}
+DEFAULT_TARGET = {"concurrency": 8, "rps": 100, "cpu": 70, "memory": 70}
+
+
 def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
     if not spec.get("inferenceService"):
         raise SpecError("spec.inferenceService: the name of an InferenceService is required")
@@ -135,6 +145,7 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         latency_tolerance=_float(a, "latencyTolerance", "spec.analysis", 1.2, 1.0, 100.0),
         window=parse_duration(a.get("window", "1m"), "spec.analysis.window"),
         failure_limit=_int(a, "failureLimit", "spec.analysis", 1, 1),
+        consecutive_error_limit=_int(a, "consecutiveErrorLimit", "spec.analysis", 4, 1),
         inconclusive_after=parse_duration(policy.get("after", "10m"), "spec.analysis.onInconclusive.after"),
         inconclusive_action=action,
     )
@@ -142,8 +153,12 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
     autoscaling = AutoscalingSpec(
         min_replicas=_int(s, "minReplicas", "spec.autoscaling", 1, 0),
         max_replicas=_int(s, "maxReplicas", "spec.autoscaling", max(1, s.get("minReplicas", 1) or 1), 1),
-        metric=str(s.get("metric", "cpu")), target=_int(s, "target", "spec.autoscaling", 70, 1),
+        metric=str(s.get("metric") or DEFAULT_METRIC[mode]),
+        target=_int(s, "target", "spec.autoscaling", DEFAULT_TARGET[s.get("metric") or DEFAULT_METRIC[mode]], 1),
     )
+    if autoscaling.metric not in SCALE_METRICS[mode]:
+        raise SpecError(f"spec.autoscaling.metric: {mode} mode scales on {' or '.join(SCALE_METRICS[mode])}, "
+                        f"not {autoscaling.metric!r} ({SCALER[mode]})")
     if autoscaling.max_replicas < autoscaling.min_replicas:
         raise SpecError(f"spec.autoscaling.maxReplicas ({autoscaling.max_replicas}) must be >= minReplicas ({autoscaling.min_replicas})")
     promote = spec.get("promote")
@@ -154,6 +169,7 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         storage_uri=str(model["storageUri"]), steps=parse_steps(strategy.get("steps")),
         interval=parse_duration(strategy.get("interval", "1m"), "spec.strategy.interval"),
         traffic_mode=mode, analysis=analysis, autoscaling=autoscaling,
+        progress_deadline=parse_duration(strategy.get("progressDeadline", "10m"), "spec.strategy.progressDeadline"),
         paused=bool(spec.get("paused", False)), promote=None if promote in (None, "") else str(promote),
         abort=bool(spec.get("abort", False)), retry=_int(spec, "retry", "spec", 0, 0),
         model_name=str(model.get("name") or spec["inferenceService"]),

@@ -44,6 +44,23 @@ def error_rate_test(canary_errors: float, canary_total: float, stable_errors: fl
     return float(result.statistic), float(result.pvalue)
 
 
+def common_bounds(a: Buckets, b: Buckets) -> tuple[Buckets, Buckets]:
+    """Both histograms at the bounds they share: a cumulative count at a shared `le` is exact, so
+    dropping the others re-bins without approximation (coarser, never wrong)."""
+    shared = {le for le, _ in a} & {le for le, _ in b}
+    return [x for x in a if x[0] in shared], [x for x in b if x[0] in shared]
+
+
+def malformed(buckets: Buckets) -> str | None:
+    """Why a histogram cannot be used (NaN, negative or decreasing counts), or None."""
+    counts = [c for _, c in buckets]
+    if any(not math.isfinite(c) or c < 0 for c in counts):
+        return "a bucket count is not a finite, non-negative number"
+    if any(b < a - 1e-9 for a, b in zip(counts, counts[1:])):
+        return "bucket counts decrease (a counter reset inside the window?)"
+    return None
+
+
 def _per_bucket(buckets: Buckets) -> np.ndarray:
     cumulative = np.array([c for _, c in buckets], dtype=float)
     return np.round(np.diff(cumulative, prepend=0.0)).clip(min=0).astype(np.int64)

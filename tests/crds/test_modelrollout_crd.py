@@ -57,6 +57,14 @@ def test_defaults_are_applied_by_the_apiserver(crd, namespace):
     assert stored["spec"]["paused"] is False and stored["spec"]["retry"] == 0
 
 
+def test_standard_mode_scales_on_cpu_or_memory(crd, namespace):
+    obj = _with("strategy.trafficMode", "standard")
+    obj["spec"]["autoscaling"] = {"metric": "memory"}
+    assert dry_run_create(crd, namespace, obj)[1] is None
+    obj["spec"]["autoscaling"] = {"metric": "rps"}
+    assert "standard mode (an HPA) on cpu or memory" in dry_run_create(crd, namespace, obj)[1]
+
+
 def _with(path: str, value):
     obj = copy.deepcopy(BASE)
     *parents, last = path.split(".")
@@ -92,6 +100,7 @@ INVALID = [
     ("model.version", _DELETE, "spec.model.version: Required value"),
     ("inferenceService", "", "spec.inferenceService"),
     ("retry", -1, "spec.retry"),
+    ("autoscaling", {"metric": "cpu"}, "serverless mode (Knative's autoscaler) scales on concurrency or rps"),
 ]
 
 
@@ -102,7 +111,8 @@ def test_invalid_specs_are_refused_naming_the_field(crd, namespace, field, value
     assert message in error, error
 
 
-@pytest.mark.parametrize("field,value,_", INVALID[:3] + INVALID[13:15], ids=["dec", "dup", "last", "replicas", "promote"])
+@pytest.mark.parametrize("field,value,_", INVALID[:3] + INVALID[13:15] + INVALID[-1:],
+                         ids=["dec", "dup", "last", "replicas", "promote", "metric"])
 def test_the_operator_refuses_what_the_schema_refuses(field, value, _):
     # defence in depth: a spec that bypassed the schema still gets a SpecError naming the field
     with pytest.raises(SpecError):

@@ -4,31 +4,31 @@ take every patch), driven by real kubectl, with a real Prometheus scraping stead
 predictor series. Each test has a namespace of its own, which its operator watches."""
 import pytest
 
-from e2e.controlplane.kubernetes import Namespaced
+from e2e.controlplane.kubernetes import Namespaced, condition_true
 from e2e.controlplane.process import wait_for
 from e2e.localstack.observe import Recorder, events_of, get, status_of
 from e2e.localstack.operator import OperatorProcess
 from e2e.localstack.prometheus import PrometheusServer
 from e2e.localstack.stack import OPERATOR, inference_service, install_modelrollout, model_rollout, uri_of
-from modelrollout.planner import capacity
-from modelrollout.spec import AutoscalingSpec
 
 from .steady_traffic import SteadyTraffic
 
 pytestmark = pytest.mark.integration
 V1, V2 = uri_of("v1"), uri_of("v2")    # no predictors run here: Prometheus scrapes synthetic series
-SCALE = AutoscalingSpec(2, 10, "concurrency", 8)
 
 
 def isvc(name, uri, mode="serverless"):
     return inference_service(name, "v1" if uri == V1 else "v2", mode)
 
 
+SCALE = {"serverless": {"minReplicas": 2, "maxReplicas": 10, "metric": "concurrency", "target": 8},
+         "standard": {"minReplicas": 2, "maxReplicas": 10, "metric": "cpu", "target": 70}}
+
+
 def rollout(name, version, uri, prometheus, mode="serverless", steps=None, **analysis):
     assert uri == uri_of(version)
     return model_rollout(version, prometheus, mode, steps or [{"weight": 10}, {"weight": 40}, {"weight": 100}],
-                         interval="2s", name=name, autoscaling={"minReplicas": 2, "maxReplicas": 10,
-                         "metric": "concurrency", "target": 8}, **{"window": "10s", "minRequests": 50, **analysis})
+                         interval="2s", name=name, autoscaling=SCALE[mode], **{"window": "10s", "minRequests": 50, **analysis})
 
 
 @pytest.fixture(scope="module")
@@ -57,21 +57,17 @@ def operator(api, tmp_path):
 status = status_of
 
 
-def canary_of(obj: dict, mode: str) -> tuple[int, int | None]:
-    """(canary weight, canary maxReplicas) as the InferenceService says."""
+def canary_of(obj: dict, mode: str) -> tuple[int, dict | None]:
+    """(canary weight, the canary's template) as the InferenceService says."""
     spec = obj["spec"]
     if mode == "serverless":
         pct = spec["predictor"].get("canaryTrafficPercent")
-        return (pct or 0, spec["predictor"].get("maxReplicas")) if pct is not None else (0, None)
+        return (pct or 0, {k: v for k, v in spec["predictor"].items() if k != "canaryTrafficPercent"}) if pct else (0, None)
     entries = spec.get("canary") or []
-    return (entries[0]["trafficPercent"], entries[0]["predictor"].get("maxReplicas")) if entries else (0, None)
+    return (entries[0]["trafficPercent"], entries[0]["predictor"]) if entries else (0, None)
 
 
-STANDARD_REFUSED = pytest.mark.xfail(strict=True, reason="operator-review A2 (issue 10): KServe's webhook refuses the "
-                                                           "standard-mode canary entry the operator writes")
-
-
-@pytest.mark.parametrize("mode", ["serverless", pytest.param("standard", marks=STANDARD_REFUSED)])
+@pytest.mark.parametrize("mode", ["serverless"])
 def test_a_healthy_rollout_moves_weights_in_order_and_promotes(api, operator, prometheus, mode):
     api.kubectl("apply", "-f", "-", input=isvc("cancer", V1, mode))
     watch = Recorder(api, "isvc", "cancer")
@@ -84,14 +80,18 @@ def test_a_healthy_rollout_moves_weights_in_order_and_promotes(api, operator, pr
 
     seen = [canary_of(v, mode) for v in history]
     weights = [w for w, _ in seen]
-    assert [w for i, w in enumerate(weights) if w and (i == 0 or weights[i - 1] != w)] == [10, 40, 100], seen
-    # capacity first: before each weight, the canary already had that weight's replicas
-    for target in (10, 40, 100):
-        first = weights.index(target)
-        assert seen[first - 1][1] == capacity(SCALE, target)[1] and seen[first - 1][0] < target, seen
+    assert [w for i, w in enumerate(weights) if w and (i == 0 or weights[i - 1] != w)] == [10, 40], seen   # 100% = promotion
+    templates = [t for w, t in seen if w]
+    assert all(t == templates[0] for t in templates), templates     # a step changes only the weight: no new revision
+    if mode == "serverless":                                         # sized once, for the 100% it takes when promoted
+        assert templates[0]["maxReplicas"] == 10 and templates[0]["model"]["storageUri"] == V2
+    else:                                                            # KServe's accepted shape: no autoscaling fields
+        assert set(templates[0]) == {"name", "model"} and templates[0]["name"] == "v2"
     # promoted: the candidate serves everything, no canary left
     assert final["spec"]["predictor"]["model"]["storageUri"] == V2
-    assert final["spec"]["predictor"]["maxReplicas"] == 10 and final["spec"]["predictor"]["scaleMetric"] == "concurrency"
+    assert final["spec"]["predictor"]["maxReplicas"] == 10 and final["spec"]["predictor"]["scaleMetric"] == SCALE[mode]["metric"]
+    assert "annotations" not in final["metadata"] or not any(
+        k.startswith("serving.modelrollout.io/") for k in final["metadata"]["annotations"])
 
     s = status(api)
     assert s["stableVersion"] == "v2" and s.get("canaryVersion") is None and s["canaryWeight"] == 0
@@ -102,8 +102,8 @@ def test_a_healthy_rollout_moves_weights_in_order_and_promotes(api, operator, pr
     conditions = {c["type"]: c["status"] for c in s["conditions"]}
     assert conditions == {"Ready": "True", "Progressing": "False", "Paused": "False", "Degraded": "False"}
     reasons = [e["reason"] for e in events_of(api, "cancer")]
-    assert reasons[0] == "RolloutStarted" and reasons.count("StepAdvanced") == 2 and reasons[-1] == "Promoted"
-    assert operator.metric("modelrollout_decisions_total") >= 3
+    assert reasons[0] == "RolloutStarted" and reasons.count("StepAdvanced") == 1 and reasons[-1] == "Promoted"
+    assert operator.metric("modelrollout_decisions_total") >= 2          # one verdict per analysed step
     header, row = api.kubectl("get", "mro").stdout.splitlines()         # the CRD's printer columns
     assert header.split() == ["NAME", "PHASE", "STABLE", "CANARY", "WEIGHT", "VERDICT", "AGE"]
     assert row.split()[:3] == ["cancer", "Promoted", "v2"] and row.split()[-3:-1] == ["0", "Pass"]   # no canary
@@ -116,7 +116,8 @@ def test_a_restarted_operator_resumes_at_the_same_step(api, prometheus, tmp_path
     api.kubectl("apply", "-f", "-", input=isvc("cancer", V1))
     with operator_process(api, tmp_path / "first.log") as first:
         api.kubectl("apply", "-f", "-", input=rollout("cancer", "v2", V2, prometheus.url, steps=steps))
-        before = wait_for(lambda: (lambda s: s if s.get("currentStep") == 1 else None)(status(api)), what="step 2")
+        before = wait_for(lambda: (lambda s: s if s.get("currentStep") == 1 and s.get("stepStartedAt") else None)(
+            status(api)), what="step 2 served")
         first.stop(kill=True)
     events_before = len(events_of(api, "cancer"))
     with operator_process(api, tmp_path / "second.log") as second:
@@ -135,8 +136,8 @@ def test_manual_abort_and_retry_by_kubectl_patch(api, operator, prometheus):
     wait_for(lambda: status(api).get("canaryWeight") == 20, what="first step")
     api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"abort":true}}')
     wait_for(lambda: status(api).get("phase") == "RolledBack", what="rollback")
-    wait_for(lambda: (lambda p: p["canaryTrafficPercent"] == 0 and p["model"]["storageUri"] == V1)(
-        get(api, "isvc", "cancer")["spec"]["predictor"]), what="stable pinned")
+    wait_for(lambda: (lambda p: p["canaryTrafficPercent"] == 0 and p["model"]["storageUri"] == V2)(
+        get(api, "isvc", "cancer")["spec"]["predictor"]), what="stable pinned, the candidate's template untouched")
     api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"abort":false,"retry":1}}')
     wait_for(lambda: status(api).get("phase") == "Progressing" and status(api).get("canaryWeight") == 20, what="retry")
     api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"promote":"v2"}}')
@@ -159,3 +160,118 @@ def test_a_missing_inference_service_is_reported_in_status(api, operator, promet
     assert {c["type"]: c["status"] for c in s["conditions"]}["Degraded"] == "True"
     api.kubectl("apply", "-f", "-", input=isvc("cancer", V1))
     wait_for(lambda: status(api).get("phase") == "Progressing", what="recovery once the InferenceService exists")
+
+
+def test_deleting_a_rollout_mid_canary_restores_stable(api, operator, prometheus):
+    """operator-review A7: the operator's finalizer takes the canary out before the rollout goes."""
+    api.kubectl("apply", "-f", "-", input=isvc("cancer", V1))
+    api.kubectl("apply", "-f", "-", input=rollout("cancer", "v2", V2, prometheus.url,
+                                                  steps=[{"weight": 20, "hold": "1h"}, {"weight": 100}]))
+    wait_for(lambda: canary_of(get(api, "isvc", "cancer"), "serverless")[0] == 20, what="the canary at 20%")
+    api.kubectl("delete", "mro", "cancer", "--wait=true", "--timeout=60s")
+    predictor = get(api, "isvc", "cancer")["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 0 and predictor["model"]["storageUri"] == V2   # KServe's rollback
+
+
+def test_a_rollout_that_does_not_match_the_inference_service_mode_is_refused_before_any_write(api, operator, prometheus):
+    api.kubectl("apply", "-f", "-", input=isvc("cancer", V1, "standard"))
+    before = get(api, "isvc", "cancer")
+    api.kubectl("apply", "-f", "-", input=rollout("cancer", "v2", V2, prometheus.url))          # serverless
+    s = wait_for(lambda: (lambda s: s if s.get("phase") == "Failed" else None)(status(api)), what="Failed")
+    assert "trafficMode is serverless" in s["message"] and "runs in standard mode" in s["message"]
+    assert [e["reason"] for e in events_of(api, "cancer")] == ["TrafficModeMismatch"]
+    assert get(api, "isvc", "cancer")["metadata"]["generation"] == before["metadata"]["generation"]
+
+
+def refuse_canaries(kube, namespace) -> str:
+    """A ValidatingAdmissionPolicy, as a cluster admin would write one: no serverless canary in this namespace."""
+    name = f"no-canary-{namespace}"
+    kube.apply(f"""
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: {name}}}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - {{apiGroups: [serving.kserve.io], apiVersions: ["*"], operations: [UPDATE], resources: [inferenceservices]}}
+  validations:
+    - expression: "!has(object.spec.predictor.canaryTrafficPercent) || object.spec.predictor.canaryTrafficPercent == 0"
+      message: canaries are frozen in this namespace
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: {name}}}
+spec:
+  policyName: {name}
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {namespace}}}}}
+""")
+    return name
+
+
+def test_a_refused_patch_is_reported_and_the_rollout_carries_on_once_accepted(api, operator, prometheus):
+    """operator-review B9: the apiserver's refusal reaches status, Events and metrics; status
+    never claims the refused weight is served."""
+    api.kubectl("apply", "-f", "-", input=isvc("cancer", V1))
+    policy = refuse_canaries(api.kube, api.namespace)
+    try:
+        wait_for(lambda: "frozen" in api.kubectl("patch", "isvc", "cancer", "--type", "merge", "--dry-run=server", "-p",
+                                                  '{"spec":{"predictor":{"canaryTrafficPercent":5}}}', check=False).stderr,
+                 what="the policy in force")
+        api.kubectl("apply", "-f", "-", input=rollout("cancer", "v2", V2, prometheus.url))
+        s = wait_for(lambda: (lambda s: s if s.get("routingError") else None)(status(api)), what="the refusal in status")
+        degraded = {c["type"]: c for c in s["conditions"]}["Degraded"]
+        assert (degraded["status"], degraded["reason"]) == ("True", "RoutingFailed")
+        assert "canaries are frozen in this namespace" in degraded["message"]
+        assert s.get("stepStartedAt") is None and "canaryTrafficPercent" not in get(api, "isvc", "cancer")["spec"]["predictor"]
+        assert "RoutingFailed" in [e["reason"] for e in events_of(api, "cancer")]
+        assert operator.metric("modelrollout_routing_errors_total") >= 1
+    finally:
+        api.kube.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", policy, check=False)
+    wait_for(lambda: status(api).get("phase") == "Promoted", timeout=120, what="promotion once the policy is gone")
+    assert "RoutingRestored" in [e["reason"] for e in events_of(api, "cancer")]
+
+
+def test_standard_mode_writes_what_kserve_accepts_and_fails_when_the_httproute_does_not_split(api, operator, prometheus):
+    """operator-review A2, A6: KServe's webhook takes the canary entry, KServe deploys the canary
+    and reports it ready, but KServe v0.20 puts no canary backend into the HTTPRoute, so the canary
+    would get no traffic: the step's hold never starts, and at the progress deadline the rollout
+    rolls back, naming the HTTPRoute."""
+    api.kubectl("apply", "-f", "-", input=isvc("cancer", V1, "standard"))
+    wait_for(lambda: condition_true(get(api, "isvc", "cancer")), timeout=90, what="stable ready")
+    api.kubectl("apply", "-f", "-", input=rollout("cancer", "v2", V2, prometheus.url, "standard", progress_deadline="20s"))
+    entry = wait_for(lambda: (get(api, "isvc", "cancer")["spec"].get("canary") or [None])[0], what="the canary entry")
+    # KServe's defaulting adds empty fields to the model; no autoscaling fields, a name that starts with a letter
+    assert entry["trafficPercent"] == 10 and set(entry["predictor"]) == {"name", "model"}
+    assert entry["predictor"]["name"] == "v2" and entry["predictor"]["model"]["storageUri"] == V2
+    wait_for(lambda: any(c.get("name") == "v2" and c.get("ready") for c in
+                         get(api, "isvc", "cancer").get("status", {}).get("canaryStatuses") or []),
+             timeout=90, what="KServe to report the canary ready")
+    assert status(api).get("stepStartedAt") is None                   # no traffic yet, so no hold
+    s = wait_for(lambda: (lambda s: s if s.get("phase") == "RolledBack" else None)(status(api)), timeout=90,
+                 what="the progress deadline")
+    assert "progress deadline" in s["message"] and "HTTPRoute 'cancer' sends 0% to the canary" in s["message"]
+    assert "lastAnalysis" not in s                                    # never judged on traffic it never got
+    wait_for(lambda: not get(api, "isvc", "cancer")["spec"].get("canary"), what="the canary entry removed")
+
+
+def test_two_operators_never_reconcile_together_and_the_second_takes_over(api, prometheus, tmp_path):
+    """A second replica waits for the leader-election Lease; it reconciles only once the first is gone."""
+    api.kubectl("apply", "-f", "-", input=isvc("cancer", V1))
+    with operator_process(api, tmp_path / "first.log") as first:
+        second = OperatorProcess(api.kube.service_account_kubeconfig(*OPERATOR), tmp_path / "second.log",
+                                 namespace=api.namespace, leading=False).start()
+        try:
+            api.kubectl("apply", "-f", "-", input=rollout("cancer", "v2", V2, prometheus.url,
+                                                          steps=[{"weight": 20, "hold": "1h"}, {"weight": 100}]))
+            wait_for(lambda: status(api).get("stepStartedAt"), what="the first step served")
+            assert first.metric("modelrollout_leader") == 1 and second.metric("modelrollout_leader") == 0
+            assert second.metric("modelrollout_reconcile_duration_seconds_count") == 0
+            first.stop()
+            wait_for(lambda: second.metric("modelrollout_leader") == 1, timeout=60, what="the second to take the Lease")
+            api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"promote":"v2"}}')
+            wait_for(lambda: status(api).get("phase") == "Promoted", what="the second operator to act")
+        finally:
+            second.stop()

@@ -217,3 +217,35 @@ def test_sigterm_under_load_loses_no_accepted_request(tmp_path):
             httpclient.InferenceServerClient(p.http_url).is_server_live()
     finally:
         p.terminate()
+
+
+def test_client_deadlines_count_as_cancelled_499_not_as_server_errors(tmp_path, cancer_rows):
+    """gRPC deadlines that expire while a request waits are the client's doing: the operator's
+    error rate (5xx) must not see them (predictor-review 26)."""
+    slow = ROOT / "tests" / "fixtures" / "models" / "cancer" / "v3-slow"
+    with PredictorProcess(slow, "--max_batch_size", "1", log_path=tmp_path / "p.log") as p:
+        def call(i):
+            inp = grpcclient.InferInput("features", [1, cancer_rows.shape[1]], "FP32")
+            inp.set_data_from_numpy(cancer_rows[i:i + 1])
+            try:
+                grpcclient.InferenceServerClient(p.grpc_url).infer("cancer", [inp], client_timeout=0.06)
+                return "ok"
+            except InferenceServerException as e:
+                return e.status()
+
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            results = list(pool.map(call, range(64)))
+        assert "StatusCode.DEADLINE_EXCEEDED" in results, results
+        labels = {"model": "cancer", "version": "v3-slow", "protocol": "grpc"}
+        text = wait_for_metric(p, lambda t: metric(t, "predictor_requests_total", code="499", **labels) > 0)
+        assert metric(text, "predictor_requests_total", code="499", **labels) > 0
+        assert metric(text, "predictor_requests_total", code="500", **labels) == 0
+
+
+def wait_for_metric(p, check, timeout=10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = p.metrics()
+        if check(text) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.2)

@@ -40,9 +40,7 @@ def test_instant_and_range_queries_and_a_measurement(exporter, prometheus):
     client = PrometheusClient(prometheus.url)
     source = PredictorMetricsSource(client)
     for version in ("v1", "v2"):  # series exist from zero, so increase() sees every request
-        for protocol, code in (("rest", "200"), ("grpc", "500")):
-            metrics.requests.labels(model="cancer", version=version, protocol=protocol, code=code)
-            metrics.request_seconds.labels(model="cancer", version=version, protocol=protocol)
+        metrics.for_model("cancer", version)
     wait_for(lambda: client.query('predictor_requests_total{version="v2",code="200"}'), what="first scrape")
     traffic(metrics, "v1", 900, 9, 0.004)
     traffic(metrics, "v2", 300, 30, 0.03)
@@ -73,3 +71,33 @@ def test_a_bad_query_is_an_error(prometheus):
     from modelrollout.adapters.prometheus import PrometheusError
     with pytest.raises(PrometheusError, match="400"):
         PrometheusClient(prometheus.url).query("sum(")
+
+
+def test_errors_before_the_first_scrape_of_a_version_are_counted(exporter, prometheus):
+    """A version's first errors land in its code="500" series before Prometheus has ever seen
+    that series; increase() counts them only if the series was exported at zero beforehand."""
+    metrics, _ = exporter
+    client = PrometheusClient(prometheus.url)
+    m = metrics.for_model("cancer", "v7")
+    for _ in range(50):
+        m.request_done("rest", 200, 0.005)
+    wait_for(lambda: client.query('predictor_requests_total{version="v7",code="200"} > 0'), what="a scrape of v7")
+    for _ in range(4):
+        m.request_done("rest", 500, 0.005)
+    errors_at = time.time()
+    wait_for(lambda: client.query(f'timestamp(predictor_requests_total{{version="v7",code="200"}}) > {errors_at + 1}'),
+             what="a scrape after the errors")
+    sample = PredictorMetricsSource(client).sample("cancer", "v7", 30)
+    assert sample.errors == pytest.approx(4, rel=0.5)     # increase() extrapolates a little
+
+
+def test_label_values_are_escaped_in_queries(exporter, prometheus):
+    metrics, _ = exporter
+    odd = 'v2"beta\\1'                                  # a quote and a backslash in a version label
+    m = metrics.for_model("cancer", odd)
+    for _ in range(20):
+        m.request_done("rest", 200, 0.005)
+    source = PredictorMetricsSource(PrometheusClient(prometheus.url))
+    measured = wait_for(lambda: (lambda r: r if r.canary else None)(source.measure("cancer", odd, "v1", 30)),
+                        what="the odd version's series")
+    assert measured.error is None and measured.canary.requests >= 0

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from modelrollout.analysis import FAIL, INCONCLUSIVE, PASS, Measurements, VersionSample, judge
+from modelrollout.analysis import ERROR, FAIL, INCONCLUSIVE, PASS, Measurements, VersionSample, judge
 from modelrollout.spec import AnalysisSpec
 
 SPEC = AnalysisSpec(prometheus_url="http://p", min_requests=200, max_error_rate=0.05, max_latency_p99=0.25)
@@ -21,7 +21,7 @@ def sample(requests, errors, shape=FAST, age=0.0):
 
 
 @pytest.mark.parametrize("name, m, outcome, words", [
-    ("prometheus down", Measurements(None, None, error="connection refused"), INCONCLUSIVE, "metrics unavailable"),
+    ("prometheus down", Measurements(None, None, error="connection refused"), ERROR, "metrics unavailable"),
     ("no canary series", Measurements(None, sample(1000, 5)), INCONCLUSIVE, "no series"),
     ("low traffic", Measurements(sample(50, 0), sample(1000, 5)), INCONCLUSIVE, "too few canary requests"),
     ("stale data", Measurements(sample(1000, 5, age=600), sample(1000, 5)), INCONCLUSIVE, "stale"),
@@ -49,3 +49,26 @@ def test_the_verdict_records_values_sample_sizes_and_statistics():
     for key in ("verdict", "requests", "errorRate", "latencyP99", "stableRequests", "errorPValue", "latencyPValue", "queries"):
         assert key in status
     assert status["requests"] == 1000 and status["stableRequests"] == 3000
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("name, m, words", [
+    ("NaN requests", Measurements(VersionSample(NAN, 0, sample(1000, 0).buckets), sample(1000, 5)), "not finite"),
+    ("NaN bucket", Measurements(VersionSample(1000, 0, ((0.1, NAN), (math.inf, 1000))), sample(1000, 5)), "bucket count"),
+    ("errors > requests", Measurements(sample(1000, 2000), sample(1000, 5)), "more errors than requests"),
+    ("stable reset", Measurements(sample(1000, 5), VersionSample(1000, 5, ((0.1, 900), (math.inf, 10)))), "decrease"),
+    ("no shared bounds", Measurements(sample(1000, 5), VersionSample(1000, 5, ((0.3, 900), (math.inf, 1000)))),
+     "share no bucket bounds"),
+])
+def test_measurement_faults_are_inconclusive_with_a_reason_never_an_exception(name, m, words):
+    verdict = judge(SPEC, m)
+    assert verdict.outcome == INCONCLUSIVE and words in verdict.reason, (name, verdict.reason)
+
+
+def test_histograms_with_different_bounds_are_compared_at_the_bounds_they_share():
+    rebinned = VersionSample(1000, 5, tuple((b, c) for b, c in sample(1000, 5, SLOW).buckets if b != 0.025))
+    verdict = judge(AnalysisSpec(prometheus_url="http://p", min_requests=200, max_latency_p99=None),
+                    Measurements(rebinned, sample(1000, 5)))
+    assert verdict.outcome == FAIL and "p99" in verdict.reason

@@ -3,9 +3,9 @@ import datetime as dt
 
 import pytest
 
-from modelrollout.analysis import FAIL, INCONCLUSIVE, PASS, Verdict
-from modelrollout.planner import analysis_due, capacity, plan, timestamp
-from modelrollout.spec import AutoscalingSpec, parse_spec
+from modelrollout.analysis import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
+from modelrollout.planner import POLL_APPLIED, analysis_due, plan, timestamp
+from modelrollout.spec import Step, parse_spec
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 SERVING = ("v1", "pvc://m/cancer/v1")
@@ -33,7 +33,9 @@ def test_first_reconcile_starts_a_rollout_from_what_the_service_serves():
     p = plan(spec(), {}, SERVING, None, T0)
     assert p.status["phase"] == "Progressing" and p.status["stableVersion"] == "v1"
     assert (p.traffic.canary_version, p.traffic.canary_weight) == ("v2", 5)
-    assert [e.reason for e in p.events] == ["RolloutStarted"] and p.requeue_after == 120
+    assert [e.reason for e in p.events] == ["RolloutStarted"]
+    # the hold has not started: it waits for KServe to serve 5%, looking again soon
+    assert p.status["stepStartedAt"] is None and p.status["stepRequestedAt"] == timestamp(T0) and p.requeue_after == POLL_APPLIED
 
 
 def test_nothing_to_do_when_the_wanted_version_is_stable():
@@ -55,11 +57,11 @@ def test_analysis_is_due_when_the_hold_is_over(status, now, due):
 
 @pytest.mark.parametrize("status, verdict, phase, weight, step, reasons", [
     (progressing(), P, "Progressing", 50, 1, ["StepAdvanced"]),
-    (progressing(step=1, weight=50), P, "Progressing", 100, 2, ["StepAdvanced"]),
-    (progressing(step=2, weight=100), P, "Promoted", 0, None, ["Promoted"]),
+    (progressing(step=1, weight=50), P, "Promoted", 0, None, ["Promoted"]),   # 100% is the promotion, not a step
+    (progressing(step=2, weight=100), P, "Promoted", 0, None, ["Promoted"]),  # (a status written before that rule)
     (progressing(step=1, weight=50), F, "RolledBack", 0, 1, ["RolledBack"]),
     (progressing(step=1, weight=50), I, "Holding", 50, 1, ["AnalysisInconclusive"]),
-    ({**progressing(step=1, weight=50), "phase": "Holding", "inconclusiveSince": timestamp(at(0))}, P, "Progressing", 100, 2, ["StepAdvanced"]),
+    ({**progressing(step=1, weight=50), "phase": "Holding", "inconclusiveSince": timestamp(at(0))}, P, "Promoted", 0, None, ["Promoted"]),
 ])
 def test_verdict_transitions(status, verdict, phase, weight, step, reasons):
     p = plan(spec(), status, SERVING, verdict, at(200))
@@ -70,7 +72,7 @@ def test_verdict_transitions(status, verdict, phase, weight, step, reasons):
 
 
 def test_promotion_makes_the_candidate_stable_and_clears_the_canary():
-    p = plan(spec(), progressing(step=2, weight=100), SERVING, P, at(200))
+    p = plan(spec(), progressing(step=1, weight=50), SERVING, P, at(200))
     assert (p.traffic.stable_version, p.traffic.stable_uri) == ("v2", "pvc://m/cancer/v2")
     assert p.traffic.canary_version is None and p.requeue_after is None
     again = plan(spec(), p.status, SERVING, None, at(300))  # no double promotion
@@ -158,9 +160,24 @@ def test_resuming_from_any_status_keeps_the_step_and_is_idempotent(status):
     assert second.status == first.status and second.events == ()
 
 
-@pytest.mark.parametrize("weight, expected", [(0, (0, 0)), (5, (1, 1)), (50, (1, 10)), (100, (2, 20))])
-def test_canary_capacity_follows_its_traffic_share(weight, expected):
-    assert capacity(AutoscalingSpec(min_replicas=2, max_replicas=20), weight) == expected
+def test_a_rollout_whose_only_step_is_100_percent_promotes_at_once():
+    p = plan(spec(steps=(Step(100),)), {}, SERVING, None, T0)
+    assert p.status["phase"] == "Promoted" and p.traffic.stable_version == "v2" and p.traffic.canary_version is None
+    assert [e.reason for e in p.events] == ["RolloutStarted", "Promoted"]
+
+
+@pytest.mark.parametrize("steps, step, weight, to_step, to_weight", [
+    ((10, 100), 2, 50, 0, 10),            # the old step is gone and 100 is promotion: back to the last real step
+    ((10, 30, 60, 100), 1, 50, 2, 60),    # the first step at or above the current weight
+    ((50, 100), 1, 50, 0, 50),            # same weight, new index
+])
+def test_steps_edited_mid_rollout_snap_to_a_step_and_say_so(steps, step, weight, to_step, to_weight):
+    edited = spec(steps=tuple(Step(w) for w in steps))
+    status = progressing(step=step, weight=weight)
+    assert analysis_due(edited, status, at(10)) is False            # no IndexError, and the hold restarts
+    p = plan(edited, status, SERVING, None, at(10))
+    assert (p.status["currentStep"], p.traffic.canary_weight, p.status["phase"]) == (to_step, to_weight, "Progressing")
+    assert [e.reason for e in p.events] == ["StepsChanged"] and p.status["stepStartedAt"] is None
 
 
 @pytest.mark.parametrize("before", ["Progressing", "Paused", "RolledBack", "Promoted", None])
@@ -169,3 +186,104 @@ def test_a_failed_rollout_carries_on_from_where_it_was_once_the_spec_is_usable(b
     out = plan(spec(paused=before == "Paused"), status, SERVING, None, at(10))
     assert out.status["phase"] == (before or "Progressing") and out.status["resumePhase"] is None
     assert out.status["currentStep"] == 1 and out.status["canaryWeight"] == 50          # nothing reset
+
+
+# -- a step's hold starts when KServe serves it (operator-review B8) ------------------------------
+
+def requested(step=0, weight=5, asked=0):
+    return {**progressing(step=step, weight=weight), "stepStartedAt": None, "stepRequestedAt": timestamp(at(asked))}
+
+
+def test_a_step_is_not_analysed_until_kserve_serves_its_weight():
+    waiting = requested()
+    assert not analysis_due(spec(), waiting, at(900))
+    still = plan(spec(), waiting, SERVING, None, at(30), applied=False)
+    assert still.status["stepStartedAt"] is None and still.requeue_after == POLL_APPLIED and still.events == ()
+    served = plan(spec(), waiting, SERVING, None, at(40), applied=True)
+    assert served.status["stepStartedAt"] == timestamp(at(40)) and served.requeue_after == 120
+    assert not analysis_due(spec(), served.status, at(159)) and analysis_due(spec(), served.status, at(160))
+
+
+def test_after_a_crash_between_status_and_patch_the_new_step_waits_for_its_own_traffic():
+    """Status says 50% (asked), KServe still serves 5%: no verdict on 5% traffic can advance 50%."""
+    advanced = plan(spec(), progressing(), SERVING, P, at(200)).status
+    assert advanced["canaryWeight"] == 50 and advanced["stepStartedAt"] is None
+    assert not analysis_due(spec(), advanced, at(10_000))
+
+
+def test_a_step_never_served_rolls_back_at_the_progress_deadline():
+    s = spec(progress_deadline=300)
+    assert plan(s, requested(), SERVING, None, at(299)).status["phase"] == "Progressing"
+    p = plan(s, requested(), SERVING, None, at(300))
+    assert p.status["phase"] == "RolledBack" and "progress deadline" in p.status["message"]
+    assert p.traffic.canary_weight == 0
+
+
+def test_the_analysis_window_never_reaches_before_the_step_was_served():
+    from modelrollout.planner import analysis_window
+    status = progressing(started=100)
+    assert analysis_window(spec(), status, at(130)) == 30          # spec window 60s, served 30s ago
+    assert analysis_window(spec(), status, at(500)) == 60
+
+
+def test_inconclusive_keeps_the_window_and_holds_again_from_the_look():
+    p = plan(spec(), progressing(started=0), SERVING, I, at(120))
+    assert p.status["stepStartedAt"] == timestamp(at(0)) and p.status["phase"] == "Holding"
+    assert not analysis_due(spec(), p.status, at(179)) and analysis_due(spec(), p.status, at(240))
+    again = plan(spec(), p.status, SERVING, I, at(240))
+    assert again.events == () and again.status["phase"] == "Holding"     # one event when holding starts
+
+
+# -- commands and edits (operator-review B11, B13) ------------------------------------------------
+
+def test_abort_wins_over_a_new_version():
+    p = plan(spec(version="v3", storage_uri="pvc://m/cancer/v3", abort=True), progressing(step=1, weight=50), SERVING, None, at(10))
+    assert p.status["phase"] == "RolledBack" and p.traffic.canary_weight == 0
+    again = plan(spec(version="v3", storage_uri="pvc://m/cancer/v3", abort=True), p.status, SERVING, None, at(20))
+    assert again.status["phase"] == "RolledBack" and again.traffic.canary_weight == 0
+    assert [e.reason for e in again.events] == ["AbortSet"]
+
+
+def test_a_new_version_while_paused_waits_at_zero_and_starts_on_resume():
+    p = plan(spec(version="v3", storage_uri="pvc://m/cancer/v3", paused=True), {}, SERVING, None, T0)
+    assert p.status["phase"] == "Paused" and p.status["canaryVersion"] == "v3" and p.traffic.canary_weight == 0
+    r = plan(spec(version="v3", storage_uri="pvc://m/cancer/v3"), p.status, SERVING, None, at(10))
+    assert r.status["phase"] == "Progressing" and r.traffic.canary_weight == 5 and r.status["stepStartedAt"] is None
+
+
+def test_a_retry_raised_mid_rollout_is_recorded_and_cannot_restart_a_later_rollback():
+    p = plan(spec(retry=1), progressing(step=1, weight=50), SERVING, None, at(10))
+    assert p.status["retry"] == 1
+    failed = plan(spec(retry=1), p.status, SERVING, F, at(200))
+    assert failed.status["phase"] == "RolledBack"
+    assert plan(spec(retry=1), failed.status, SERVING, None, at(210)).status["phase"] == "RolledBack"
+
+
+def test_a_new_storage_uri_for_the_same_version_restarts_the_rollout():
+    p = plan(spec(storage_uri="pvc://m/cancer/v2-fixed"), progressing(step=1, weight=50), SERVING, None, at(10))
+    assert p.status["canaryStorageUri"] == "pvc://m/cancer/v2-fixed" and p.traffic.canary_weight == 5
+    assert [e.reason for e in p.events] == ["RolloutRestarted", "RolloutStarted"]
+
+
+def test_unpausing_does_not_reset_the_inconclusive_clock():
+    holding = {**progressing(step=1, weight=50), "phase": "Holding", "inconclusiveSince": timestamp(at(0))}
+    paused = plan(spec(paused=True), holding, SERVING, None, at(100)).status
+    resumed = plan(spec(), paused, SERVING, None, at(110)).status
+    assert resumed["inconclusiveSince"] == timestamp(at(0))
+
+
+def test_metrics_errors_count_apart_and_roll_back_at_their_limit():
+    E = Verdict(ERROR, "metrics unavailable: connection refused")
+    status = progressing(step=1, weight=50)
+    for i in range(1, 4):
+        status = plan(spec(), status, SERVING, E, at(100 * i)).status
+        assert status["phase"] == "Holding" and status["errors"] == i and status["failures"] == 0
+    assert plan(spec(), status, SERVING, E, at(400)).status["phase"] == "RolledBack"
+    assert plan(spec(), status, SERVING, P, at(400)).status.get("errors") == 0
+
+
+def test_a_step_advance_resets_failures():
+    s = spec(analysis=dataclasses.replace(spec().analysis, failure_limit=2))
+    failed_once = plan(s, progressing(), SERVING, F, at(200)).status
+    advanced = plan(s, failed_once, SERVING, P, at(400)).status
+    assert advanced["currentStep"] == 1 and advanced["failures"] == 0

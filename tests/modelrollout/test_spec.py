@@ -28,6 +28,12 @@ def test_a_valid_spec():
     assert s.interval == 30 and s.analysis.max_latency_p99 == 0.25 and s.analysis.prometheus_url == "http://prom:9090"
 
 
+@pytest.mark.parametrize("mode, metric, target", [("serverless", "concurrency", 8), ("standard", "cpu", 70)])
+def test_the_scale_metric_defaults_to_what_the_mode_scales_on(mode, metric, target):
+    s = parse_spec(spec(strategy={"steps": [{"weight": 100}], "trafficMode": mode}))
+    assert (s.autoscaling.metric, s.autoscaling.target) == (metric, target)
+
+
 @pytest.mark.parametrize("changes, field", [
     ({"strategy": {"steps": [{"weight": 50}, {"weight": 20}, {"weight": 100}]}}, r"steps\[1\].weight: weights must increase"),
     ({"strategy": {"steps": [{"weight": 5}, {"weight": 50}]}}, "last step must have weight 100"),
@@ -40,6 +46,9 @@ def test_a_valid_spec():
     ({"analysis": {"prometheus": {"url": "http://p"}, "onInconclusive": {"action": "panic"}}}, "onInconclusive.action"),
     ({"model": {"version": "v2"}}, "spec.model"),
     ({"retry": -1}, "spec.retry"),
+    ({"autoscaling": {"metric": "cpu"}}, "spec.autoscaling.metric: serverless mode scales on concurrency or rps"),
+    ({"strategy": {"steps": [{"weight": 100}], "trafficMode": "standard"}, "autoscaling": {"metric": "concurrency"}},
+     "standard mode scales on cpu or memory"),
 ])
 def test_invalid_specs_name_the_field(changes, field):
     with pytest.raises(SpecError, match=field):

@@ -44,6 +44,6 @@ def key(obj: dict) -> tuple[str, str]:
 
 
 def rbac_rules(docs) -> set[tuple[str, str, str]]:
-    """A ClusterRole's grants as (apiGroup, resource, verb)."""
-    role = next(d for d in docs if d["kind"] == "ClusterRole")
-    return {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    """The ClusterRole's and Roles' grants as (apiGroup, resource, verb)."""
+    return {(g, r, v) for role in docs if role["kind"] in ("ClusterRole", "Role")
+            for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}

@@ -40,10 +40,19 @@ def audited(control_plane, tmp_path_factory):
         # Prometheus unreachable on purpose: the analysis path still runs (Inconclusive)
         api.kubectl("apply", "-f", "-", input=model_rollout("v2", "http://127.0.0.1:9", interval="1s",
                                                           steps=[{"weight": 10}, {"weight": 100}]))
-        wait_for(lambda: (status_of(api).get("lastAnalysis") or {}).get("verdict") == "Inconclusive", what="an analysis")
+        wait_for(lambda: (status_of(api).get("lastAnalysis") or {}).get("verdict") == "Error", what="an analysis")
+        # a standard-mode rollout reads KServe's HTTPRoute to see whether the split is served
+        api.kubectl("apply", "-f", "-", input=inference_service("std", "v1", "standard"))
+        api.kubectl("apply", "-f", "-", input=model_rollout(
+            "v2", "http://127.0.0.1:9", "standard", name="std", interval="1s", steps=[{"weight": 10}, {"weight": 100}],
+            autoscaling={"minReplicas": 1, "maxReplicas": 2, "metric": "cpu", "target": 70}))
+        wait_for(lambda: any(call_of(e)[1] == "httproutes" for e in kube.audit(USER)[seen_before:] if e.get("objectRef")),
+                 what="the HTTPRoute read")
         api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"abort":true}}')
         wait_for(lambda: status_of(api).get("phase") == "RolledBack", what="rollback")
-        api.kubectl("delete", "mro", "cancer", "--timeout=30s")
+        # the operator reads the revisions KServe routes to, to confirm stable serves all
+        wait_for(lambda: status_of(api).get("servingVerified"), what="stable's revision confirmed")
+        api.kubectl("delete", "mro", "cancer", "std", "--timeout=30s")
     kube.kubectl("delete", "namespace", namespace, "--wait=false")
     events = [e for e in kube.audit(USER)[seen_before:] if e.get("objectRef") and e["stage"] == "ResponseComplete"]
     calls = {call_of(e) for e in events}

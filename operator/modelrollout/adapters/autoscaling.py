@@ -1,15 +1,14 @@
-"""The InferenceService's autoscaling knobs (KServe turns them into an HPA or Knative autoscaler):
-min/max replicas and the scale metric and target, for stable and for the canary.
+"""The InferenceService's autoscaling knobs (KServe turns them into an HPA or Knative's
+autoscaler): min/max replicas and the scale metric and target.
 
-The canary's replicas follow its traffic share (planner.capacity). When the weight rises, the
-reconciler writes the new capacity before the new weight, so the canary never takes a share it
-has no replicas for; when it falls, traffic moves first.
+They are the stable's, and a serverless candidate runs with the same ones: its revision template
+is written once per rollout, so it is sized for the 100% it takes when promoted. A standard-mode
+canary runs at fixed replicas (traffic.StandardRouter).
 """
 from __future__ import annotations
 
 import dataclasses
 
-from ..planner import capacity
 from ..spec import AutoscalingSpec
 
 
@@ -28,11 +27,3 @@ class Scale:
 
 def stable_scale(spec: AutoscalingSpec) -> Scale:
     return Scale(spec.min_replicas, spec.max_replicas, spec.metric, spec.target)
-
-
-def canary_scale(spec: AutoscalingSpec, weight: int) -> Scale | None:
-    """None when the canary takes no traffic."""
-    if weight <= 0:
-        return None
-    low, high = capacity(spec, weight)
-    return Scale(low, high, spec.metric, spec.target)

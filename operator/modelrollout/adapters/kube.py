@@ -1,12 +1,15 @@
 """The Kubernetes API as the reconciler uses it: ModelRollouts (and their status), InferenceServices,
 and Events. A thin layer over the official client; every write is a JSON merge patch.
 
-Status writes carry the resourceVersion that was read, so a write based on a stale read gets
-409 Conflict (raised as Conflict) instead of overwriting newer progress.
+Status writes and InferenceService patches carry the resourceVersion that was read, so a write
+based on a stale read (another replica, a concurrent edit) gets 409 Conflict (raised as Conflict)
+instead of overwriting newer state. Other refusals of an InferenceService patch (webhooks,
+admission policies, RBAC) are raised as RoutingError with the apiserver's message.
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import uuid
 from typing import Any
@@ -18,6 +21,8 @@ from ..planner import Event
 
 GROUP, VERSION, PLURAL = "serving.modelrollout.io", "v1alpha1", "modelrollouts"
 ISVC = ("serving.kserve.io", "v1beta1", "inferenceservices")
+HTTPROUTE = ("gateway.networking.k8s.io", "v1", "httproutes")
+REVISION = ("serving.knative.dev", "v1", "revisions")
 COMPONENT = "serving.modelrollout.io/operator"
 
 
@@ -27,6 +32,17 @@ class Conflict(Exception):
 
 class NotFound(Exception):
     pass
+
+
+class RoutingError(Exception):
+    """The apiserver (or an admission webhook or policy) refused an InferenceService patch."""
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        return json.loads(exc.body or "{}").get("message") or exc.reason
+    except ValueError:
+        return exc.reason
 
 
 def _call(fn, *args, **kwargs) -> Any:
@@ -66,8 +82,17 @@ class KubeApi:
     def get_isvc(self, namespace: str, name: str) -> dict:
         return _call(self.objects.get_namespaced_custom_object, *ISVC[:2], namespace, ISVC[2], name)
 
+    def get_revision(self, namespace: str, name: str) -> dict:
+        return _call(self.objects.get_namespaced_custom_object, *REVISION[:2], namespace, REVISION[2], name)
+
+    def get_httproute(self, namespace: str, name: str) -> dict:
+        return _call(self.objects.get_namespaced_custom_object, *HTTPROUTE[:2], namespace, HTTPROUTE[2], name)
+
     def patch_isvc(self, namespace: str, name: str, patch: dict) -> dict:
-        return _call(self.objects.patch_namespaced_custom_object, *ISVC[:2], namespace, ISVC[2], name, patch)
+        try:
+            return _call(self.objects.patch_namespaced_custom_object, *ISVC[:2], namespace, ISVC[2], name, patch)
+        except ApiException as exc:
+            raise RoutingError(f"{exc.status} {exc.reason}: {_api_message(exc)}") from None
 
     def emit(self, rollout: dict, event: Event) -> None:
         """An events.k8s.io/v1 Event about the rollout (what `kubectl get events` and `describe` show)."""

@@ -55,6 +55,11 @@ def _scalar(result: list[dict]) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
+def label_value(value: str) -> str:
+    """A string as a PromQL label value inside double quotes (backslash, quote and newline escaped)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 class PredictorMetricsSource:
     """Reads one model version's traffic over a window from the predictor's series."""
 
@@ -63,12 +68,13 @@ class PredictorMetricsSource:
 
     @staticmethod
     def queries(model: str, version: str, window: float) -> dict[str, str]:
-        sel = f'model="{model}",version="{version}"'
+        sel = f'model="{label_value(model)}",version="{label_value(version)}"'
         w = f"{max(1, round(window))}s"
         return {
             "requests": f"sum(increase(predictor_requests_total{{{sel}}}[{w}]))",
             "errors": f'sum(increase(predictor_requests_total{{{sel},code=~"5.."}}[{w}]))',
-            "latency_buckets": f"sum by (le) (increase(predictor_request_duration_seconds_bucket{{{sel}}}[{w}]))",
+            # successes only: fast 429s and errors must not pull the canary's p99 down
+            "latency_buckets": f'sum by (le) (increase(predictor_request_duration_seconds_bucket{{{sel},status_class="2xx"}}[{w}]))',
             "age": f"time() - max(timestamp(predictor_requests_total{{{sel}}}))",
         }
 

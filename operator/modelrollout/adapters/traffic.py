@@ -1,19 +1,23 @@
-"""How a rollout's traffic and capacity are written into a KServe InferenceService.
+"""How a rollout's traffic is written into a KServe InferenceService.
 
-A Router turns the planned Traffic (and each side's Scale) into a JSON merge patch of the
-InferenceService, and reads back what it serves. Two implementations:
+A Router turns the planned Traffic into a JSON merge patch of the InferenceService, and reads
+back what it serves. Bookkeeping lives in the ModelRollout's status, never in the
+InferenceService's annotations: KServe copies those into revision and pod templates, so each
+write would start new pods. Two implementations:
 
 - ServerlessRouter: `spec.predictor.canaryTrafficPercent`. KServe sends that share to the latest
-  revision (the predictor's current storageUri) and the rest to the last revision that was rolled
-  out at 100%. A rollback pins the old revision: canaryTrafficPercent 0 with the stable storageUri,
-  as KServe's docs roll back. The predictor's replicas apply to the latest revision, the canary.
-- StandardRouter: `spec.canary[]` (raw deployment, routed by KServe through the Gateway API), in
-  the shape of KServe's V1beta1CanarySpec: `{trafficPercent, predictor}`, where the canary's
-  predictor needs a `name` (its Deployment is `{isvc}-{name}-predictor`). The main predictor keeps
-  the stable model and its full capacity; one entry carries the candidate, named after its
-  version, with its share and replicas (trafficPercent 0 is KServe's dark launch: deployed, no
-  traffic). Promotion follows KServe's advice: the main predictor takes the canary's name (so
-  the canary's Deployment becomes stable's without a restart) and the entry goes.
+  Knative revision (the predictor's current template) and the rest to the revision it last rolled
+  out at 100%. The template is written once per rollout (candidate storageUri, the stable's
+  autoscaling, so the candidate is sized for the 100% it may get), and never again until the next
+  rollout: a step changes only the percentage. A rollback or cancel sets `canaryTrafficPercent: 0`
+  and leaves the template alone, which is how KServe rolls back (a template change would be a new
+  revision, and KServe would route the rest to the candidate if it had been rolled out).
+  Promotion removes the field: the candidate's revision, already ready and full-sized, takes all.
+- StandardRouter: `spec.canary[]` (raw deployment; KServe splits on Gateway API HTTPRoutes), in
+  the shape KServe's webhook accepts: `{trafficPercent, predictor: {name, model}}` with no
+  autoscaling fields (KServe runs a canary at fixed replicas, ceil(stable minReplicas x weight),
+  taken from stable's once it is ready) and a name that is a DNS label starting with a letter. Promotion follows KServe's
+  advice: the main predictor takes the canary's name, so the canary's Deployment becomes stable's.
 
 The routers are pure; kube.KubeApi applies their patches.
 """
@@ -26,8 +30,9 @@ from typing import Any, Protocol
 from ..planner import Traffic
 from .autoscaling import Scale
 
-STABLE_VERSION = "serving.modelrollout.io/stable-version"
-CANARY_VERSION = "serving.modelrollout.io/canary-version"
+VERSION_LABEL = "serving.modelrollout.io/version"
+STORAGE_URI = "internal.serving.kserve.io/storage-initializer-sourceuri"   # KServe stamps it on every revision
+ISVC_NAME_BUDGET = 63 - 11   # KServe names a canary's objects {isvc}-{name}-predictor... within a DNS label
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -43,91 +48,167 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
-def _combine(a: dict, b: dict) -> dict:
-    """Two patches as one (unlike merge_patch, keeps the Nones that delete fields)."""
-    out = dict(a)
-    for key, value in b.items():
-        out[key] = _combine(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
-    return out
+def _predictor(isvc: dict) -> dict:
+    return (isvc.get("spec") or {}).get("predictor") or {}
 
 
 def _uri(isvc: dict) -> str:
-    return ((((isvc.get("spec") or {}).get("predictor") or {}).get("model") or {}).get("storageUri")) or ""
-
-
-def _annotations(traffic: Traffic) -> dict:
-    return {"metadata": {"annotations": {STABLE_VERSION: traffic.stable_version, CANARY_VERSION: traffic.canary_version}}}
+    return (_predictor(isvc).get("model") or {}).get("storageUri") or ""
 
 
 class Router(Protocol):
     def serving(self, isvc: dict) -> tuple[str, str]:
-        """(version, storageUri) the InferenceService serves as stable."""
+        """(version, storageUri) the InferenceService serves as stable, for a first look."""
 
     def canary_weight(self, isvc: dict) -> int:
         """The canary's current traffic share."""
 
-    def patch(self, isvc: dict, traffic: Traffic, stable: Scale, canary: Scale | None, warm: bool = False) -> dict:
-        """The merge patch that makes the InferenceService `isvc` route `traffic` with these capacities.
-        warm: the canary is being given capacity before a higher weight, so keep it deployed even at 0%."""
+    def patch(self, isvc: dict, traffic: Traffic, stable: Scale) -> dict:
+        """The merge patch that makes the InferenceService `isvc` route `traffic`."""
+
+    def pending(self, isvc: dict, traffic: Traffic, observed: dict) -> str | None:
+        """None once KServe serves the canary's weight from a ready canary running its model; else
+        what is missing. observed: the objects observe() named, by name (None if absent)."""
+
+    def observe(self, isvc: dict) -> list[tuple[str, str]]:
+        """(kind, name) of the platform objects pending() needs: "revision" or "httproute"."""
 
 
-class _Serving:
-    """Both modes keep stable in the main predictor, so they read what serves stable alike."""
-
-    def serving(self, isvc: dict) -> tuple[str, str]:
-        uri = _uri(isvc)
-        meta = isvc.get("metadata") or {}
-        version = (meta.get("annotations") or {}).get(STABLE_VERSION) or (meta.get("labels") or {}).get(
-            "serving.modelrollout.io/version") or uri.rstrip("/").rsplit("/", 1)[-1]
-        return version, uri
+def _status(isvc: dict) -> dict:
+    """KServe's status. Its observedGeneration is the Knative Service's (or Deployment's), not the
+    InferenceService's, so what it describes is checked against the revisions themselves."""
+    return isvc.get("status") or {}
 
 
-class ServerlessRouter(_Serving):
+def _model_of(revision: dict | None) -> str | None:
+    return (((revision or {}).get("metadata") or {}).get("annotations") or {}).get(STORAGE_URI)
+
+
+def _serving(isvc: dict) -> tuple[str, str]:
+    """Both modes keep stable in the main predictor: its version is the label, else the URI's last segment."""
+    uri = _uri(isvc)
+    version = ((isvc.get("metadata") or {}).get("labels") or {}).get(VERSION_LABEL) or uri.rstrip("/").rsplit("/", 1)[-1]
+    return version, uri
+
+
+class ServerlessRouter:
     mode = "serverless"
+    serving = staticmethod(_serving)
 
     def canary_weight(self, isvc: dict) -> int:
-        predictor = (isvc.get("spec") or {}).get("predictor") or {}
-        pct = predictor.get("canaryTrafficPercent")
-        canary = ((isvc.get("metadata") or {}).get("annotations") or {}).get(CANARY_VERSION)
-        return int(pct) if pct is not None and canary else 0
+        return int(_predictor(isvc).get("canaryTrafficPercent") or 0)
 
-    def patch(self, isvc: dict, traffic: Traffic, stable: Scale, canary: Scale | None, warm: bool = False) -> dict:
-        if traffic.canary_version and (traffic.canary_weight > 0 or warm):
-            predictor = {"canaryTrafficPercent": traffic.canary_weight, "model": {"storageUri": traffic.canary_uri},
-                         **(canary or stable).fields()}
-        elif traffic.canary_version:       # rolled back: the last rolled-out revision keeps all traffic
-            predictor = {"canaryTrafficPercent": 0, "model": {"storageUri": traffic.stable_uri}, **stable.fields()}
-        else:
+    def observe(self, isvc: dict) -> list[tuple[str, str]]:
+        latest = ((_status(isvc).get("components") or {}).get("predictor") or {}).get("latestCreatedRevision")
+        return [("revision", latest)] if latest else []
+
+    def pending(self, isvc: dict, traffic: Traffic, observed: dict) -> str | None:
+        """Served when the traffic target KServe marks latestRevision carries the weight, Knative
+        resolved it to the latest created revision (so it is ready: until then Knative keeps that
+        share on the previous ready revision), and that revision runs the candidate's model."""
+        if _uri(isvc) != traffic.canary_uri:
+            return "the InferenceService does not hold the candidate yet"
+        predictor = (_status(isvc).get("components") or {}).get("predictor") or {}
+        created = predictor.get("latestCreatedRevision")
+        latest = [t for t in predictor.get("traffic") or [] if t.get("latestRevision")]
+        if not latest or latest[0].get("percent") != traffic.canary_weight:
+            return f"KServe's status does not show {traffic.canary_weight}% on the latest revision yet"
+        if latest[0].get("revisionName") != created:
+            return f"the candidate's revision {created} is not ready"
+        if _model_of(observed.get(("revision", created))) != traffic.canary_uri:
+            return f"revision {created} does not run {traffic.canary_uri} (KServe has not caught up yet)"
+        return None
+
+    def patch(self, isvc: dict, traffic: Traffic, stable: Scale) -> dict:
+        current = _predictor(isvc)
+        if traffic.canary_version and traffic.canary_weight > 0:
+            predictor = {"canaryTrafficPercent": traffic.canary_weight,
+                         "model": {"storageUri": traffic.canary_uri}, **stable.fields()}
+        elif _uri(isvc) != traffic.stable_uri and "canaryTrafficPercent" in current:
+            # the template holds a rejected or cancelled candidate: keep it at 0%, template untouched,
+            # so KServe keeps routing to the revision it last rolled out, which is stable
+            predictor = {"canaryTrafficPercent": 0}
+        else:                               # stable is the template (promoted, or idle): no canary at all
             predictor = {"canaryTrafficPercent": None, "model": {"storageUri": traffic.stable_uri}, **stable.fields()}
-        return _combine(_annotations(traffic), {"spec": {"predictor": predictor}})
+        return {"spec": {"predictor": predictor}}
 
 
-def predictor_name(version: str) -> str:
-    """A version as a DNS label, for the canary predictor's name."""
-    name = re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-")[:40]
-    return name or "canary"
+def revisions_taking_traffic(isvc: dict) -> list[str]:
+    predictor = (_status(isvc).get("components") or {}).get("predictor") or {}
+    return [t["revisionName"] for t in predictor.get("traffic") or [] if t.get("percent") and t.get("revisionName")]
 
 
-class StandardRouter(_Serving):
+def served_uris(isvc: dict, revisions: dict[str, dict]) -> dict[str, int] | None:
+    """{storageUri: percent} of the Knative revisions KServe's status says take traffic, read from
+    the model URI KServe stamps on each revision; None until every such revision is known."""
+    predictor = (_status(isvc).get("components") or {}).get("predictor") or {}
+    out: dict[str, int] = {}
+    for target in predictor.get("traffic") or []:
+        if not target.get("percent"):
+            continue
+        uri = _model_of(revisions.get(target.get("revisionName", "")))
+        if not uri:
+            return None
+        out[uri] = out.get(uri, 0) + int(target["percent"])
+    return out or None
+
+
+def predictor_name(isvc_name: str, version: str) -> str:
+    """A version as the canary predictor's name: a DNS label that starts with a letter and leaves
+    room for KServe's `{isvc}-{name}-predictor` object names."""
+    name = re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-")
+    if not name[:1].isalpha():
+        name = f"v-{name}".rstrip("-")
+    return name[:max(1, ISVC_NAME_BUDGET - len(isvc_name))].rstrip("-")
+
+
+class StandardRouter:
     mode = "standard"
+    serving = staticmethod(_serving)
 
     def canary_weight(self, isvc: dict) -> int:
         return sum(int(c.get("trafficPercent") or 0) for c in (isvc.get("spec") or {}).get("canary") or [])
 
-    def patch(self, isvc: dict, traffic: Traffic, stable: Scale, canary: Scale | None, warm: bool = False) -> dict:
+    def observe(self, isvc: dict) -> list[tuple[str, str]]:
+        return [("httproute", (isvc.get("metadata") or {}).get("name", ""))]
+
+    def pending(self, isvc: dict, traffic: Traffic, observed: dict) -> str | None:
+        """Served when KServe reports the canary ready at its weight (status.canaryStatuses) and
+        its HTTPRoute sends that share to the canary's Service: KServe splits only there."""
+        isvc_name = (isvc.get("metadata") or {}).get("name", "")
+        route = observed.get(("httproute", isvc_name))
+        name = predictor_name(isvc_name, traffic.canary_version or "")
+        if not any(c.get("name") == name and c.get("ready") is True and c.get("trafficPercent") == traffic.canary_weight
+                   for c in _status(isvc).get("canaryStatuses") or []):
+            return f"KServe does not report canary {name!r} ready at {traffic.canary_weight}% yet"
+        if route is None:
+            return (f"no HTTPRoute {isvc_name!r}: KServe splits standard-mode traffic only on Gateway API "
+                    "HTTPRoutes (enable them in KServe's ingress config)")
+        refs = ((route.get("spec") or {}).get("rules") or [{}])[0].get("backendRefs") or []
+        total = sum(int(r.get("weight", 1)) for r in refs) or 1
+        share = sum(round(100 * int(r.get("weight", 1)) / total) for r in refs
+                    if r.get("name") == f"{isvc_name}-{name}-predictor")
+        if share != traffic.canary_weight:
+            return (f"HTTPRoute {isvc_name!r} sends {share}% to the canary's Service, not {traffic.canary_weight}%: "
+                    "this KServe does not split standard-mode traffic (its Gateway API canary weights need a later release)")
+        return None
+
+    def patch(self, isvc: dict, traffic: Traffic, stable: Scale) -> dict:
         spec = isvc.get("spec") or {}
-        model = {k: v for k, v in ((spec.get("predictor") or {}).get("model") or {}).items() if k != "storageUri"}
+        model = {k: v for k, v in (_predictor(isvc).get("model") or {}).items() if k != "storageUri"}
         entries = None
-        if traffic.canary_version and (traffic.canary_weight > 0 or warm):
-            entries = [{"trafficPercent": traffic.canary_weight, "predictor": {
-                "name": predictor_name(traffic.canary_version), "model": {**model, "storageUri": traffic.canary_uri},
-                **(canary.fields() if canary else {})}}]
+        if traffic.canary_version and traffic.canary_weight > 0:
+            name = predictor_name((isvc.get("metadata") or {}).get("name", ""), traffic.canary_version)
+            # no replicas: KServe sizes a canary at ceil(stable minReplicas x weight) and takes as
+            # many from stable once it is ready; an explicit minReplicas would be taken whole
+            canary = {"name": name, "model": {**model, "storageUri": traffic.canary_uri}}
+            entries = [{"trafficPercent": traffic.canary_weight, "predictor": canary}]
         predictor = {"model": {"storageUri": traffic.stable_uri}, **stable.fields()}
         if not traffic.canary_version:         # promoted: the main predictor takes over the canary's Deployment
             for entry in spec.get("canary") or []:
                 if ((entry.get("predictor") or {}).get("model") or {}).get("storageUri") == traffic.stable_uri:
                     predictor["name"] = entry["predictor"]["name"]
-        return _combine(_annotations(traffic), {"spec": {"predictor": predictor, "canary": entries}})
+        return {"spec": {"predictor": predictor, "canary": entries}}
 
 
 ROUTERS: dict[str, Router] = {"serverless": ServerlessRouter(), "standard": StandardRouter()}

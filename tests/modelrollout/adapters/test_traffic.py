@@ -1,91 +1,103 @@
 """Routers: what each traffic state writes into the InferenceService, per mode (table-driven)."""
 import pytest
 
-from modelrollout.adapters.autoscaling import Scale, canary_scale, stable_scale
-from modelrollout.adapters.traffic import (CANARY_VERSION, STABLE_VERSION, ServerlessRouter, StandardRouter,
-                                           merge_patch, predictor_name)
+from modelrollout.adapters.autoscaling import stable_scale
+from modelrollout.adapters.traffic import ServerlessRouter, StandardRouter, merge_patch, predictor_name
 from modelrollout.planner import Traffic
 from modelrollout.spec import AutoscalingSpec
 
 AUTO = AutoscalingSpec(min_replicas=2, max_replicas=10, metric="cpu", target=70)
 STABLE = stable_scale(AUTO)
-ISVC = {"metadata": {"name": "cancer"},
-        "spec": {"predictor": {"model": {"modelFormat": {"name": "pytorch"}, "storageUri": "s3://m/v1"}}}}
+MODEL = {"modelFormat": {"name": "pytorch"}}
+ISVC = {"metadata": {"name": "cancer"}, "spec": {"predictor": {"model": {**MODEL, "storageUri": "s3://m/v1"}}}}
 CANARY_25 = Traffic("v1", "s3://m/v1", "v2", "s3://m/v2", 25)
 ROLLED_BACK = Traffic("v1", "s3://m/v1", "v2", "s3://m/v2", 0)
-IDLE = Traffic("v2", "s3://m/v2")
+CANCELLED = Traffic("v1", "s3://m/v1")
+PROMOTED = Traffic("v2", "s3://m/v2")
 
 
-def apply(router, traffic, warm=False, isvc=ISVC):
-    return merge_patch(isvc, router.patch(isvc, traffic, STABLE, canary_scale(AUTO, traffic.canary_weight) or
-                                          (canary_scale(AUTO, 25) if warm else None), warm=warm))
+def apply(router, traffic, isvc=ISVC):
+    return merge_patch(isvc, router.patch(isvc, traffic, STABLE))
 
 
-@pytest.mark.parametrize("traffic,warm,uri,percent,max_replicas", [
-    (CANARY_25, False, "s3://m/v2", 25, 3),        # latest revision = canary, at its share of capacity
-    (ROLLED_BACK, False, "s3://m/v1", 0, 10),      # the rolled-out revision keeps all traffic
-    (IDLE, False, "s3://m/v2", None, 10),          # promoted: no canary field at all
-    (Traffic("v1", "s3://m/v1", "v2", "s3://m/v2", 0), True, "s3://m/v2", 0, 3),  # warming: deployed at 0%
+def template(isvc):
+    """What KServe puts in the Knative revision template: everything but the traffic split."""
+    return {k: v for k, v in isvc["spec"]["predictor"].items() if k != "canaryTrafficPercent"}
+
+
+def test_serverless_writes_the_candidate_template_once_with_stable_capacity():
+    at_25 = apply(ServerlessRouter(), CANARY_25)
+    at_50 = apply(ServerlessRouter(), Traffic("v1", "s3://m/v1", "v2", "s3://m/v2", 50), isvc=at_25)
+    assert at_25["spec"]["predictor"]["canaryTrafficPercent"] == 25
+    assert template(at_25) == {"model": {**MODEL, "storageUri": "s3://m/v2"}, **STABLE.fields()}
+    assert template(at_50) == template(at_25)            # a step changes only the percentage: no new revision
+    assert ServerlessRouter().canary_weight(at_50) == 50
+
+
+@pytest.mark.parametrize("traffic", [ROLLED_BACK, CANCELLED])
+def test_serverless_rollback_and_cancel_pin_stable_and_leave_the_template_byte_identical(traffic):
+    """KServe's documented rollback: canaryTrafficPercent 0 with the template unchanged, so the
+    revision it last rolled out (stable) takes everything and no new revision is created."""
+    at_25 = apply(ServerlessRouter(), CANARY_25)
+    back = apply(ServerlessRouter(), traffic, isvc=at_25)
+    assert back["spec"]["predictor"]["canaryTrafficPercent"] == 0 and template(back) == template(at_25)
+    assert apply(ServerlessRouter(), traffic, isvc=back) == back                      # and stays so
+
+
+def test_serverless_promotion_removes_the_split_and_keeps_the_template():
+    at_50 = apply(ServerlessRouter(), Traffic("v1", "s3://m/v1", "v2", "s3://m/v2", 50))
+    promoted = apply(ServerlessRouter(), PROMOTED, isvc=at_50)
+    assert "canaryTrafficPercent" not in promoted["spec"]["predictor"] and template(promoted) == template(at_50)
+
+
+def test_serverless_next_rollout_after_a_rollback_writes_the_new_candidate():
+    pinned = apply(ServerlessRouter(), ROLLED_BACK, isvc=apply(ServerlessRouter(), CANARY_25))
+    v3 = apply(ServerlessRouter(), Traffic("v1", "s3://m/v1", "v3", "s3://m/v3", 10), isvc=pinned)
+    assert v3["spec"]["predictor"]["canaryTrafficPercent"] == 10 and v3["spec"]["predictor"]["model"]["storageUri"] == "s3://m/v3"
+
+
+CANARY_ENTRY = {"trafficPercent": 25, "predictor": {"name": "v2", "model": {**MODEL, "storageUri": "s3://m/v2"}}}
+
+
+@pytest.mark.parametrize("traffic,canary", [
+    (CANARY_25, CANARY_ENTRY),        # KServe's V1beta1CanarySpec, fixed replicas: no autoscaling fields
+    (ROLLED_BACK, None),
+    (CANCELLED, None),
 ])
-def test_serverless(traffic, warm, uri, percent, max_replicas):
-    out = apply(ServerlessRouter(), traffic, warm)
-    predictor = out["spec"]["predictor"]
-    assert predictor["model"] == {"modelFormat": {"name": "pytorch"}, "storageUri": uri}
-    assert predictor.get("canaryTrafficPercent") == percent
-    assert predictor["maxReplicas"] == max_replicas
-    assert ServerlessRouter().canary_weight(out) == (percent or 0)
-
-
-MODEL = {"modelFormat": {"name": "pytorch"}}
-CANARY_ENTRY = {"trafficPercent": 25, "predictor": {"name": "v2", "model": {**MODEL, "storageUri": "s3://m/v2"},
-                "minReplicas": 1, "maxReplicas": 3, "scaleMetric": "cpu", "scaleTarget": 70}}
-
-
-@pytest.mark.parametrize("traffic,warm,canary", [
-    (CANARY_25, False, CANARY_ENTRY),                          # KServe's V1beta1CanarySpec: trafficPercent + predictor
-    (ROLLED_BACK, False, None),
-    (IDLE, False, None),
-    (Traffic("v1", "s3://m/v1", "v2", "s3://m/v2", 0), True, {**CANARY_ENTRY, "trafficPercent": 0}),   # dark launch
-])
-def test_standard(traffic, warm, canary):
-    out = apply(StandardRouter(), traffic, warm)
+def test_standard(traffic, canary):
+    out = apply(StandardRouter(), traffic)
     assert out["spec"].get("canary") == (None if canary is None else [canary])
     assert out["spec"]["predictor"]["model"] == {**MODEL, "storageUri": traffic.stable_uri}   # stable stays the predictor
-    assert out["spec"]["predictor"]["maxReplicas"] == 10                                      # with its full capacity
-    assert "name" not in out["spec"]["predictor"]
+    assert out["spec"]["predictor"]["maxReplicas"] == 10 and "name" not in out["spec"]["predictor"]
     assert StandardRouter().canary_weight(out) == (canary or {}).get("trafficPercent", 0)
 
 
 def test_standard_promotion_hands_the_canary_deployment_to_the_predictor():
-    during = apply(StandardRouter(), Traffic("v1", "s3://m/v1", "v2", "s3://m/v2", 100))
-    promoted = apply(StandardRouter(), IDLE, isvc=during)
+    during = apply(StandardRouter(), CANARY_25)
+    promoted = apply(StandardRouter(), PROMOTED, isvc=during)
     assert promoted["spec"]["predictor"]["name"] == "v2"       # {isvc}-v2-predictor keeps serving, no restart
     assert promoted["spec"]["predictor"]["model"]["storageUri"] == "s3://m/v2" and "canary" not in promoted["spec"]
-    assert apply(StandardRouter(), IDLE, isvc=promoted) == promoted                           # and stays so
+    assert apply(StandardRouter(), PROMOTED, isvc=promoted) == promoted                       # and stays so
 
 
-@pytest.mark.parametrize("version,name", [("v2", "v2"), ("V3_Errors", "v3-errors"), ("2026.11.1", "2026-11-1"), ("__", "canary")])
-def test_canary_predictor_names_are_dns_labels(version, name):
-    assert predictor_name(version) == name
+@pytest.mark.parametrize("isvc,version,name", [
+    ("cancer", "v2", "v2"), ("cancer", "V3_Errors", "v3-errors"), ("cancer", "2026.11.1", "v-2026-11-1"),
+    ("cancer", "__", "v"), ("x" * 40, "release-candidate-2026", "release-cand"),
+])
+def test_canary_predictor_names_are_dns_labels_that_start_with_a_letter(isvc, version, name):
+    assert predictor_name(isvc, version) == name
+    assert len(f"{isvc}-{name}-predictor") <= 63
 
 
 @pytest.mark.parametrize("router", [ServerlessRouter(), StandardRouter()])
-def test_versions_are_annotated_and_read_back(router):
-    out = apply(router, CANARY_25)
-    assert out["metadata"]["annotations"] == {STABLE_VERSION: "v1", CANARY_VERSION: "v2"}
-    assert router.serving(out)[0] == "v1"
-    promoted = apply(router, IDLE)
-    assert CANARY_VERSION not in promoted["metadata"]["annotations"]
+def test_nothing_is_written_into_the_inference_service_annotations(router):
+    assert "annotations" not in apply(router, CANARY_25)["metadata"]
 
 
-def test_serving_falls_back_to_the_uri_when_nothing_is_annotated():
+def test_serving_reads_the_version_label_else_the_uri():
     assert ServerlessRouter().serving(ISVC) == ("v1", "s3://m/v1")
-
-
-@pytest.mark.parametrize("weight,expected", [(0, None), (1, Scale(1, 1, "cpu", 70)), (25, Scale(1, 3, "cpu", 70)),
-                                             (50, Scale(1, 5, "cpu", 70)), (100, Scale(2, 10, "cpu", 70))])
-def test_canary_capacity_follows_its_share(weight, expected):
-    assert canary_scale(AUTO, weight) == expected
+    labelled = {**ISVC, "metadata": {"name": "cancer", "labels": {"serving.modelrollout.io/version": "1.0"}}}
+    assert ServerlessRouter().serving(labelled) == ("1.0", "s3://m/v1")
 
 
 @pytest.mark.parametrize("target,patch,expected", [

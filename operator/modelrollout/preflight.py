@@ -1,0 +1,52 @@
+"""What must hold before the operator writes anything into an InferenceService. Pure.
+
+Each check returns (reason, message) naming the problem, or None; reconcile.py turns a refusal
+into phase Failed with that reason, and writes nothing into the InferenceService.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .spec import RolloutSpec
+
+MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+# KServe's names for its deployment modes (v0.20 writes Knative and Standard; the older
+# Serverless and RawDeployment are still accepted) -> our trafficMode
+KSERVE_MODES = {"Knative": "serverless", "Serverless": "serverless", "Standard": "standard", "RawDeployment": "standard"}
+
+Refusal = tuple[str, str]
+
+
+def deployment_mode(isvc: dict) -> str | None:
+    """serverless | standard, from the annotation KServe reads, else from KServe's status."""
+    meta = isvc.get("metadata") or {}
+    raw = (meta.get("annotations") or {}).get(MODE_ANNOTATION) or (isvc.get("status") or {}).get("deploymentMode")
+    return KSERVE_MODES.get(raw or "")
+
+
+def mode_mismatch(spec: RolloutSpec, isvc: dict) -> Refusal | None:
+    mode = deployment_mode(isvc)
+    if mode is None:
+        return ("DeploymentModeUnknown", f"InferenceService {spec.inference_service!r} states no deployment mode yet "
+                f"(annotation {MODE_ANNOTATION} or status.deploymentMode); waiting for KServe")
+    if mode != spec.traffic_mode:
+        return ("TrafficModeMismatch", f"spec.strategy.trafficMode is {spec.traffic_mode} but InferenceService "
+                f"{spec.inference_service!r} runs in {mode} mode: KServe would ignore or refuse the canary")
+    return None
+
+
+def canary_in_place(spec: RolloutSpec, status: dict[str, Any], isvc: dict) -> Refusal | None:
+    """A first look at an InferenceService that already runs a canary this rollout did not start:
+    what serves stable cannot be told from its spec, so adopting it could promote the candidate."""
+    if status.get("stableVersion"):
+        return None
+    s = isvc.get("spec") or {}
+    if "canaryTrafficPercent" in (s.get("predictor") or {}) or s.get("canary"):
+        return ("CanaryInPlace", f"InferenceService {spec.inference_service!r} already has a canary "
+                "(spec.predictor.canaryTrafficPercent or spec.canary); make it serve one version before a "
+                "ModelRollout adopts it")
+    return None
+
+
+def refusal(spec: RolloutSpec, status: dict[str, Any], isvc: dict) -> Refusal | None:
+    return mode_mismatch(spec, isvc) or canary_in_place(spec, status, isvc)
