@@ -32,6 +32,7 @@ class Measurements:
     stable: VersionSample | None
     queries: dict[str, str] = dataclasses.field(default_factory=dict)
     error: str | None = None                   # the metrics source could not be read
+    warnings: tuple[str, ...] = ()             # what Prometheus warned about while answering
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +61,8 @@ def _fault(name: str, sample: VersionSample) -> str | None:
 
 def judge(spec: AnalysisSpec, m: Measurements) -> Verdict:
     details: dict[str, Any] = {"queries": dict(m.queries)}
+    if m.warnings:
+        details["warnings"] = list(m.warnings)       # Prometheus's own, e.g. a series that is not a counter
     if m.error:
         return Verdict(ERROR, f"metrics unavailable: {m.error}", details)
     c = m.canary
@@ -82,9 +85,11 @@ def judge(spec: AnalysisSpec, m: Measurements) -> Verdict:
     if not spec.compare_to_stable:
         return Verdict(PASS, "absolute gates passed", details)
     s = m.stable
-    if s is None or s.requests < spec.min_requests:
-        details["relative"] = "skipped: stable has too few requests"
-        return Verdict(PASS, "absolute gates passed; too little stable traffic to compare", details)
+    if s is None or s.requests < spec.min_requests:       # no comparison is no evidence: never a Pass
+        have = "no series" if s is None else f"{s.requests:.0f} < {spec.min_requests} requests"
+        return Verdict(INCONCLUSIVE, f"absolute gates passed; too little stable traffic to compare ({have})", details)
+    if s.age > spec.window:
+        return Verdict(INCONCLUSIVE, f"stable metrics are stale: newest sample is {s.age:.0f}s old", details)
     stable_p99 = stats.quantile(0.99, s.buckets)
     canary_buckets, stable_buckets = stats.common_bounds(c.buckets, s.buckets)
     if len(canary_buckets) < 2:

@@ -29,7 +29,9 @@ def sample(requests, errors, shape=FAST, age=0.0):
     ("three times stable's errors", Measurements(sample(2000, 60), sample(2000, 20)), FAIL, "worse than stable"),
     ("over the absolute error gate", Measurements(sample(1000, 80), sample(1000, 80)), FAIL, "exceeds 0.05"),
     ("latency shift under the absolute gate", Measurements(sample(2000, 0, SLOW), sample(2000, 0)), FAIL, "p99"),
-    ("no stable traffic to compare", Measurements(sample(1000, 2), None), PASS, "too little stable traffic"),
+    ("no stable traffic to compare", Measurements(sample(1000, 2), None), INCONCLUSIVE, "too little stable traffic"),
+    ("too little stable traffic", Measurements(sample(1000, 2), sample(50, 0)), INCONCLUSIVE, "50 < 200 requests"),
+    ("stale stable", Measurements(sample(1000, 2), sample(1000, 2, age=600)), INCONCLUSIVE, "stable metrics are stale"),
 ])
 def test_verdicts(name, m, outcome, words):
     verdict = judge(SPEC, m)
@@ -72,3 +74,8 @@ def test_histograms_with_different_bounds_are_compared_at_the_bounds_they_share(
     verdict = judge(AnalysisSpec(prometheus_url="http://p", min_requests=200, max_latency_p99=None),
                     Measurements(rebinned, sample(1000, 5)))
     assert verdict.outcome == FAIL and "p99" in verdict.reason
+
+
+def test_prometheus_warnings_are_kept_with_the_verdict():
+    m = Measurements(sample(1000, 5), sample(1000, 5), warnings=("PromQL info: metric might not be a counter",))
+    assert judge(SPEC, m).details["warnings"] == ["PromQL info: metric might not be a counter"]

@@ -26,6 +26,7 @@ class PrometheusClient:
     def __init__(self, url: str, timeout: float = 5.0):
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.warnings: list[str] = []       # every warning (and info) Prometheus sent with an answer
 
     def _get(self, path: str, params: dict[str, Any]) -> list[dict]:
         url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
@@ -39,6 +40,7 @@ class PrometheusClient:
             raise PrometheusError(f"{self.url} unreachable: {getattr(exc, 'reason', exc)}") from None
         if body.get("status") != "success":
             raise PrometheusError(f"query failed: {body.get('error', body)}")
+        self.warnings += [str(w) for w in (body.get("warnings") or []) + (body.get("infos") or [])]
         return body["data"]["result"]
 
     def query(self, promql: str, at: float | None = None) -> list[dict]:
@@ -93,6 +95,8 @@ class PredictorMetricsSource:
         queries = {f"canary_{k}": v for k, v in self.queries(model, canary, window).items()}
         queries.update({f"stable_{k}": v for k, v in self.queries(model, stable, window).items()})
         try:
-            return Measurements(self.sample(model, canary, window), self.sample(model, stable, window), queries)
+            self.client.warnings.clear()
+            return Measurements(self.sample(model, canary, window), self.sample(model, stable, window), queries,
+                                warnings=tuple(dict.fromkeys(self.client.warnings)))
         except PrometheusError as exc:
             return Measurements(None, None, queries, error=str(exc))
