@@ -78,10 +78,25 @@ def judge(spec: AnalysisSpec, m: Measurements) -> Verdict:
         return Verdict(INCONCLUSIVE, f"canary metrics are stale: newest sample is {c.age:.0f}s old", details)
     if c.requests < spec.min_requests:
         return Verdict(INCONCLUSIVE, f"too few canary requests: {c.requests:.0f} < {spec.min_requests}", details)
-    if _rate(c) > spec.max_error_rate:
-        return Verdict(FAIL, f"canary error rate {_rate(c):.4f} exceeds {spec.max_error_rate}", details)
-    if spec.max_latency_p99 is not None and p99 is not None and p99 > spec.max_latency_p99:
-        return Verdict(FAIL, f"canary p99 latency {p99 * 1000:.1f}ms exceeds {spec.max_latency_p99 * 1000:.0f}ms", details)
+    # absolute gates on confidence bounds: Fail when even the lower bound is over the limit,
+    # Inconclusive while the interval straddles it (more requests will tell)
+    confidence = 1.0 - spec.significance
+    low, high = stats.proportion_bounds(c.errors, c.requests, confidence)
+    details.update(errorRateBounds=[round(low, 6), round(high, 6)])
+    if low > spec.max_error_rate:
+        return Verdict(FAIL, f"canary error rate {_rate(c):.4f} exceeds {spec.max_error_rate} "
+                             f"({confidence:.0%} bounds {low:.4f}-{high:.4f})", details)
+    if high > spec.max_error_rate:
+        return Verdict(INCONCLUSIVE, f"canary error rate {_rate(c):.4f} may exceed {spec.max_error_rate}: "
+                                     f"{confidence:.0%} bounds {low:.4f}-{high:.4f} straddle it", details)
+    if spec.max_latency_p99 is not None and p99 is not None:
+        p99_low, p99_high = stats.quantile_bounds(0.99, c.buckets, confidence)
+        if p99_low is not None and p99_low > spec.max_latency_p99:
+            return Verdict(FAIL, f"canary p99 latency {p99 * 1000:.1f}ms exceeds {spec.max_latency_p99 * 1000:.0f}ms "
+                                 f"(lower bound {p99_low * 1000:.1f}ms)", details)
+        if p99_high is not None and p99_high > spec.max_latency_p99:
+            return Verdict(INCONCLUSIVE, f"canary p99 latency {p99 * 1000:.1f}ms may exceed "
+                                         f"{spec.max_latency_p99 * 1000:.0f}ms (upper bound {p99_high * 1000:.1f}ms)", details)
     if not spec.compare_to_stable:
         return Verdict(PASS, "absolute gates passed", details)
     s = m.stable

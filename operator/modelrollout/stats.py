@@ -35,6 +35,27 @@ def quantile(q: float, buckets: Buckets) -> float | None:
     return bounds[-2] if len(bounds) > 1 else None
 
 
+def proportion_bounds(events: float, total: float, confidence: float) -> tuple[float, float]:
+    """Wilson interval of a proportion: the absolute error gate compares these bounds, not the
+    point estimate, with its limit."""
+    n = max(1, round(total))
+    k = min(n, max(0, round(events)))
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def quantile_bounds(q: float, buckets: Buckets, confidence: float) -> tuple[float | None, float | None]:
+    """A distribution-free interval for the q-quantile: the ranks an order statistic of n
+    requests takes with the given confidence (binomial), read off the histogram as quantile() does."""
+    total = buckets[-1][1] if buckets else 0.0
+    if total <= 0:
+        return None, None
+    n, alpha = round(total), 1.0 - confidence
+    low_rank = float(stats.binom.ppf(alpha / 2, n, q))
+    high_rank = min(float(n), float(stats.binom.ppf(1 - alpha / 2, n, q)) + 1)
+    return quantile(low_rank / n, buckets), quantile(high_rank / n, buckets)
+
+
 def error_rate_test(canary_errors: float, canary_total: float, stable_errors: float, stable_total: float) -> tuple[float, float]:
     """One-sided Fisher exact test that the canary's error proportion exceeds stable's.
     Returns (odds ratio, p-value)."""

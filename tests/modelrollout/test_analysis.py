@@ -71,7 +71,7 @@ def test_measurement_faults_are_inconclusive_with_a_reason_never_an_exception(na
 
 def test_histograms_with_different_bounds_are_compared_at_the_bounds_they_share():
     rebinned = VersionSample(1000, 5, tuple((b, c) for b, c in sample(1000, 5, SLOW).buckets if b != 0.025))
-    verdict = judge(AnalysisSpec(prometheus_url="http://p", min_requests=200, max_latency_p99=None),
+    verdict = judge(AnalysisSpec(prometheus_url="http://p", min_requests=200, max_latency_p99=None, max_error_rate=0.05),
                     Measurements(rebinned, sample(1000, 5)))
     assert verdict.outcome == FAIL and "p99" in verdict.reason
 
@@ -79,3 +79,26 @@ def test_histograms_with_different_bounds_are_compared_at_the_bounds_they_share(
 def test_prometheus_warnings_are_kept_with_the_verdict():
     m = Measurements(sample(1000, 5), sample(1000, 5), warnings=("PromQL info: metric might not be a counter",))
     assert judge(SPEC, m).details["warnings"] == ["PromQL info: metric might not be a counter"]
+
+
+@pytest.mark.parametrize("true_rate, wrong, outcome_never_wanted", [
+    (0.005, 0.03, FAIL),       # half the limit: the point-estimate gate failed 8% of these (operator-review C18)
+    (0.02, 0.03, PASS),        # twice the limit: the point-estimate gate passed 23.5%
+])
+def test_the_absolute_error_gate_judges_on_bounds_so_either_mistake_stays_rare(true_rate, wrong, outcome_never_wanted):
+    import numpy as np
+    spec = AnalysisSpec(prometheus_url="http://p", min_requests=200, max_error_rate=0.01, max_latency_p99=None,
+                        compare_to_stable=False)
+    errors = np.random.default_rng(7).binomial(200, true_rate, size=2000)
+    outcomes = [judge(spec, Measurements(sample(200, int(e)), None)).outcome for e in errors]
+    assert outcomes.count(outcome_never_wanted) / len(outcomes) <= wrong
+    assert set(outcomes) <= {PASS, FAIL, INCONCLUSIVE}
+
+
+def test_a_p99_over_the_limit_only_by_chance_is_inconclusive_not_a_fail():
+    spec = AnalysisSpec(prometheus_url="http://p", min_requests=50, max_error_rate=0.5, max_latency_p99=0.3,
+                        compare_to_stable=False)
+    small = judge(spec, Measurements(sample(60, 0, SLOW), None))      # p99 about 0.37 s, from 60 requests
+    large = judge(spec, Measurements(sample(100_000, 0, SLOW), None))
+    assert small.outcome == INCONCLUSIVE and "upper bound" in small.reason
+    assert large.outcome == FAIL and "lower bound" in large.reason
