@@ -116,6 +116,10 @@ def judge(spec: AnalysisSpec, m: Measurements) -> Verdict:
                    errorOddsRatio=round(odds, 4) if odds == odds and odds != float("inf") else str(odds),
                    errorPValue=round(p_errors, 6), latencyU=round(u, 1) if u == u else None,
                    latencyPValue=round(p_latency, 6), test="fisher-exact+mann-whitney-u")
+    if spec.error_rate_margin > 0:                         # worse, and by more than the negligible margin
+        p_excess = stats.excess_error_test(c.errors, c.requests, s.errors, s.requests, spec.error_rate_margin)
+        details.update(errorRateMargin=spec.error_rate_margin, errorExcessPValue=round(p_excess, 6))
+        p_errors = max(p_errors, p_excess)
     if p_errors < spec.significance and _rate(c) > _rate(s):
         return Verdict(FAIL, f"canary error rate {_rate(c):.4f} is worse than stable's {_rate(s):.4f} (p={p_errors:.2g})", details)
     if (p_latency < spec.significance and p99 is not None and stable_p99 is not None

@@ -40,6 +40,7 @@ class AnalysisSpec:
     max_latency_p99: float | None = None   # seconds
     compare_to_stable: bool = True
     significance: float = 0.05             # p-value below which canary counts as worse than stable
+    error_rate_margin: float = 0.0         # non-inferiority margin: how much worse than stable's error rate is negligible
     latency_tolerance: float = 1.2         # canary p99 may be up to this factor of stable's
     window: float = 60.0                   # seconds of metrics each analysis looks at
     failure_limit: int = 1                 # failed analyses that trigger a rollback
@@ -142,6 +143,7 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         max_latency_p99=None if p99 is None else parse_duration(p99, "spec.analysis.maxLatencyP99"),
         compare_to_stable=bool(a.get("compareToStable", True)),
         significance=_float(a, "significance", "spec.analysis", 0.05, 0.0001, 0.5),
+        error_rate_margin=_float(a, "errorRateMargin", "spec.analysis", 0.0, 0.0, 1.0),
         latency_tolerance=_float(a, "latencyTolerance", "spec.analysis", 1.2, 1.0, 100.0),
         window=parse_duration(a.get("window", "1m"), "spec.analysis.window"),
         failure_limit=_int(a, "failureLimit", "spec.analysis", 1, 1),

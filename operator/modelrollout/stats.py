@@ -82,6 +82,17 @@ def malformed(buckets: Buckets) -> str | None:
     return None
 
 
+def excess_error_test(canary_errors: float, canary_total: float, stable_errors: float, stable_total: float,
+                      margin: float) -> float:
+    """One-sided p-value that the canary's error rate exceeds stable's by more than `margin`
+    (a Wald z-test on the difference; the non-inferiority form of error_rate_test)."""
+    pc, ps = canary_errors / max(canary_total, 1.0), stable_errors / max(stable_total, 1.0)
+    se = math.sqrt(pc * (1 - pc) / max(canary_total, 1.0) + ps * (1 - ps) / max(stable_total, 1.0))
+    if se == 0:
+        return 0.0 if pc - ps > margin else 1.0
+    return float(stats.norm.sf((pc - ps - margin) / se))
+
+
 def _per_bucket(buckets: Buckets) -> np.ndarray:
     cumulative = np.array([c for _, c in buckets], dtype=float)
     return np.round(np.diff(cumulative, prepend=0.0)).clip(min=0).astype(np.int64)

@@ -102,3 +102,14 @@ def test_a_p99_over_the_limit_only_by_chance_is_inconclusive_not_a_fail():
     large = judge(spec, Measurements(sample(100_000, 0, SLOW), None))
     assert small.outcome == INCONCLUSIVE and "upper bound" in small.reason
     assert large.outcome == FAIL and "lower bound" in large.reason
+
+
+def test_a_negligible_error_difference_at_high_traffic_passes_within_the_margin():
+    canary, stable = sample(1_000_000, 1_150), sample(1_000_000, 1_000)       # 0.115% against 0.100%
+    strict = AnalysisSpec(prometheus_url="http://p", min_requests=200, max_latency_p99=None)
+    assert judge(strict, Measurements(canary, stable)).outcome == FAIL
+    lenient = AnalysisSpec(prometheus_url="http://p", min_requests=200, max_latency_p99=None, error_rate_margin=0.0005)
+    verdict = judge(lenient, Measurements(canary, stable))
+    assert verdict.outcome == PASS and verdict.details["errorExcessPValue"] > 0.5
+    worse = sample(1_000_000, 2_000)                                        # 0.2%: beyond the margin
+    assert judge(lenient, Measurements(worse, stable)).outcome == FAIL
