@@ -50,13 +50,15 @@ async def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> float | None
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def on_change(event: kopf.RawEvent, namespace: str, name: str, memo: kopf.Memo, **_) -> None:
     target = ((event.get("object") or {}).get("spec") or {}).get("inferenceService")
-    for rollouts in memo.targets.values():
-        rollouts.discard((namespace, name))
+    before = memo.target_of.pop((namespace, name), None)     # the InferenceService it targeted until now
+    if before:
+        memo.targets.get(before, set()).discard((namespace, name))
     if event.get("type") == "DELETED":
         memo.reconciler.metrics.forget(namespace, name)
         memo.locks.pop((namespace, name), None)
         return
     if target:
+        memo.target_of[(namespace, name)] = (namespace, target)
         memo.targets.setdefault((namespace, target), set()).add((namespace, name))
     await _reconcile(memo, namespace, name)
 

@@ -61,8 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     reconciler = Reconciler(KubeApi.from_environment(), measure_with_prometheus, OperatorMetrics())
     if args.metrics_port:                       # served while waiting for the Lease too
         start_http_server(args.metrics_port, addr=args.metrics_address, registry=reconciler.metrics.registry)
-    # shared by every object's memo copy: rollouts by target InferenceService, locks by rollout
-    memo = kopf.Memo(reconciler=reconciler, resync=args.resync, namespaced=bool(args.namespace), targets={}, locks={})
+    # shared by every object's memo copy: rollouts by target InferenceService (and back), locks by rollout
+    memo = kopf.Memo(reconciler=reconciler, resync=args.resync, namespaced=bool(args.namespace), targets={},
+                     target_of={}, locks={})
 
     def operator(stop_flag: threading.Event | None = None):
         return kopf.operator(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,

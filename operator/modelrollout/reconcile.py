@@ -141,8 +141,7 @@ class Reconciler:
             return {}, []                           # KServe may still be applying the last patch
         message = (f"KServe routes {', '.join(f'{p}% to {u}' for u, p in served.items())}; "
                    f"stable {s['stableStorageUri']} should serve all")
-        if s.get("servingError") == message:
-            return {}, []
+        # reported once: _finish writes (and announces) status only when it changes
         return {"servingError": message}, [Event("Warning", "ServingMismatch", message)]
 
     def _pending(self, namespace: str, spec: RolloutSpec, router: Router, isvc: dict, status: dict) -> str | None:

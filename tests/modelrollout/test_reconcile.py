@@ -198,6 +198,8 @@ def test_after_a_rollback_the_revision_kserve_routes_to_must_run_stable(serving,
     if reason:
         assert degraded["reason"] == reason and "100% to pvc://models/cancer/v2" in degraded["message"]
         assert kube.log[-1] == ("event", "ServingMismatch")
+        r("default", "cancer")
+        assert kube.log.count(("event", "ServingMismatch")) == 1          # announced once, not every look
 
 
 def test_a_refusal_is_written_and_announced_once_however_often_it_is_reconciled():

@@ -80,6 +80,10 @@ def _status(isvc: dict) -> dict:
     return isvc.get("status") or {}
 
 
+def _predictor_status(isvc: dict) -> dict:
+    return ((_status(isvc).get("components") or {}).get("predictor")) or {}
+
+
 def _model_of(revision: dict | None) -> str | None:
     return (((revision or {}).get("metadata") or {}).get("annotations") or {}).get(STORAGE_URI)
 
@@ -99,7 +103,7 @@ class ServerlessRouter:
         return int(_predictor(isvc).get("canaryTrafficPercent") or 0)
 
     def observe(self, isvc: dict) -> list[tuple[str, str]]:
-        latest = ((_status(isvc).get("components") or {}).get("predictor") or {}).get("latestCreatedRevision")
+        latest = _predictor_status(isvc).get("latestCreatedRevision")
         return [("revision", latest)] if latest else []
 
     def pending(self, isvc: dict, traffic: Traffic, observed: dict) -> str | None:
@@ -108,7 +112,7 @@ class ServerlessRouter:
         share on the previous ready revision), and that revision runs the candidate's model."""
         if _uri(isvc) != traffic.canary_uri:
             return "the InferenceService does not hold the candidate yet"
-        predictor = (_status(isvc).get("components") or {}).get("predictor") or {}
+        predictor = _predictor_status(isvc)
         created = predictor.get("latestCreatedRevision")
         latest = [t for t in predictor.get("traffic") or [] if t.get("latestRevision")]
         if not latest or latest[0].get("percent") != traffic.canary_weight:
@@ -134,14 +138,14 @@ class ServerlessRouter:
 
 
 def revisions_taking_traffic(isvc: dict) -> list[str]:
-    predictor = (_status(isvc).get("components") or {}).get("predictor") or {}
+    predictor = _predictor_status(isvc)
     return [t["revisionName"] for t in predictor.get("traffic") or [] if t.get("percent") and t.get("revisionName")]
 
 
 def served_uris(isvc: dict, revisions: dict[str, dict]) -> dict[str, int] | None:
     """{storageUri: percent} of the Knative revisions KServe's status says take traffic, read from
     the model URI KServe stamps on each revision; None until every such revision is known."""
-    predictor = (_status(isvc).get("components") or {}).get("predictor") or {}
+    predictor = _predictor_status(isvc)
     out: dict[str, int] = {}
     for target in predictor.get("traffic") or []:
         if not target.get("percent"):
