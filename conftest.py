@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-TRITONCLIENT_TESTS = "test_predictor_server.py"
+TRITONCLIENT_TESTS = ("test_predictor_server.py", "test_predictor_lifecycle.py")
 
 
 def pytest_configure(config):
@@ -24,8 +24,8 @@ def pytest_configure(config):
 
 
 def pytest_ignore_collect(collection_path, config):
-    if collection_path.name == TRITONCLIENT_TESTS:
-        return not any(TRITONCLIENT_TESTS in str(arg) for arg in config.args)
+    if collection_path.name in TRITONCLIENT_TESTS:
+        return not any(collection_path.name in str(arg) for arg in config.args)
     return None
 
 

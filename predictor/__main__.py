@@ -6,15 +6,17 @@ KServe's own flags (--http_port, --grpc_port, --enable_grpc, ...) are accepted a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
-from pathlib import Path
+from typing import Callable
 
 from kserve import model_server as kserve_model_server
 
 from . import runtime
-from .config import load_model_config
-from .model import TorchModel, TorchModelRepository
+from .config import ModelConfig, load_model_config
+from .model import TorchModel
+from .repository import TorchModelRepository
 from .server import build_server
 
 
@@ -50,13 +52,35 @@ def build_parser() -> argparse.ArgumentParser:
                         help="forward passes that may run at once [BATCH_INSTANCES]")
     parser.add_argument("--request_timeout_ms", type=float, default=_env("REQUEST_TIMEOUT_MS", None, float),
                         help="default per-request deadline [REQUEST_TIMEOUT_MS]")
+    parser.add_argument("--forward_timeout_ms", type=float, default=_env("FORWARD_TIMEOUT_MS", None, float),
+                        help="watchdog: a forward pass longer than this fails its batch and readiness turns "
+                             "false until it returns; 0 turns it off; default from config.yaml, else 30000 "
+                             "[FORWARD_TIMEOUT_MS]")
     parser.add_argument("--max_body_bytes", type=int, default=_env("MAX_BODY_BYTES", 16 * 1024 * 1024, int),
                         help="largest REST body or gRPC message accepted [MAX_BODY_BYTES]")
+    parser.add_argument("--enable_repository", type=_bool, default=_env("ENABLE_REPOSITORY", False, _bool),
+                        help="serve the V2 repository extension (load and unload models by name) [ENABLE_REPOSITORY]")
     parser.add_argument("--grace_period", type=int, default=_env("GRACE_PERIOD", 30, int),
                         help="seconds to finish in-flight work after SIGTERM [GRACE_PERIOD]")
     parser.set_defaults(model_name=_env("MODEL_NAME"), http_port=_env("HTTP_PORT", 8080, int),
                         grpc_port=_env("GRPC_PORT", 8081, int))
     return parser
+
+
+def overrides(args: argparse.Namespace) -> Callable[[ModelConfig], ModelConfig]:
+    """The flags' and environment's changes to a model's config.yaml, for the served model and
+    any the repository extension loads later."""
+    def configure(config: ModelConfig) -> ModelConfig:
+        config = config.with_batching(
+            enabled=args.batching, max_batch_size=args.max_batch_size,
+            max_queue_delay=None if args.max_queue_delay_ms is None else args.max_queue_delay_ms / 1000,
+            max_queue_size=args.max_queue_size, instances=args.batch_instances,
+            request_timeout=None if args.request_timeout_ms is None else args.request_timeout_ms / 1000)
+        if args.forward_timeout_ms is not None:      # 0 means off, which with_batching's None cannot say
+            config = dataclasses.replace(config, batching=dataclasses.replace(
+                config.batching, forward_timeout=args.forward_timeout_ms / 1000 or None))
+        return config
+    return configure
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,17 +89,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--workers must be 1: each process has one batching queue; scale with replicas")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime.set_torch_threads(args.torch_threads)
-    config = load_model_config(args.model_dir).with_batching(
-        enabled=args.batching, max_batch_size=args.max_batch_size,
-        max_queue_delay=None if args.max_queue_delay_ms is None else args.max_queue_delay_ms / 1000,
-        max_queue_size=args.max_queue_size, instances=args.batch_instances,
-        request_timeout=None if args.request_timeout_ms is None else args.request_timeout_ms / 1000)
-    model = TorchModel(args.model_dir, config, name=args.model_name)
+    configure = overrides(args)
+    model = TorchModel(args.model_dir, configure(load_model_config(args.model_dir)), name=args.model_name)
     model.load()
     server = build_server(
         http_port=args.http_port, grpc_port=args.grpc_port, enable_grpc=args.enable_grpc,
         grpc_threads=args.max_threads, max_body_bytes=args.max_body_bytes, grace_period=args.grace_period,
-        registered_models=TorchModelRepository(str(Path(args.model_dir).parent)))
+        registered_models=TorchModelRepository(args.model_dir, configure=configure),
+        enable_repository=args.enable_repository)
     server.start([model])
 
 

@@ -8,6 +8,9 @@ Policy (the arithmetic is in batch.py):
 - the queue is bounded in rows: a request that does not fit is rejected at once (QueueFull);
 - a request whose deadline passes while queued fails with DeadlineExceeded and never runs;
 - a model error fails only the requests in that batch; the loop keeps serving;
+- a forward pass that has not returned after `forward_timeout` (the watchdog) fails its batch;
+  its instance stays taken until the pass returns, and while every instance is so stuck the
+  batcher reports itself `stuck` (readiness turns false);
 - drain() stops accepting and returns once everything accepted has been answered.
 """
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from . import batch
-from .errors import DeadlineExceeded, Draining, ModelFailed, QueueFull
+from .errors import DeadlineExceeded, Draining, ForwardTimeout, ModelFailed, QueueFull
 
 RunBatch = Callable[[list[np.ndarray]], Sequence[np.ndarray]]
 
@@ -30,13 +33,13 @@ RunBatch = Callable[[list[np.ndarray]], Sequence[np.ndarray]]
 class Observer(Protocol):
     """Where the batcher reports what it does (metrics.py implements it with Prometheus)."""
 
-    def batch_done(self, rows: int, seconds: float) -> None: ...
+    def batch_done(self, rows: int, requests: int, seconds: float) -> None: ...
     def waited(self, seconds: float) -> None: ...
     def queue_depth(self, rows: int) -> None: ...
 
 
 class _Silent:
-    def batch_done(self, rows: int, seconds: float) -> None: pass
+    def batch_done(self, rows: int, requests: int, seconds: float) -> None: pass
     def waited(self, seconds: float) -> None: pass
     def queue_depth(self, rows: int) -> None: pass
 
@@ -50,9 +53,36 @@ class _Work:
     deadline: float | None
 
 
+class _Watchdog:
+    """Runs forward passes off the event loop and fails those that outlive `timeout`; counts
+    the passes still running after it gave up on them."""
+
+    def __init__(self, executor: concurrent.futures.Executor, timeout: float | None, released: Callable[[], None]):
+        self._executor, self.timeout, self._released = executor, timeout, released
+        self.stuck = 0
+
+    async def run(self, run_batch: RunBatch, inputs: list[np.ndarray]) -> Sequence[np.ndarray]:
+        """The outputs; raises ForwardTimeout if the watchdog gave up (the pass's slot is then
+        released by `released` once it returns, not before)."""
+        running = asyncio.get_running_loop().run_in_executor(self._executor, run_batch, inputs)
+        if self.timeout is None:
+            return await running
+        try:
+            return await asyncio.wait_for(asyncio.shield(running), self.timeout)
+        except asyncio.TimeoutError:
+            self.stuck += 1
+            running.add_done_callback(self._returned)
+            raise ForwardTimeout(f"the forward pass did not return within {self.timeout:g}s (forward_timeout_ms); "
+                                 "its batch failed and the model is not ready until it returns") from None
+
+    def _returned(self, _future: asyncio.Future) -> None:
+        self.stuck -= 1
+        self._released()
+
+
 class Batcher:
     def __init__(self, run_batch: RunBatch, *, max_batch_size: int, max_queue_delay: float,
-                 max_queue_size: int, instances: int = 1,
+                 max_queue_size: int, instances: int = 1, forward_timeout: float | None = None,
                  executor: concurrent.futures.Executor | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic):
         self._run_batch = run_batch
@@ -61,6 +91,7 @@ class Batcher:
         self.max_queue_size = max_queue_size
         self.instances = instances
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(instances, thread_name_prefix="inference")
+        self._watchdog = _Watchdog(self._executor, forward_timeout, self._release)
         self._observer = observer or _Silent()
         self._clock = clock
         self._queue: collections.deque[_Work] = collections.deque()
@@ -75,6 +106,11 @@ class Batcher:
     @property
     def queued_rows(self) -> int:
         return self._queued_rows
+
+    @property
+    def stuck(self) -> bool:
+        """Every instance is held by a forward pass the watchdog gave up on: nothing can run."""
+        return self._watchdog.stuck >= self.instances
 
     async def submit(self, tensors: list[np.ndarray], timeout: float | None = None) -> list[np.ndarray]:
         """Runs the rows through the model as part of a batch and returns their outputs."""
@@ -167,25 +203,32 @@ class Batcher:
         asyncio.get_running_loop().create_task(self._run(taken))
 
     async def _run(self, taken: list[_Work]) -> None:
-        merged, offsets = batch.merge([w.tensors for w in taken])
-        started = self._clock()
-        try:
-            outputs = await asyncio.get_running_loop().run_in_executor(self._executor, self._run_batch, merged)
+        started, rows = self._clock(), sum(w.rows for w in taken)
+        try:      # merge and split inside: any failure is this batch's, and the finally frees its slot
+            merged, offsets = batch.merge([w.tensors for w in taken])
+            outputs = await self._watchdog.run(self._run_batch, merged)
             parts = batch.split(outputs, offsets)
         except Exception as exc:  # the model's failure is this batch's, not the server's
-            error = ModelFailed(f"the model failed on a batch of {offsets[-1]} rows: {type(exc).__name__}: {exc}")
+            error = exc if isinstance(exc, ForwardTimeout) else ModelFailed(
+                f"the model failed on a batch of {rows} rows: {type(exc).__name__}: {exc}")
             for work in taken:
                 if not work.future.done():
                     work.future.set_exception(error)
+            if isinstance(exc, ForwardTimeout):
+                return                    # the slot stays taken until the pass returns (_release)
         else:
             for work, part in zip(taken, parts):
                 if not work.future.done():
                     work.future.set_result(part)
         finally:
-            self._running -= 1
-            self._observer.batch_done(offsets[-1], self._clock() - started)
-            self._update_idle()
-            self._wake.set()
+            self._observer.batch_done(rows, len(taken), self._clock() - started)
+        self._release()
+
+    def _release(self) -> None:
+        """A forward pass's instance is free again."""
+        self._running -= 1
+        self._update_idle()
+        self._wake.set()
 
     def _update_idle(self) -> None:
         if not self._queue and self._running == 0:
@@ -198,10 +241,12 @@ class Unbatched:
     This is what a plain KServe predictor does; the benchmark serves it as the baseline.
     """
 
-    def __init__(self, run_batch: RunBatch, *, executor: concurrent.futures.Executor | None = None,
+    def __init__(self, run_batch: RunBatch, *, forward_timeout: float | None = None,
+                 executor: concurrent.futures.Executor | None = None,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic):
         self._run_batch = run_batch
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="inference")
+        self._watchdog = _Watchdog(self._executor, forward_timeout, lambda: None)
         self._observer = observer or _Silent()
         self._clock = clock
         self._in_flight = 0
@@ -216,14 +261,20 @@ class Unbatched:
         self._idle.clear()
         started = self._clock()
         try:
-            return list(await asyncio.get_running_loop().run_in_executor(self._executor, self._run_batch, tensors))
+            return list(await self._watchdog.run(self._run_batch, tensors))
+        except ForwardTimeout:
+            raise
         except Exception as exc:
             raise ModelFailed(f"the model failed: {type(exc).__name__}: {exc}") from exc
         finally:
             self._in_flight -= 1
-            self._observer.batch_done(batch.rows_of(tensors), self._clock() - started)
+            self._observer.batch_done(batch.rows_of(tensors), 1, self._clock() - started)
             if self._in_flight == 0:
                 self._idle.set()
+
+    @property
+    def stuck(self) -> bool:
+        return self._watchdog.stuck > 0           # its one thread is held by a pass given up on
 
     async def drain(self) -> None:
         self._draining = True

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 from kserve.errors import InvalidInput
-from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
+from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse, RequestedOutput
 
 from .config import ModelConfig, TensorSpec
 
@@ -38,9 +38,11 @@ def _decode_input(inp: InferInput, spec: TensorSpec, allow_non_finite: bool) -> 
         if inp.data is None:
             raise InvalidInput(f"{where}: no data")
         try:
-            array = np.asarray(inp.data, dtype=spec.dtype)
+            array = _json_array(inp.data, spec)
         except (ValueError, TypeError, OverflowError):
             raise InvalidInput(f"{where}: data is not a list of {datatype} values") from None
+        except _NotWhole as exc:
+            raise InvalidInput(f"{where}: {datatype} takes whole numbers, got {exc.args[0]!r}") from None
         if array.size != count:
             raise InvalidInput(f"{where}: {array.size} values, but shape {shape} needs {count}")
         array = array.reshape(shape)
@@ -48,6 +50,23 @@ def _decode_input(inp: InferInput, spec: TensorSpec, allow_non_finite: bool) -> 
         row = int(np.argwhere(~np.isfinite(array))[0][0])
         raise InvalidInput(f"{where}: contains NaN or infinity (first at row {row}); this model accepts finite values only")
     return array
+
+
+class _NotWhole(Exception):
+    pass
+
+
+def _json_array(data, spec: TensorSpec) -> np.ndarray:
+    """JSON values as the input's dtype; a fraction for an integer tensor is refused, not
+    truncated (numpy would turn 1.7 into 1 without a word)."""
+    if spec.dtype.kind not in "iub":
+        return np.asarray(data, dtype=spec.dtype)
+    values = np.asarray(data)
+    if values.dtype.kind == "f":
+        fractions = values != np.trunc(values)
+        if fractions.any():
+            raise _NotWhole(values[fractions].flat[0].item())
+    return values.astype(spec.dtype, casting="unsafe") if values.dtype.kind == "f" else np.asarray(data, dtype=spec.dtype)
 
 
 def decode_request(request: InferRequest, config: ModelConfig) -> list[np.ndarray]:
@@ -76,18 +95,31 @@ def decode_request(request: InferRequest, config: ModelConfig) -> list[np.ndarra
     return arrays
 
 
-def encode_response(request: InferRequest, config: ModelConfig, outputs: Sequence[np.ndarray]) -> InferResponse:
-    """A V2 response with the model's outputs (only the requested ones, if the request names any)."""
+def _binary(request: InferRequest, name: str) -> bool:
+    """Whether an output goes back in binary: its own `binary_data` parameter when the request
+    gives one, else the request's `binary_data_output` (V2 binary-data extension)."""
+    for requested in request.request_outputs or []:
+        if requested.name == name and requested.binary_data is not None:
+            return bool(requested.binary_data)
+    return bool(request.use_binary_outputs)
+
+
+def encode_response(request: InferRequest, config: ModelConfig, outputs: Sequence[np.ndarray],
+                    model_name: str) -> InferResponse:
+    """A V2 response with the model's outputs (only the requested ones, if the request names any),
+    under the name the model is served as."""
     wanted = {o.name for o in request.request_outputs} if request.request_outputs else None
-    binary = request.use_binary_outputs
-    infer_outputs = []
+    infer_outputs, encodings = [], []
     for spec, array in zip(config.outputs, outputs):
         if wanted is not None and spec.name not in wanted:
             continue
+        binary = _binary(request, spec.name)
         out = InferOutput(name=spec.name, shape=list(array.shape), datatype=spec.datatype)
         out.set_data_from_numpy(np.ascontiguousarray(array, dtype=spec.dtype), binary_data=binary)
         infer_outputs.append(out)
+        encodings.append(RequestedOutput(spec.name, {"binary_data": binary}))   # KServe's REST encoder reads these
     return InferResponse(
-        response_id=request.id or "", model_name=config.name, model_version=config.version,
-        infer_outputs=infer_outputs, from_grpc=request.from_grpc, use_binary_outputs=binary,
+        response_id=request.id or "", model_name=model_name, model_version=config.version,
+        infer_outputs=infer_outputs, from_grpc=request.from_grpc, use_binary_outputs=bool(request.use_binary_outputs),
+        requested_outputs=None if request.from_grpc else encodings,
     )

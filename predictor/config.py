@@ -55,6 +55,7 @@ class BatchingConfig:
     max_queue_size: int = 1024        # rows waiting; beyond it requests are rejected at once
     instances: int = 1                # forward passes that may run at the same time
     request_timeout: float | None = None  # seconds from arrival; None means no deadline
+    forward_timeout: float | None = 30.0  # watchdog: a forward pass longer than this fails its batch; None: off
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
@@ -69,6 +70,8 @@ class BatchingConfig:
             raise ConfigError(f"batching.instances must be >= 1, got {self.instances}")
         if self.request_timeout is not None and self.request_timeout <= 0:
             raise ConfigError("batching.request_timeout_ms must be > 0")
+        if self.forward_timeout is not None and self.forward_timeout <= 0:
+            raise ConfigError("batching.forward_timeout_ms must be > 0 (0 in config or flag turns the watchdog off)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +98,10 @@ def _tensor(raw: Any, where: str) -> TensorSpec:
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}.name: a non-empty string is required")
     if datatype not in V2_DTYPES:
-        raise ConfigError(f"{where}.datatype: {raw.get('datatype')!r} is not one of {sorted(V2_DTYPES)}")
+        why = {"BF16": " (numpy has no bfloat16, so it cannot be decoded or batched; use FP16 or FP32)",
+               "BYTES": " (variable-length strings cannot be batched as tensors)"}.get(datatype, "")
+        raise ConfigError(f"{where}.datatype: {raw.get('datatype')!r} is not served{why}; "
+                          f"choose one of {sorted(V2_DTYPES)}")
     if (not isinstance(shape, list) or not shape or shape[0] != -1
             or not all(isinstance(d, int) and d > 0 for d in shape[1:])):
         raise ConfigError(f"{where}.shape: expected [-1, positive ints...] (-1 is the batch dimension), got {shape!r}")
@@ -114,7 +120,7 @@ def parse_model_config(raw: dict[str, Any], source: str = CONFIG_FILE) -> ModelC
     if not inputs or not outputs:
         raise ConfigError(f"{source}: at least one input and one output are required")
     b = raw.get("batching") or {}
-    timeout_ms = b.get("request_timeout_ms")
+    timeout_ms, forward_ms = b.get("request_timeout_ms"), b.get("forward_timeout_ms", 30_000)
     try:
         batching = BatchingConfig(
             enabled=bool(b.get("enabled", True)),
@@ -123,6 +129,7 @@ def parse_model_config(raw: dict[str, Any], source: str = CONFIG_FILE) -> ModelC
             max_queue_size=int(b.get("max_queue_size", BatchingConfig.max_queue_size)),
             instances=int(b.get("instances", BatchingConfig.instances)),
             request_timeout=None if timeout_ms is None else float(timeout_ms) / 1000,
+            forward_timeout=None if not forward_ms else float(forward_ms) / 1000,
         )
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None

@@ -43,6 +43,11 @@ class ModelFailed(ServingError):
     status_code = StatusCode.INTERNAL
 
 
-class PayloadTooLarge(ServingError):
-    http_status = 413
-    status_code = StatusCode.RESOURCE_EXHAUSTED
+class ForwardTimeout(ModelFailed):
+    """The forward pass of this request's batch outlived the watchdog (forward_timeout_ms)."""
+
+
+class RepositoryDisabled(ServingError):
+    """Load and unload were asked of a server started without --enable_repository."""
+    http_status = 403
+    status_code = StatusCode.PERMISSION_DENIED

@@ -35,6 +35,15 @@ class PredictorMetrics:
             "predictor_request_duration_seconds", "Time from a request reaching the model to its answer, "
             "by status class (2xx, 4xx, 5xx) so fast rejections do not pull the successes' quantiles down",
             labels + ["protocol", "status_class"], buckets=LATENCY_BUCKETS, registry=registry)
+        # A forward pass's requests share its failure and its latency: the operator divides its
+        # counts by peers/batched (the size-biased batch size) so its tests do not take them
+        # for independent requests.
+        self.batched = Counter(
+            "predictor_batch_requests", "Requests answered by forward passes (each pass adds its request count)",
+            labels, registry=registry)
+        self.peers = Counter(
+            "predictor_batch_peers", "For every request answered by a forward pass, the requests in that pass "
+            "(itself included): each pass adds its request count squared", labels, registry=registry)
         self.batch_rows = Histogram(
             "predictor_batch_size", "Rows in each forward pass", labels, buckets=BATCH_BUCKETS, registry=registry)
         self.queue_seconds = Histogram(
@@ -57,6 +66,8 @@ class ModelMetrics:
         self._m = metrics
         self._labels = {"model": model, "version": version}
         self._batch_rows = metrics.batch_rows.labels(**self._labels)
+        self._batched = metrics.batched.labels(**self._labels)
+        self._peers = metrics.peers.labels(**self._labels)
         self._queue_seconds = metrics.queue_seconds.labels(**self._labels)
         self._inference_seconds = metrics.inference_seconds.labels(**self._labels)
         self._queue_rows = metrics.queue_rows.labels(**self._labels)
@@ -72,8 +83,10 @@ class ModelMetrics:
         self._m.requests.labels(**self._labels, protocol=protocol, code=str(code)).inc()
         self._m.request_seconds.labels(**self._labels, protocol=protocol, status_class=status_class(code)).observe(seconds)
 
-    def batch_done(self, rows: int, seconds: float) -> None:
+    def batch_done(self, rows: int, requests: int, seconds: float) -> None:
         self._batch_rows.observe(rows)
+        self._batched.inc(requests)
+        self._peers.inc(requests * requests)
         self._inference_seconds.observe(seconds)
 
     def waited(self, seconds: float) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 from kserve import Model
 from kserve.errors import InvalidInput
-from kserve.model_repository import ModelRepository
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from . import codec, runtime
@@ -38,10 +37,14 @@ def _timeout_seconds(parameters: Any) -> float | None:
     if not parameters or "timeout" not in parameters:
         return None
     value = parameters["timeout"]
-    if hasattr(value, "int64_param"):  # a gRPC InferParameter
-        value = value.int64_param or value.uint64_param
+    shown = repr(value)
+    if hasattr(value, "WhichOneof"):   # a gRPC InferParameter: whichever field the client set
+        field = value.WhichOneof("parameter_choice")
+        value = getattr(value, field) if field else None
+        # KServe's InferParameter has bool, int64 and string; Triton's uint64 and double arrive unread
+        shown = f"{field} {value!r}" if field else "a uint64 or double parameter, which KServe's protocol does not carry"
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise InvalidInput(f"parameter 'timeout' must be a positive integer of microseconds, got {value!r}")
+        raise InvalidInput(f"parameter 'timeout' must be a positive integer of microseconds (int64), got {shown}")
     return value / 1e6
 
 
@@ -61,13 +64,19 @@ class TorchModel(Model):
         b = self.config.batching
         if b.enabled:
             self._queue = Batcher(runner, max_batch_size=b.max_batch_size, max_queue_delay=b.max_queue_delay,
-                                  max_queue_size=b.max_queue_size, instances=b.instances, observer=self._metrics)
+                                  max_queue_size=b.max_queue_size, instances=b.instances,
+                                  forward_timeout=b.forward_timeout, observer=self._metrics)
         else:
-            self._queue = Unbatched(runner, observer=self._metrics)
+            self._queue = Unbatched(runner, forward_timeout=b.forward_timeout, observer=self._metrics)
         self.ready = True  # only now: loaded and a warm-up forward pass succeeded
         log.info("model %s version %s ready (batching %s)", self.name, self.config.version,
                  "on" if b.enabled else "off")
         return self.ready
+
+    async def healthy(self) -> bool:
+        """Readiness (KServe's model and server ready endpoints): loaded, and not held by forward
+        passes the watchdog gave up on."""
+        return self.ready and not (self._queue is not None and self._queue.stuck)
 
     def get_input_types(self) -> list[dict]:
         return [spec.metadata() for spec in self.config.inputs]
@@ -87,7 +96,7 @@ class TorchModel(Model):
                 raise InvalidInput(f"the request has {rows} rows; this model accepts at most {limit} per request")
             timeout = _timeout_seconds(payload.parameters) or self.config.batching.request_timeout
             outputs = await self._queue.submit(arrays, timeout)
-            response = codec.encode_response(payload, self.config, outputs)
+            response = codec.encode_response(payload, self.config, outputs, self.name)
             code = 200
             return response
         except InvalidInput:
@@ -109,24 +118,3 @@ class TorchModel(Model):
 
     def stop(self) -> None:
         self.ready = False
-
-
-class TorchModelRepository(ModelRepository):
-    """Backs the V2 repository extension (load/unload): a model loads again from the directory
-    it was first served from, or from <models_dir>/<name>/ if that holds a config.yaml."""
-
-    def __init__(self, models_dir: str = "/mnt/models"):
-        super().__init__(models_dir)
-        self._dirs: dict[str, Path] = {}
-
-    def update(self, model, name: str | None = None) -> None:
-        super().update(model, name)
-        if isinstance(model, TorchModel):
-            self._dirs[name or model.name] = model.model_dir
-
-    def load(self, name: str) -> bool:
-        model_dir = self._dirs.get(name, Path(self.models_dir) / name)
-        model = TorchModel(model_dir, name=name)
-        model.load()
-        self.update(model, name)
-        return model.ready

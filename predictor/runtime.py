@@ -5,22 +5,46 @@ TorchRunner is the `run_batch` the batcher calls on its inference thread.
 from __future__ import annotations
 
 import logging
+import math
+import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from .config import ConfigError, ModelConfig, TensorSpec
+from .config import ConfigError, ModelConfig
 
 log = logging.getLogger(__name__)
+
+
+def cpu_limit(cgroup: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The container's CPU limit in cores, from cgroup v2's cpu.max or v1's CFS quota; None when
+    there is none."""
+    v2 = cgroup / "cpu.max"
+    if v2.is_file():
+        quota, period = v2.read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    quota_file, period_file = cgroup / "cpu" / "cpu.cfs_quota_us", cgroup / "cpu" / "cpu.cfs_period_us"
+    if quota_file.is_file() and period_file.is_file():
+        quota = int(quota_file.read_text())
+        return None if quota <= 0 else quota / int(period_file.read_text())
+    return None
+
+
+def default_threads(limit: float | None, usable_cores: int) -> int:
+    """Threads for a forward pass without TORCH_THREADS: the CPU limit rounded up, never more
+    than the cores this process may run on. torch's own default is every core of the node, so
+    a pod limited to 2 of 64 cores would run 64 threads and be throttled."""
+    return max(1, min(usable_cores, math.ceil(limit))) if limit else max(1, usable_cores)
 
 
 def set_torch_threads(threads: int | None) -> None:
     """Intra-op threads for the forward pass; one inter-op thread, since the batcher already
     runs batches on its own thread(s)."""
-    if threads:
-        torch.set_num_threads(threads)
+    threads = threads or default_threads(cpu_limit(), len(os.sched_getaffinity(0)))
+    torch.set_num_threads(threads)
+    log.info("torch uses %d intra-op thread(s)", threads)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # can only be set once per process, before any parallel work

@@ -1,15 +1,21 @@
 """Measurements -> a verdict: Pass, Fail, Inconclusive, or Error.
 
-Inconclusive (no data, too few requests, stale or malformed data) never promotes and never
-counts as a failure; the planner holds the step and applies the spec's policy after a bounded
-time. Error (the metrics source could not be read) is counted apart, against
-consecutiveErrorLimit, as Argo Rollouts does.
+Inconclusive (no data, too few requests, stale or malformed data, an interval that straddles a
+limit) never promotes and never counts as a failure; the planner holds the step and applies the
+spec's policy after a bounded time. Error (the metrics source could not be read) is counted
+apart, against consecutiveErrorLimit, as Argo Rollouts does.
+
+Each look that runs a test spends part of the rollout's false-rollback budget (`alpha`, from
+stats.look_alpha): only a Fail needs it. Requests of one batch share its failure and latency,
+so every count is divided by the batch design effect before it is tested. An error rate is the
+version's, not the step's: the relative error test judges every tested request of the rollout
+so far (the evidence the planner keeps in status), the latency and absolute gates the window.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Callable
 
 from . import stats
 from .spec import AnalysisSpec
@@ -22,8 +28,14 @@ class VersionSample:
     """One version's traffic over the analysis window."""
     requests: float
     errors: float
-    buckets: tuple[tuple[float, float], ...]   # request latency histogram (le seconds, cumulative)
+    buckets: tuple[tuple[float, float], ...]   # latency histogram of successes (le seconds, cumulative)
     age: float = 0.0                           # seconds since the newest scrape of this series
+    batched: float = 0.0                       # requests answered by forward passes (sum of pass sizes)
+    peers: float = 0.0                         # sum over passes of size squared; 0: unknown, taken as 1 each
+
+    @property
+    def design_effect(self) -> float:
+        return stats.design_effect(self.batched, self.peers)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,29 +52,61 @@ class Verdict:
     outcome: str
     reason: str
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    tested: bool = False                       # a test ran: this look spent its share of alpha
 
     def to_status(self, at: str) -> dict[str, Any]:
         return {"verdict": self.outcome, "reason": self.reason, "time": at, **self.details}
+
+
+Evidence = dict[str, list[float]]          # version -> [requests, errors], divided by design effects
+
+
+def accumulate(prior: Evidence | None, c: VersionSample, s: VersionSample | None, spec: AnalysisSpec) -> Evidence:
+    """The rollout's tested requests and errors so far, this window's added."""
+    out = {k: list(v) for k, v in (prior or {}).items()}
+    usable = {"canary": c, "stable": s if s is not None and s.age <= spec.window else None}
+    for name, sample in usable.items():
+        if sample is not None:
+            n, e = out.get(name, [0.0, 0.0])
+            d = sample.design_effect
+            out[name] = [round(n + sample.requests / d, 3), round(e + sample.errors / d, 3)]
+    return out
+
+
+@dataclasses.dataclass
+class _Look:
+    """One judgement's inputs and the details it records."""
+    spec: AnalysisSpec
+    c: VersionSample
+    s: VersionSample | None
+    alpha: float                               # this look's share of the rollout's false-rollback budget
+    details: dict[str, Any]
+    evidence: Evidence
+
+    def verdict(self, outcome: str, reason: str) -> Verdict:
+        return Verdict(outcome, reason, self.details, tested=True)
 
 
 def _rate(sample: VersionSample) -> float:
     return sample.errors / sample.requests if sample.requests else 0.0
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.4g}ms"
+
+
 def _fault(name: str, sample: VersionSample) -> str | None:
-    numbers = (sample.requests, sample.errors, sample.age)
+    numbers = (sample.requests, sample.errors, sample.age, sample.batched, sample.peers)
     if any(not math.isfinite(x) or x < 0 for x in numbers):
-        return f"{name} request counts are not finite, non-negative numbers"
+        return f"{name} counts are not finite, non-negative numbers"
     if sample.errors > sample.requests + 1e-9:
         return f"{name} has more errors than requests"
     problem = stats.malformed(sample.buckets)
     return f"{name} latency histogram: {problem}" if problem else None
 
 
-def judge(spec: AnalysisSpec, m: Measurements) -> Verdict:
-    details: dict[str, Any] = {"queries": dict(m.queries)}
-    if m.warnings:
-        details["warnings"] = list(m.warnings)       # Prometheus's own, e.g. a series that is not a counter
+def _screen(spec: AnalysisSpec, m: Measurements, details: dict[str, Any]) -> Verdict | None:
+    """Whatever makes this look untestable: it spends nothing."""
     if m.error:
         return Verdict(ERROR, f"metrics unavailable: {m.error}", details)
     c = m.canary
@@ -78,52 +122,116 @@ def judge(spec: AnalysisSpec, m: Measurements) -> Verdict:
         return Verdict(INCONCLUSIVE, f"canary metrics are stale: newest sample is {c.age:.0f}s old", details)
     if c.requests < spec.min_requests:
         return Verdict(INCONCLUSIVE, f"too few canary requests: {c.requests:.0f} < {spec.min_requests}", details)
-    # absolute gates on confidence bounds: Fail when even the lower bound is over the limit,
-    # Inconclusive while the interval straddles it (more requests will tell)
-    confidence = 1.0 - spec.significance
-    low, high = stats.proportion_bounds(c.errors, c.requests, confidence)
-    details.update(errorRateBounds=[round(low, 6), round(high, 6)])
-    if low > spec.max_error_rate:
-        return Verdict(FAIL, f"canary error rate {_rate(c):.4f} exceeds {spec.max_error_rate} "
-                             f"({confidence:.0%} bounds {low:.4f}-{high:.4f})", details)
-    if high > spec.max_error_rate:
-        return Verdict(INCONCLUSIVE, f"canary error rate {_rate(c):.4f} may exceed {spec.max_error_rate}: "
-                                     f"{confidence:.0%} bounds {low:.4f}-{high:.4f} straddle it", details)
-    if spec.max_latency_p99 is not None and p99 is not None:
-        p99_low, p99_high = stats.quantile_bounds(0.99, c.buckets, confidence)
-        if p99_low is not None and p99_low > spec.max_latency_p99:
-            return Verdict(FAIL, f"canary p99 latency {p99 * 1000:.1f}ms exceeds {spec.max_latency_p99 * 1000:.0f}ms "
-                                 f"(lower bound {p99_low * 1000:.1f}ms)", details)
-        if p99_high is not None and p99_high > spec.max_latency_p99:
-            return Verdict(INCONCLUSIVE, f"canary p99 latency {p99 * 1000:.1f}ms may exceed "
-                                         f"{spec.max_latency_p99 * 1000:.0f}ms (upper bound {p99_high * 1000:.1f}ms)", details)
+    return None
+
+
+# -- gates: each returns a verdict that ends the look, or None to go on --------------------------
+
+def absolute_error_gate(k: _Look) -> Verdict | None:
+    """Fail when even the lower bound is over the limit (at this look's alpha); Inconclusive
+    while the interval at the spec's significance straddles it (more requests will tell)."""
+    d, limit = k.c.design_effect, k.spec.max_error_rate
+    low, _ = stats.proportion_bounds(k.c.errors / d, k.c.requests / d, 1.0 - 2 * k.alpha)
+    _, high = stats.proportion_bounds(k.c.errors / d, k.c.requests / d, 1.0 - 2 * k.spec.significance)
+    k.details.update(errorRateBounds=[round(low, 6), round(high, 6)])
+    if low > limit:
+        return k.verdict(FAIL, f"canary error rate {_rate(k.c):.4f} exceeds {limit} (lower bound {low:.4f})")
+    if high > limit:
+        return k.verdict(INCONCLUSIVE, f"canary error rate {_rate(k.c):.4f} may exceed {limit}: "
+                                       f"bounds {low:.4f}-{high:.4f} straddle it")
+    return None
+
+
+def absolute_latency_gate(k: _Look) -> Verdict | None:
+    limit, p99 = k.spec.max_latency_p99, k.details["latencyP99"]
+    if limit is None or p99 is None:
+        return None
+    buckets = stats.deflated(k.c.buckets, k.c.design_effect)
+    low, _ = stats.quantile_bounds(0.99, buckets, 1.0 - 2 * k.alpha)
+    _, high = stats.quantile_bounds(0.99, buckets, 1.0 - 2 * k.spec.significance)
+    if low is not None and low > limit:
+        return k.verdict(FAIL, f"canary p99 latency {_ms(p99)} exceeds {_ms(limit)} (lower bound {_ms(low)})")
+    if high is not None and high > limit:
+        return k.verdict(INCONCLUSIVE, f"canary p99 latency {_ms(p99)} may exceed {_ms(limit)} (upper bound {_ms(high)})")
+    return None
+
+
+def stable_comparable(k: _Look) -> Verdict | None:
+    s, spec = k.s, k.spec
     if not spec.compare_to_stable:
-        return Verdict(PASS, "absolute gates passed", details)
-    s = m.stable
+        return k.verdict(PASS, "absolute gates passed")
     if s is None or s.requests < spec.min_requests:       # no comparison is no evidence: never a Pass
         have = "no series" if s is None else f"{s.requests:.0f} < {spec.min_requests} requests"
-        return Verdict(INCONCLUSIVE, f"absolute gates passed; too little stable traffic to compare ({have})", details)
+        return k.verdict(INCONCLUSIVE, f"absolute gates passed; too little stable traffic to compare ({have})")
     if s.age > spec.window:
-        return Verdict(INCONCLUSIVE, f"stable metrics are stale: newest sample is {s.age:.0f}s old", details)
-    stable_p99 = stats.quantile(0.99, s.buckets)
-    canary_buckets, stable_buckets = stats.common_bounds(c.buckets, s.buckets)
-    if len(canary_buckets) < 2:
-        return Verdict(INCONCLUSIVE, "canary and stable latency histograms share no bucket bounds", details)
-    odds, p_errors = stats.error_rate_test(c.errors, c.requests, s.errors, s.requests)
-    u, p_latency = stats.latency_test(canary_buckets, stable_buckets)
-    details.update(stableRequests=round(s.requests), stableErrorRate=round(_rate(s), 6),
-                   stableLatencyP99=None if stable_p99 is None else round(stable_p99, 6),
-                   errorOddsRatio=round(odds, 4) if odds == odds and odds != float("inf") else str(odds),
-                   errorPValue=round(p_errors, 6), latencyU=round(u, 1) if u == u else None,
-                   latencyPValue=round(p_latency, 6), test="fisher-exact+mann-whitney-u")
-    if spec.error_rate_margin > 0:                         # worse, and by more than the negligible margin
-        p_excess = stats.excess_error_test(c.errors, c.requests, s.errors, s.requests, spec.error_rate_margin)
-        details.update(errorRateMargin=spec.error_rate_margin, errorExcessPValue=round(p_excess, 6))
-        p_errors = max(p_errors, p_excess)
-    if p_errors < spec.significance and _rate(c) > _rate(s):
-        return Verdict(FAIL, f"canary error rate {_rate(c):.4f} is worse than stable's {_rate(s):.4f} (p={p_errors:.2g})", details)
-    if (p_latency < spec.significance and p99 is not None and stable_p99 is not None
-            and p99 > stable_p99 * spec.latency_tolerance):
-        return Verdict(FAIL, f"canary p99 {p99 * 1000:.1f}ms is worse than stable's {stable_p99 * 1000:.1f}ms "
-                             f"beyond x{spec.latency_tolerance} (p={p_latency:.2g})", details)
-    return Verdict(PASS, "absolute and relative gates passed", details)
+        return k.verdict(INCONCLUSIVE, f"stable metrics are stale: newest sample is {s.age:.0f}s old")
+    k.details.update(stableRequests=round(s.requests), stableErrorRate=round(_rate(s), 6),
+                     designEffects=[round(k.c.design_effect, 3), round(s.design_effect, 3)])
+    return None
+
+
+def relative_error_gate(k: _Look) -> Verdict | None:
+    """Fisher's exact test on the rollout's tested requests so far, divided by design effects;
+    with a margin, the canary must also be worse by more than the margin (Wald, non-inferiority)."""
+    (cn, ce), (sn, se) = k.evidence["canary"], k.evidence["stable"]
+    odds, p = stats.proportion_test(ce, cn, se, sn)
+    k.details.update(errorOddsRatio=round(odds, 4) if math.isfinite(odds) else str(odds), errorPValue=round(p, 6))
+    if k.spec.error_rate_margin > 0:
+        p_excess = stats.excess_error_test(ce, cn, se, sn, k.spec.error_rate_margin)
+        k.details.update(errorRateMargin=k.spec.error_rate_margin, errorExcessPValue=round(p_excess, 6))
+        p = max(p, p_excess)
+    if p < k.alpha and ce / cn > se / sn:
+        return k.verdict(FAIL, f"canary error rate {ce / cn:.4f} is worse than stable's {se / sn:.4f} over "
+                               f"the rollout so far (p={p:.2g} < {k.alpha:.2g})")
+    return None
+
+
+def relative_latency_gate(k: _Look) -> Verdict | None:
+    """The tail test: the share of canary successes slower than stable's p99 (the first shared
+    bucket bound at or above it) against stable's own share, from bucket counts (exact at a
+    shared bound); Fail when it is significantly larger and the canary's p99 is beyond the
+    tolerance."""
+    canary, stable = stats.common_bounds(k.c.buckets, k.s.buckets)
+    stable_p99, p99 = stats.quantile(0.99, k.s.buckets), k.details["latencyP99"]
+    k.details.update(stableLatencyP99=None if stable_p99 is None else round(stable_p99, 6))
+    if len(canary) < 2:
+        return k.verdict(INCONCLUSIVE, "canary and stable latency histograms share no bucket bounds")
+    if stable_p99 is None or p99 is None:
+        return k.verdict(INCONCLUSIVE, "no successful requests to compare latencies with")
+    bound = next((le for le, _ in stable if le >= stable_p99 and math.isfinite(le)), None)
+    if bound is None:
+        return k.verdict(INCONCLUSIVE, f"stable's p99 {_ms(stable_p99)} is past the histograms' last shared bound")
+    dc, ds = k.c.design_effect, k.s.design_effect
+    c_above, s_above = stats.count_above(canary, bound), stats.count_above(stable, bound)
+    _, p = stats.proportion_test(c_above / dc, canary[-1][1] / dc, s_above / ds, stable[-1][1] / ds)
+    k.details.update(tailBound=bound, tailShares=[round(c_above / max(canary[-1][1], 1), 6),
+                                                  round(s_above / max(stable[-1][1], 1), 6)],
+                     latencyPValue=round(p, 6))
+    if p < k.alpha and p99 > stable_p99 * k.spec.latency_tolerance:
+        return k.verdict(FAIL, f"canary p99 {_ms(p99)} is worse than stable's {_ms(stable_p99)} beyond "
+                               f"x{k.spec.latency_tolerance}: {c_above / canary[-1][1]:.2%} of canary requests "
+                               f"are slower than {_ms(bound)}, against {s_above / stable[-1][1]:.2%} (p={p:.2g})")
+    return None
+
+
+GATES: tuple[Callable[[_Look], Verdict | None], ...] = (
+    absolute_error_gate, absolute_latency_gate, stable_comparable, relative_error_gate, relative_latency_gate)
+
+
+def judge(spec: AnalysisSpec, m: Measurements, alpha: float | None = None, evidence: Evidence | None = None) -> Verdict:
+    """alpha: what this look may spend of the rollout's false-rollback budget (planner.look_alpha),
+    the spec's significance when judged alone; evidence: the earlier looks' (status.errorEvidence)."""
+    details: dict[str, Any] = {"queries": dict(m.queries)}
+    if m.warnings:
+        details["warnings"] = list(m.warnings)       # Prometheus's own, e.g. a series that is not a counter
+    untestable = _screen(spec, m, details)
+    if untestable:
+        return untestable
+    alpha = spec.significance if alpha is None else alpha
+    details.update(alpha=round(alpha, 6), errorEvidence=accumulate(evidence, m.canary, m.stable, spec))
+    look = _Look(spec, m.canary, m.stable, alpha, details, details["errorEvidence"])
+    for gate in GATES:
+        verdict = gate(look)
+        if verdict:
+            return verdict
+    return look.verdict(PASS, "absolute and relative gates passed")

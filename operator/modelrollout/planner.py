@@ -22,9 +22,10 @@ import dataclasses
 import datetime as dt
 from typing import Any, Callable
 
+from . import stats
 from .analysis import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
 from .spec import RolloutSpec
-from .steps import hold_of, is_last_analysed, snapped_step, steps_changed
+from .steps import hold_of, is_last_analysed, planned_looks, snapped_step, steps_changed
 
 Status = dict[str, Any]
 ROLLING = ("Progressing", "Holding", "Paused")
@@ -93,9 +94,22 @@ def _hold_since(status: Status) -> dt.datetime | None:
 
 
 def analysis_window(spec: RolloutSpec, status: Status, now: dt.datetime) -> float:
-    """Seconds of metrics to judge: the spec's window, never reaching before the step was served."""
+    """Seconds of metrics to judge: the spec's window, never reaching before the step was served.
+    A look after an Inconclusive sees the earlier look's requests again, and more: it spends its
+    own share of alpha, so the overlap cannot raise the rollout's false-rollback rate."""
     started = parse_time(status.get("stepStartedAt")) or now
     return max(0.0, min(spec.analysis.window, (now - started).total_seconds()))
+
+
+def look_alpha(spec: RolloutSpec, status: Status) -> float:
+    """The next look's share of the rollout's false-rollback budget (spec.analysis.significance):
+    a step's first tested look has the step's planned share, any further look at it (after an
+    Inconclusive or a failure below failureLimit) the next extra share."""
+    if status.get("testedAt"):
+        return stats.look_alpha(spec.analysis.significance, planned_looks(spec),
+                                planned_looks(spec) + int(status.get("extraLooks") or 0) + 1)
+    step = min(int(status.get("currentStep") or 0) + 1, planned_looks(spec))
+    return stats.look_alpha(spec.analysis.significance, planned_looks(spec), step)
 
 
 @dataclasses.dataclass
@@ -124,7 +138,7 @@ class _Ctx:
     def request_step(self, step: int) -> None:
         """Ask for a step's weight; its hold starts once KServe serves it."""
         self.s.update(currentStep=step, canaryWeight=self.spec.steps[step].weight, stepRequestedAt=self.stamp,
-                      stepStartedAt=None)
+                      stepStartedAt=None, testedAt=None)
 
 
 # -- transitions -------------------------------------------------------------------------------
@@ -134,7 +148,8 @@ def start(c: _Ctx) -> None:
     if c.s.get("canaryVersion") and c.phase in ROLLING:
         c.events.append(Event("Normal", "RolloutRestarted",
                               f"the wanted candidate changed from {c.s['canaryVersion']} to {spec.version}"))
-    c.s.update(canaryVersion=spec.version, canaryStorageUri=spec.storage_uri, failures=0, errors=0,
+    c.s.update(canaryVersion=spec.version, canaryStorageUri=spec.storage_uri, failures=0, errors=0, looks=0,
+               extraLooks=0, errorEvidence=None,
                inconclusiveSince=None, retry=spec.retry, pausedBy=None)
     c.request_step(0)
     c.go("Progressing", "RolloutStarted", f"rolling out {spec.version} over {c.s['stableVersion']}: "
@@ -146,8 +161,9 @@ def start(c: _Ctx) -> None:
 def start_paused(c: _Ctx) -> None:
     """A new candidate while spec.paused: recorded at 0%, and it starts when un-paused."""
     c.s.update(canaryVersion=c.spec.version, canaryStorageUri=c.spec.storage_uri, currentStep=0, canaryWeight=0,
-               stepStartedAt=None, stepRequestedAt=None, failures=0, errors=0, inconclusiveSince=None,
-               retry=c.spec.retry, pausedBy="spec")
+               stepStartedAt=None, stepRequestedAt=None, testedAt=None, failures=0, errors=0, looks=0, extraLooks=0,
+               errorEvidence=None,
+               inconclusiveSince=None, retry=c.spec.retry, pausedBy="spec")
     c.go("Paused", "Paused", f"{c.spec.version} waits at 0% while spec.paused is set")
 
 
@@ -222,11 +238,21 @@ def judge_step(c: _Ctx) -> None:
     verdict = c.verdict
     assert verdict is not None
     c.s["lastAnalysis"] = verdict.to_status(c.stamp)
+    if verdict.tested:                         # spent its share of alpha (look_alpha)
+        extra = int(c.s.get("extraLooks") or 0) + (1 if c.s.get("testedAt") else 0)
+        c.s.update(looks=int(c.s.get("looks") or 0) + 1, extraLooks=extra, testedAt=c.stamp)
     {PASS: on_pass, FAIL: on_fail, INCONCLUSIVE: on_inconclusive, ERROR: on_error}[verdict.outcome](c, verdict)
+
+
+def keep_evidence(c: _Ctx, verdict: Verdict) -> None:
+    """A step's last window joins the rollout's error evidence once no later look can see it
+    again (the next window starts at a new stepStartedAt), so no request is counted twice."""
+    c.s["errorEvidence"] = verdict.details.get("errorEvidence", c.s.get("errorEvidence"))
 
 
 def on_pass(c: _Ctx, verdict: Verdict) -> None:
     step = int(c.s.get("currentStep") or 0)
+    keep_evidence(c, verdict)
     c.s.update(inconclusiveSince=None, errors=0)
     if is_last_analysed(c.spec, step):
         promote(c, f"analysis passed at {c.s['canaryWeight']}%")
@@ -239,6 +265,7 @@ def on_pass(c: _Ctx, verdict: Verdict) -> None:
 
 def on_fail(c: _Ctx, verdict: Verdict) -> None:
     failures = int(c.s.get("failures") or 0) + 1
+    keep_evidence(c, verdict)
     c.s.update(failures=failures, inconclusiveSince=None, errors=0)
     limit = c.spec.analysis.failure_limit
     if failures >= limit:

@@ -19,7 +19,8 @@ from .adapters.traffic import ROUTERS, Router, merge_patch, revisions_taking_tra
 from .analysis import Measurements, judge
 from .conditions import conditions
 from .metrics import OperatorMetrics
-from .planner import Event, Plan, Traffic, analysis_due, analysis_window, parse_time, plan, timestamp, traffic_of
+from .planner import (Event, Plan, Traffic, analysis_due, analysis_window, look_alpha, parse_time, plan,
+                      timestamp, traffic_of)
 from .preflight import refusal
 from .spec import RolloutSpec, SpecError, parse_spec
 
@@ -99,7 +100,8 @@ class Reconciler:
         if analysis_due(spec, status, now):
             t0 = time.perf_counter()
             window = analysis_window(spec, status, now)
-            verdict = judge(spec.analysis, self.measure(spec, status["canaryVersion"], status["stableVersion"], window))
+            measured = self.measure(spec, status["canaryVersion"], status["stableVersion"], window)
+            verdict = judge(spec.analysis, measured, alpha=look_alpha(spec, status), evidence=status.get("errorEvidence"))
             self.metrics.analysis_duration.observe(time.perf_counter() - t0)
             self.metrics.decisions.labels(verdict.outcome).inc()
         pending = self._pending(namespace, spec, router, isvc, status)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import numpy as np
 from scipy import stats
 
 Buckets = Sequence[tuple[float, float]]
@@ -56,13 +55,45 @@ def quantile_bounds(q: float, buckets: Buckets, confidence: float) -> tuple[floa
     return quantile(low_rank / n, buckets), quantile(high_rank / n, buckets)
 
 
-def error_rate_test(canary_errors: float, canary_total: float, stable_errors: float, stable_total: float) -> tuple[float, float]:
-    """One-sided Fisher exact test that the canary's error proportion exceeds stable's.
-    Returns (odds ratio, p-value)."""
-    table = [[round(canary_errors), round(canary_total - canary_errors)],
-             [round(stable_errors), round(stable_total - stable_errors)]]
+def proportion_test(k1: float, n1: float, k2: float, n2: float) -> tuple[float, float]:
+    """One-sided Fisher exact test that proportion k1/n1 exceeds k2/n2 (errors among requests,
+    or requests slower than a bound). Returns (odds ratio, p-value)."""
+    table = [[round(k1), round(n1 - k1)], [round(k2), round(n2 - k2)]]
     result = stats.fisher_exact(table, alternative="greater")
     return float(result.statistic), float(result.pvalue)
+
+
+def design_effect(batched: float, peers: float) -> float:
+    """How many requests' worth of information one request carries at most, given how they were
+    batched: the requests of one forward pass share its failure and its latency, so they are not
+    independent. batched = sum of requests per forward pass, peers = sum of its square; their
+    ratio is the size-biased batch size, the design effect of perfectly correlated clusters
+    (Kish). Dividing counts by it (Rao-Scott) keeps the tests valid when a whole batch fails."""
+    return max(1.0, peers / batched) if batched > 0 and math.isfinite(peers) else 1.0
+
+
+def look_alpha(alpha: float, planned: int, look: int, reserve: float = 0.25) -> float:
+    """The false-rollback rate one look may spend so a whole rollout spends at most `alpha`
+    (Bonferroni over looks, valid however the looks' data overlap). The `planned` looks (one per
+    analysed step) share (1 - reserve) in proportion to their number, as the evidence grows with
+    each (an error test judges all the rollout's requests so far); extra looks, after an
+    Inconclusive or a failure below failureLimit, get reserve/(i(i+1)) for the i-th extra,
+    which sums to the reserve however many there are."""
+    if look <= planned:
+        return alpha * (1.0 - reserve) * look / (planned * (planned + 1) / 2)
+    extra = look - planned
+    return alpha * reserve / (extra * (extra + 1))
+
+
+def count_above(buckets: Buckets, bound: float) -> float:
+    """Observations above `bound`, which must be one of the histogram's bounds (exact there)."""
+    at = next(c for le, c in buckets if le == bound)
+    return buckets[-1][1] - at
+
+
+def deflated(buckets: Buckets, effect: float) -> Buckets:
+    """A histogram with its counts divided by a design effect (see design_effect)."""
+    return tuple((le, c / effect) for le, c in buckets)
 
 
 def common_bounds(a: Buckets, b: Buckets) -> tuple[Buckets, Buckets]:
@@ -91,26 +122,3 @@ def excess_error_test(canary_errors: float, canary_total: float, stable_errors: 
     if se == 0:
         return 0.0 if pc - ps > margin else 1.0
     return float(stats.norm.sf((pc - ps - margin) / se))
-
-
-def _per_bucket(buckets: Buckets) -> np.ndarray:
-    cumulative = np.array([c for _, c in buckets], dtype=float)
-    return np.round(np.diff(cumulative, prepend=0.0)).clip(min=0).astype(np.int64)
-
-
-def latency_test(canary: Buckets, stable: Buckets, max_samples: int = 200_000) -> tuple[float, float]:
-    """One-sided Mann-Whitney U test that canary latencies are larger than stable's, on the
-    bucket index of each request (ties within a bucket are handled by the test).
-    Returns (U statistic, p-value). Counts are scaled down proportionally above max_samples."""
-    if [b for b, _ in canary] != [b for b, _ in stable]:
-        raise ValueError("canary and stable histograms have different bucket bounds")
-    counts_c, counts_s = _per_bucket(canary), _per_bucket(stable)
-    scale = max(1.0, (counts_c.sum() + counts_s.sum()) / max_samples)
-    if scale > 1:
-        counts_c, counts_s = np.round(counts_c / scale).astype(np.int64), np.round(counts_s / scale).astype(np.int64)
-    idx = np.arange(len(counts_c))
-    x, y = np.repeat(idx, counts_c), np.repeat(idx, counts_s)
-    if len(x) == 0 or len(y) == 0:
-        return float("nan"), 1.0
-    result = stats.mannwhitneyu(x, y, alternative="greater")
-    return float(result.statistic), float(result.pvalue)

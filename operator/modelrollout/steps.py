@@ -19,6 +19,11 @@ def is_last_analysed(spec: RolloutSpec, step: int) -> bool:
     return step + 1 >= len(spec.steps) or spec.steps[step + 1].weight >= 100
 
 
+def planned_looks(spec: RolloutSpec) -> int:
+    """Analyses a rollout that passes every step makes: one per step below 100%."""
+    return sum(1 for s in spec.steps if s.weight < 100)
+
+
 def steps_changed(spec: RolloutSpec, status: Mapping[str, Any]) -> bool:
     """The status's step no longer exists at its weight (steps were edited mid-rollout). A
     candidate waiting at 0% (started while paused) has no step weight yet."""

@@ -70,8 +70,10 @@ def test_metadata_and_readiness_report_the_real_model(cancer):
     meta = client.get_model_metadata("cancer")
     assert meta["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, 30]}]
     assert meta["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]}]
+    assert meta["platform"] == "pytorch_torchscript" and meta["versions"] == ["v2"]
     gmeta = grpcclient.InferenceServerClient(cancer.grpc_url).get_model_metadata("cancer", as_json=True)
     assert gmeta["inputs"][0]["name"] == "features" and gmeta["inputs"][0]["shape"] == ["-1", "30"]
+    assert gmeta["platform"] == "pytorch_torchscript"     # (KServe's gRPC servicer drops `versions`)
 
 
 @pytest.mark.parametrize("binary", [True, False])
@@ -127,12 +129,13 @@ def tensor(**overrides):
     (tensor(shape=[1, 31]), 400, "shape [1, 31] does not match"),
     (tensor(data=[1.0] * 29), 400, "29 values, but shape [1, 30] needs 30"),
     (tensor(data=["NaN"] + [1.0] * 29), 400, "NaN or infinity"),
-    (b'{"inputs": [{"name": ', 422, "JSON decode error"),
+    (b'{"inputs": [{"name": ', 400, "not a V2 inference request: JSON decode error at character 21"),
+    (b'{"outputs": []}', 400, "not a V2 inference request: inputs: Field required"),
     (b"x" * (17 * 1024 * 1024), 413, "exceeds the limit"),
 ])
 def test_bad_input_gets_a_4xx_that_names_it_and_the_server_keeps_serving(cancer, cancer_rows, body, status, words):
     got_status, text = post(cancer.http_url, body)
-    assert got_status == status and words in text
+    assert got_status == status and words in json.loads(text)["error"]      # one shape for every error
     assert http_infer(cancer.http_url, "cancer", cancer_rows[:1], "features").shape == (1, 2)
 
 
@@ -144,6 +147,72 @@ def test_bad_input_over_grpc_is_invalid_argument(cancer, cancer_rows):
         client.infer("cancer", [inp])
     assert err.value.status() == "StatusCode.INVALID_ARGUMENT" and "does not match" in err.value.message()
     assert grpc_infer(cancer.grpc_url, "cancer", cancer_rows[:2], "features", "probabilities").shape == (2, 2)
+
+
+def test_a_chunked_body_over_the_limit_is_413(cancer):
+    host, port = cancer.http_url.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    chunks = (b"x" * (1024 * 1024) for _ in range(17))                    # 17 MiB, no Content-Length
+    conn.request("POST", "/v2/models/cancer/infer", chunks, {"content-type": "application/json"}, encode_chunked=True)
+    resp = conn.getresponse()
+    assert resp.status == 413 and "exceeds the limit" in json.loads(resp.read())["error"]
+
+
+def grpc_with_timeout_parameter(url: str, rows: np.ndarray, **choice):
+    """A raw ModelInfer with parameters["timeout"] set to one field of InferParameter (tritonclient
+    itself only sends an int64, from its `timeout` argument)."""
+    import grpc
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+    request = service_pb2.ModelInferRequest(model_name="cancer", raw_input_contents=[rows.tobytes()])
+    request.inputs.add(name="features", datatype="FP32", shape=list(rows.shape))
+    for field, value in choice.items():
+        setattr(request.parameters["timeout"], field, value)
+    with grpc.insecure_channel(url) as channel:
+        return service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=10)
+
+
+def test_the_grpc_timeout_parameter_is_an_integer_of_microseconds(cancer, cancer_rows):
+    inp = grpcclient.InferInput("features", [1, 30], "FP32")
+    inp.set_data_from_numpy(cancer_rows[:1])
+    client = grpcclient.InferenceServerClient(cancer.grpc_url)
+    assert client.infer("cancer", [inp], timeout=10_000_000).as_numpy("probabilities").shape == (1, 2)
+    assert grpc_with_timeout_parameter(cancer.grpc_url, cancer_rows[:1], int64_param=10_000_000).raw_output_contents
+
+
+@pytest.mark.parametrize("choice", [{"string_param": "10000000"}, {"double_param": 2.5}, {"bool_param": True},
+                                    {"int64_param": -5}, {"uint64_param": 10_000_000}])
+def test_a_grpc_timeout_parameter_of_any_other_type_is_invalid_argument(cancer, cancer_rows, choice):
+    import grpc
+    with pytest.raises(grpc.RpcError) as err:
+        grpc_with_timeout_parameter(cancer.grpc_url, cancer_rows[:1], **choice)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "parameter 'timeout' must be a positive integer of microseconds (int64)" in err.value.details()
+
+
+@pytest.mark.parametrize("binary_default, binary_output", [(True, False), (False, True)])
+def test_each_output_comes_back_binary_or_json_as_requested(cancer, cancer_rows, binary_default, binary_output):
+    """The request's binary_data_output is the default; an output's own binary_data wins (V2
+    binary-data extension). Raw HTTP: tritonclient does not let a caller set both."""
+    x = cancer_rows[:2]
+    body = json.dumps({"inputs": [{"name": "features", "datatype": "FP32", "shape": [2, 30], "data": x.ravel().tolist()}],
+                       "parameters": {"binary_data_output": binary_default},
+                       "outputs": [{"name": "probabilities", "parameters": {"binary_data": binary_output}}]}).encode()
+    host, port = cancer.http_url.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("POST", "/v2/models/cancer/infer", body, {"content-type": "application/json"})
+    resp = conn.getresponse()
+    raw = resp.read()
+    header_length = resp.getheader("Inference-Header-Content-Length")
+    header = json.loads(raw[:int(header_length)] if header_length else raw)
+    out = header["outputs"][0]
+    if binary_output:
+        got = np.frombuffer(raw[int(header_length):], np.float32).reshape(2, 2)
+        assert "data" not in out and out["parameters"]["binary_data_size"] == 16
+    else:
+        got = np.array(out["data"], np.float32).reshape(2, 2)
+        assert header_length is None
+    np.testing.assert_allclose(got, reference(CANCER, x), rtol=1e-5, atol=1e-6)
+    assert header["model_name"] == "cancer"
 
 
 def test_metrics_show_the_documented_series_moving(cancer, cancer_rows):
@@ -159,15 +228,6 @@ def test_metrics_show_the_documented_series_moving(cancer, cancer_rows):
         assert (metric(after, "predictor_requests_total", code=code, protocol="rest", **labels)
                 > metric(before, "predictor_requests_total", code=code, protocol="rest", **labels))
     assert "predictor_queue_depth" in after
-
-
-def test_repository_unload_and_load(cancer, cancer_rows):
-    client = httpclient.InferenceServerClient(cancer.http_url)
-    client.unload_model("cancer")
-    assert not client.is_model_ready("cancer")
-    client.load_model("cancer")
-    assert client.is_model_ready("cancer")
-    assert http_infer(cancer.http_url, "cancer", cancer_rows[:1], "features").shape == (1, 2)
 
 
 def weather_windows(n: int, rows: int) -> list[np.ndarray]:

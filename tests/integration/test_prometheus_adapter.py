@@ -101,3 +101,18 @@ def test_label_values_are_escaped_in_queries(exporter, prometheus):
     measured = wait_for(lambda: (lambda r: r if r.canary else None)(source.measure("cancer", odd, "v1", 30)),
                         what="the odd version's series")
     assert measured.error is None and measured.canary.requests >= 0
+
+
+def test_the_batch_counters_reach_the_measurement_as_a_design_effect(exporter, prometheus):
+    """Passes of 1, 3 and 4 requests: the size-biased batch size is (1 + 9 + 16) / 8."""
+    metrics, _ = exporter
+    client = PrometheusClient(prometheus.url)
+    m = metrics.for_model("cancer", "v5")
+    wait_for(lambda: client.query('predictor_batch_peers_total{version="v5"}'), what="a scrape of v5's counters")
+    for size in (1, 3, 4) * 10:
+        m.request_done("rest", 200, 0.005)
+        m.batch_done(rows=size, requests=size, seconds=0.004)
+    source = PredictorMetricsSource(client)
+    sample = wait_for(lambda: (lambda s: s if s and s.batched >= 70 else None)(source.sample("cancer", "v5", 30)),
+                      what="increase() to see the passes")
+    assert sample.design_effect == pytest.approx(26 / 8, rel=0.02)    # extrapolation scales both alike

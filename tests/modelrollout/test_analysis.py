@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -113,3 +114,58 @@ def test_a_negligible_error_difference_at_high_traffic_passes_within_the_margin(
     assert verdict.outcome == PASS and verdict.details["errorExcessPValue"] > 0.5
     worse = sample(1_000_000, 2_000)                                        # 0.2%: beyond the margin
     assert judge(lenient, Measurements(worse, stable)).outcome == FAIL
+
+
+def batched(s: VersionSample, *passes: int) -> VersionSample:
+    """s with the predictor's batch counters for forward passes of these request counts."""
+    return dataclasses.replace(s, batched=float(sum(passes)), peers=float(sum(n * n for n in passes)))
+
+
+def test_one_failed_batch_is_one_failure_not_eight():
+    """A batch of 8 fails whole: 8 errors, but one event. Taken as 8 independent failures they
+    'prove' the canary worse than stable; divided by the batch design effect they do not."""
+    canary = batched(sample(1000, 8), *[8] * 125)                # one of 125 passes failed
+    stable = batched(sample(20_000, 16), *[8] * 2500)            # two of 2,500 passes failed
+    spec = AnalysisSpec(prometheus_url="http://p", min_requests=200, max_error_rate=0.2, max_latency_p99=None)
+    verdict = judge(spec, Measurements(canary, stable))
+    assert verdict.outcome == PASS, verdict.reason
+    assert verdict.details["designEffects"] == [8, 8]
+    unbatched = judge(spec, Measurements(sample(1000, 8), sample(20_000, 16)))
+    assert unbatched.outcome == FAIL                            # the same counts without batch counters
+
+
+def test_a_tail_regression_fails_even_when_most_requests_are_faster():
+    """The canary is faster for 95% of requests but its slowest 3% take 0.25-0.5 s: the tail
+    share above stable's p99 bound shows it (a rank test on all requests saw a faster canary)."""
+    faster_with_a_tail = (400, 400, 120, 40, 10, 0, 30, 0)
+    spec = AnalysisSpec(prometheus_url="http://p", min_requests=200, max_error_rate=0.05, max_latency_p99=None)
+    verdict = judge(spec, Measurements(sample(2000, 0, faster_with_a_tail), sample(2000, 0)))
+    assert verdict.outcome == FAIL and "slower than" in verdict.reason, verdict.reason
+    assert verdict.details["tailShares"][0] > 0.02 > verdict.details["tailShares"][1]
+
+
+def test_the_error_test_judges_the_whole_rollout_so_far():
+    """Each window alone is not enough evidence (p > alpha), the rollout's requests together are."""
+    spec = AnalysisSpec(prometheus_url="http://p", min_requests=200, max_error_rate=0.05, max_latency_p99=None)
+    window = Measurements(sample(2000, 12), sample(20_000, 60))        # 0.6% against 0.3%
+    first = judge(spec, window, alpha=0.005)
+    assert first.outcome == PASS and first.details["errorEvidence"] == {"canary": [2000, 12], "stable": [20000, 60]}
+    evidence = first.details["errorEvidence"]
+    for _ in range(3):
+        later = judge(spec, window, alpha=0.005, evidence=evidence)
+        evidence = later.details["errorEvidence"]
+    assert later.outcome == FAIL and "rollout so far" in later.reason
+    assert evidence["canary"] == [8000, 48]
+
+
+def test_an_untestable_look_spends_nothing_and_keeps_no_evidence():
+    verdict = judge(SPEC, Measurements(sample(50, 0), sample(1000, 5)), alpha=0.001)
+    assert not verdict.tested and "errorEvidence" not in verdict.details
+    assert judge(SPEC, Measurements(sample(1000, 5), sample(1000, 5)), alpha=0.001).tested
+
+
+def test_a_look_fails_only_below_its_own_share_of_alpha():
+    canary, stable = sample(2000, 40), sample(2000, 20)                # p about 0.006
+    p = judge(SPEC, Measurements(canary, stable)).details["errorPValue"]
+    assert judge(SPEC, Measurements(canary, stable), alpha=p * 2).outcome == FAIL
+    assert judge(SPEC, Measurements(canary, stable), alpha=p / 2).outcome == PASS

@@ -234,6 +234,50 @@ def test_inconclusive_keeps_the_window_and_holds_again_from_the_look():
     assert again.events == () and again.status["phase"] == "Holding"     # one event when holding starts
 
 
+def test_a_steps_first_tested_look_has_its_planned_share_and_later_ones_extra_shares():
+    from modelrollout import stats
+    from modelrollout.planner import analysis_window, look_alpha
+    tested = Verdict(INCONCLUSIVE, "bounds straddle the limit", {"errorEvidence": {"canary": [900, 3]}}, tested=True)
+    assert look_alpha(spec(), progressing()) == stats.look_alpha(0.05, 2, 1)          # step 1 of 2 analysed
+    assert look_alpha(spec(), progressing(step=1, weight=50)) == stats.look_alpha(0.05, 2, 2)
+    p = plan(spec(), progressing(started=0), SERVING, tested, at(120))
+    assert p.status["looks"] == 1 and p.status["testedAt"] == timestamp(at(120)) and p.status["extraLooks"] == 0
+    assert look_alpha(spec(), p.status) == stats.look_alpha(0.05, 2, 3)               # the first extra share
+    again = plan(spec(), p.status, SERVING, tested, at(180))
+    assert again.status["extraLooks"] == 1 and look_alpha(spec(), again.status) == stats.look_alpha(0.05, 2, 4)
+    # an Inconclusive look's window grows with the step (the next look spends its own share)
+    assert analysis_window(spec(), p.status, at(150)) == 60
+    assert "errorEvidence" not in p.status                 # the step's window is not yet final
+
+
+def test_a_steps_last_window_joins_the_evidence_when_the_step_ends():
+    passed = Verdict(PASS, "ok", {"errorEvidence": {"canary": [900, 3], "stable": [9000, 20]}}, tested=True)
+    p = plan(spec(), progressing(started=0), SERVING, passed, at(120))
+    assert p.status["currentStep"] == 1 and p.status["errorEvidence"] == {"canary": [900, 3], "stable": [9000, 20]}
+    failed = Verdict(FAIL, "bad", {"errorEvidence": {"canary": [1, 1]}}, tested=True)
+    f = plan(spec(), progressing(started=0), SERVING, failed, at(120))
+    assert f.status["phase"] == "RolledBack" and f.status["errorEvidence"] == {"canary": [1, 1]}
+
+
+def test_a_rollout_spends_at_most_its_significance_over_every_look():
+    from modelrollout.planner import look_alpha
+    s = spec()
+    first = [look_alpha(s, progressing(step=k)) for k in range(2)]
+    extra = [look_alpha(s, progressing(testedAt=timestamp(T0), extraLooks=n)) for n in range(1000)]
+    assert sum(first) + sum(extra) <= s.analysis.significance
+
+
+def test_a_new_step_judges_from_its_start_and_a_new_rollout_starts_a_new_budget():
+    from modelrollout.planner import analysis_window
+    status = progressing(started=0, looks=3, testedAt=timestamp(at(100)), errorEvidence={"canary": [1, 0]})
+    advanced = plan(spec(), status, SERVING, P, at(130)).status
+    assert advanced["testedAt"] is None and advanced["looks"] == 3 and advanced["errorEvidence"] == {"canary": [1, 0]}
+    served = plan(spec(), advanced, SERVING, None, at(140), applied=True).status
+    assert analysis_window(spec(), served, at(170)) == 30
+    restarted = plan(spec(version="v3", storage_uri="pvc://m/cancer/v3"), status, SERVING, None, at(130)).status
+    assert restarted["looks"] == 0 and restarted["errorEvidence"] is None
+
+
 # -- commands and edits (operator-review B11, B13) ------------------------------------------------
 
 def test_abort_wins_over_a_new_version():

@@ -26,18 +26,33 @@ def test_quantile_interpolates_like_histogram_quantile(q, buckets, expected):
     assert got == (None if expected is None else pytest.approx(expected))
 
 
-def test_error_rate_test_separates_three_times_worse_from_equal():
-    _, p_equal = stats.error_rate_test(10, 1000, 10, 1000)
-    _, p_worse = stats.error_rate_test(30, 1000, 10, 1000)
+def test_proportion_test_separates_three_times_worse_from_equal():
+    _, p_equal = stats.proportion_test(10, 1000, 10, 1000)
+    _, p_worse = stats.proportion_test(30, 1000, 10, 1000)
     assert p_equal > 0.3 and p_worse < 0.01
 
 
-def test_latency_test_detects_a_shift_and_not_noise():
-    _, p_same = stats.latency_test(hist(50, 30, 15, 4, 1, 0), hist(52, 29, 14, 4, 1, 0))
-    _, p_slow = stats.latency_test(hist(5, 10, 40, 30, 15, 0), hist(50, 30, 15, 4, 1, 0))
-    assert p_same > 0.05 and p_slow < 1e-6
+@pytest.mark.parametrize("passes, expected", [
+    ([1] * 100, 1.0),                  # unbatched: every request its own evidence
+    ([4] * 25, 4.0),                   # batches of 4: a failure comes four at a time
+    ([1] * 50 + [50], 50 * 50 / 100 + 0.5),   # half the requests rode in one large batch
+])
+def test_design_effect_is_the_size_biased_batch_size(passes, expected):
+    assert stats.design_effect(sum(passes), sum(n * n for n in passes)) == pytest.approx(expected)
 
 
-def test_latency_test_refuses_different_bounds():
-    with pytest.raises(ValueError, match="different bucket bounds"):
-        stats.latency_test(hist(1, 1, 1, 1, 1, 1), ((0.1, 1), (math.inf, 2)))
+def test_design_effect_without_batch_counts_is_one():
+    assert stats.design_effect(0, 0) == 1.0
+
+
+@pytest.mark.parametrize("planned", [1, 3, 9])
+def test_looks_never_spend_more_than_alpha_however_many_there_are(planned):
+    shares = [stats.look_alpha(0.05, planned, look) for look in range(1, 10_000)]
+    assert sum(shares) <= 0.05
+    assert sum(shares[:planned]) == pytest.approx(0.05 * 0.75)          # planned looks share 75%, growing
+    assert all(b >= a for a, b in zip(shares[:planned], shares[1:planned]))
+    assert all(b < a for a, b in zip(shares[planned:], shares[planned + 1:]))   # extras: ever smaller
+
+
+def test_count_above_reads_a_shared_bound_exactly():
+    assert stats.count_above(hist(50, 30, 15, 4, 1, 0), 0.025) == 5

@@ -177,3 +177,66 @@ async def test_unbatched_runs_each_request_alone_and_drains():
     await u.drain()
     with pytest.raises(Draining):
         await u.submit(rows(1))
+
+
+async def test_a_batch_that_cannot_be_merged_fails_alone_and_frees_the_model():
+    """Requests whose tensors do not concatenate (here 1 and 2 columns) fail their batch; before,
+    the merge ran outside the guarded block and left the only instance taken for good."""
+    model = FakeModel()
+    b = make(model, max_batch_size=4)
+    first = await occupy(b, model)
+    clash = [asyncio.create_task(b.submit([np.zeros((1, n), np.float32)])) for n in (1, 2)]
+    await asyncio.sleep(0)
+    model.gate.set()
+    results = await asyncio.wait_for(asyncio.gather(first, *clash, return_exceptions=True), 5)
+    assert all(isinstance(r, ModelFailed) for r in results[1:]), results
+    assert (await asyncio.wait_for(b.submit(rows(5)), 5))[0].item() == 10   # still serving
+
+
+async def test_the_observer_hears_each_pass_with_its_rows_and_requests():
+    heard = []
+
+    class Observer:
+        def batch_done(self, rows, requests, seconds):
+            heard.append((rows, requests))
+
+        def waited(self, seconds):
+            pass
+
+        def queue_depth(self, rows):
+            pass
+
+    model = FakeModel()
+    b = make(model, max_batch_size=8, observer=Observer())
+    first = await occupy(b, model)
+    waiting = [asyncio.create_task(b.submit(rows(*range(n)))) for n in (1, 2, 3)]
+    await asyncio.sleep(0)
+    model.gate.set()
+    await asyncio.gather(first, *waiting)
+    assert heard == [(1, 1), (6, 3)]
+
+
+async def test_the_watchdog_fails_a_pass_that_never_returns_and_the_batcher_is_stuck_until_it_does():
+    model = FakeModel()
+    b = make(model, forward_timeout=0.2)
+    model.gate.clear()
+    with pytest.raises(ModelFailed, match="did not return within 0.2s"):
+        await asyncio.wait_for(b.submit(rows(1)), 5)
+    assert b.stuck                                    # its only instance is still held
+    waiting = asyncio.create_task(b.submit(rows(2)))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()                         # nothing runs while the pass is stuck
+    model.gate.set()                                  # the pass returns at last
+    assert (await asyncio.wait_for(waiting, 5))[0].item() == 4
+    assert not b.stuck
+
+
+async def test_unbatched_has_the_same_watchdog():
+    model = FakeModel()
+    u = Unbatched(model, forward_timeout=0.2)
+    model.gate.clear()
+    with pytest.raises(ModelFailed, match="did not return"):
+        await asyncio.wait_for(u.submit(rows(1)), 5)
+    assert u.stuck
+    model.gate.set()
+    assert (await asyncio.wait_for(u.submit(rows(3)), 5))[0].item() == 6 and not u.stuck

@@ -72,9 +72,34 @@ def test_unknown_requested_output_is_rejected():
 def test_encode_returns_all_outputs_or_only_the_requested_ones():
     req = request(x(), ids())
     outs = [np.ones((2, 2), np.float32), np.array([7, 8])]
-    resp = encode_response(req, CONFIG, outs)
+    resp = encode_response(req, CONFIG, outs, "m")
     assert [o.name for o in resp.outputs] == ["y", "z"]
     assert resp.outputs[1].datatype == "INT64" and resp.outputs[1].as_numpy().tolist() == [7, 8]
     assert resp.model_version == "v1"
-    only = encode_response(request(x(), ids(), outputs=[RequestedOutput("z")]), CONFIG, outs)
+    only = encode_response(request(x(), ids(), outputs=[RequestedOutput("z")]), CONFIG, outs, "m")
     assert [o.name for o in only.outputs] == ["z"]
+
+
+@pytest.mark.parametrize("data", [[0.5, 1], [1, 2.7]])
+def test_a_fraction_for_an_integer_input_is_refused_not_truncated(data):
+    with pytest.raises(InvalidInput, match="INT64 takes whole numbers, got (0.5|2.7)"):
+        decode_request(request(x(), InferInput("ids", [2], "INT64", data)), CONFIG)
+
+
+def test_whole_numbers_written_as_floats_are_accepted_for_an_integer_input():
+    arrays = decode_request(request(x(), InferInput("ids", [2], "INT64", [3.0, 4])), CONFIG)
+    assert arrays[1].dtype == np.int64 and arrays[1].tolist() == [3, 4]
+
+
+def test_each_output_is_binary_or_json_as_the_request_asks_and_under_the_served_name():
+    import json
+    outs = [np.ones((2, 2), np.float32), np.array([7, 8])]
+    req = InferRequest(model_name="served", infer_inputs=[x(), ids()], parameters={"binary_data_output": True},
+                       request_outputs=[RequestedOutput("y", {"binary_data": False}), RequestedOutput("z")])
+    body, json_length = encode_response(req, CONFIG, outs, "served").to_rest()
+    header = json.loads(body[:json_length])
+    assert header["model_name"] == "served"
+    y, z = header["outputs"]
+    assert y["data"] == [1.0, 1.0, 1.0, 1.0]                                  # its own binary_data: false
+    assert "data" not in z and z["parameters"]["binary_data_size"] == 16      # the request's default: binary
+    assert np.frombuffer(body[json_length:], np.int64).tolist() == [7, 8]

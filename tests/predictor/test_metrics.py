@@ -46,3 +46,14 @@ def test_latency_bounds_resolve_a_twenty_percent_change_from_1ms_to_10s():
     assert LATENCY_BUCKETS[0] == 0.001 and LATENCY_BUCKETS[-1] == 10.0
     ratios = [b / a for a, b in zip(LATENCY_BUCKETS, LATENCY_BUCKETS[1:])]
     assert max(ratios) <= 1.25 + 1e-9 and min(ratios) > 1.0
+
+
+def test_each_forward_pass_adds_its_requests_and_their_square():
+    registry = CollectorRegistry()
+    m = PredictorMetrics(registry).for_model("cancer", "v2")
+    for requests_in_pass in (1, 3, 4):
+        m.batch_done(rows=requests_in_pass * 2, requests=requests_in_pass, seconds=0.01)
+    samples = scrape(registry)
+    labels = tuple(sorted({"model": "cancer", "version": "v2"}.items()))
+    assert samples[("predictor_batch_requests_total", labels)] == 8
+    assert samples[("predictor_batch_peers_total", labels)] == 1 + 9 + 16    # size-biased batch size 26/8

@@ -78,6 +78,9 @@ class PredictorMetricsSource:
             # successes only: fast 429s and errors must not pull the canary's p99 down
             "latency_buckets": f'sum by (le) (increase(predictor_request_duration_seconds_bucket{{{sel},status_class="2xx"}}[{w}]))',
             "age": f"time() - max(timestamp(predictor_requests_total{{{sel}}}))",
+            # the batch design effect: peers / batched (absent on predictors without batching)
+            "batched": f"sum(increase(predictor_batch_requests_total{{{sel}}}[{w}]))",
+            "peers": f"sum(increase(predictor_batch_peers_total{{{sel}}}[{w}]))",
         }
 
     def sample(self, model: str, version: str, window: float) -> VersionSample | None:
@@ -88,8 +91,10 @@ class PredictorMetricsSource:
         buckets = sorted((float(r["metric"]["le"]), float(r["value"][1])) for r in self.client.query(q["latency_buckets"]))
         if buckets and not math.isinf(buckets[-1][0]):
             buckets.append((math.inf, buckets[-1][1]))
-        return VersionSample(requests=requests, errors=_scalar(self.client.query(q["errors"])) or 0.0,
-                             buckets=tuple(buckets), age=_scalar(self.client.query(q["age"])) or 0.0)
+        def value(name: str) -> float:
+            return _scalar(self.client.query(q[name])) or 0.0
+        return VersionSample(requests=requests, errors=value("errors"), buckets=tuple(buckets), age=value("age"),
+                             batched=value("batched"), peers=value("peers"))
 
     def measure(self, model: str, canary: str, stable: str, window: float) -> Measurements:
         queries = {f"canary_{k}": v for k, v in self.queries(model, canary, window).items()}
