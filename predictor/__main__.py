@@ -60,8 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="largest REST body or gRPC message accepted [MAX_BODY_BYTES]")
     parser.add_argument("--enable_repository", type=_bool, default=_env("ENABLE_REPOSITORY", False, _bool),
                         help="serve the V2 repository extension (load and unload models by name) [ENABLE_REPOSITORY]")
-    parser.add_argument("--grace_period", type=int, default=_env("GRACE_PERIOD", 30, int),
-                        help="seconds to finish in-flight work after SIGTERM [GRACE_PERIOD]")
+    parser.add_argument("--shutdown_delay", type=float, default=_env("SHUTDOWN_DELAY", 5.0, float),
+                        help="seconds after SIGTERM during which readiness fails but requests are still "
+                             "accepted, so endpoints stop routing here first [SHUTDOWN_DELAY]")
+    parser.add_argument("--grace_period", type=int, default=_env("GRACE_PERIOD", 20, int),
+                        help="seconds REST and gRPC (in parallel) then have to finish in-flight requests; "
+                             "with shutdown_delay within the pod's terminationGracePeriodSeconds (30) [GRACE_PERIOD]")
     parser.set_defaults(model_name=_env("MODEL_NAME"), http_port=_env("HTTP_PORT", 8080, int),
                         grpc_port=_env("GRPC_PORT", 8081, int))
     return parser
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         http_port=args.http_port, grpc_port=args.grpc_port, enable_grpc=args.enable_grpc,
         grpc_threads=args.max_threads, max_body_bytes=args.max_body_bytes, grace_period=args.grace_period,
         registered_models=TorchModelRepository(args.model_dir, configure=configure),
-        enable_repository=args.enable_repository)
+        enable_repository=args.enable_repository, shutdown_delay=args.shutdown_delay)
     server.start([model])
 
 

@@ -75,7 +75,7 @@ class PredictorProcess:
             cmd = ["taskset", "-c", str(self.cpu), *cmd]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "TORCH_THREADS": "1", **self.env})
+                                     env={**os.environ, "TORCH_THREADS": "1", "SHUTDOWN_DELAY": "0", **self.env})
         self.wait_ready()
         return self
 

@@ -16,6 +16,14 @@ from .adapters.kube import GROUP, PLURAL, VERSION, Conflict
 from .reconcile import Reconciler
 
 log = logging.getLogger("modelrollout")
+FINALIZER = f"{GROUP}/finalizer"
+
+
+def _guarded(obj: dict) -> bool:
+    """kopf has put its finalizer on the rollout. Until it has, nothing may be routed: a rollout
+    deleted meanwhile would vanish without restoring stable (kopf adds the finalizer in the same
+    cycle; the MODIFIED event it causes brings the first reconcile)."""
+    return FINALIZER in ((obj.get("metadata") or {}).get("finalizers") or ())
 
 
 @kopf.on.startup()
@@ -23,7 +31,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     settings.posting.enabled = False                  # our own Events say what happened; kopf's trouble goes to the log
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.persistence.finalizer = f"{GROUP}/finalizer"   # kopf's: the daemon stops, and stable is restored
+    settings.persistence.finalizer = FINALIZER        # kopf's: the daemon stops, and stable is restored
     # watching named namespaces: no need to list and watch every namespace (which the
     # ClusterRole does not grant, so kopf would retry for ~40 s before falling back)
     settings.scanning.disabled = bool(memo.get("namespaced"))
@@ -60,7 +68,8 @@ async def on_change(event: kopf.RawEvent, namespace: str, name: str, memo: kopf.
     if target:
         memo.target_of[(namespace, name)] = (namespace, target)
         memo.targets.setdefault((namespace, target), set()).add((namespace, name))
-    await _reconcile(memo, namespace, name)
+    if _guarded(event.get("object") or {}):
+        await _reconcile(memo, namespace, name)
 
 
 @kopf.on.event("serving.kserve.io", "v1beta1", "inferenceservices")
@@ -85,8 +94,12 @@ async def restore_stable(body: kopf.Body, namespace: str, name: str, memo: kopf.
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=5)
-async def keep_reconciling(stopped: kopf.DaemonStopped, namespace: str, name: str, memo: kopf.Memo, **_) -> None:
+async def keep_reconciling(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str, name: str,
+                           memo: kopf.Memo, **_) -> None:
     resync: float = memo.resync
     while not stopped:
+        if not _guarded(body):
+            await stopped.wait(0.5)
+            continue
         after = await _reconcile(memo, namespace, name)
         await stopped.wait(resync if after is None else min(after, resync))

@@ -143,3 +143,18 @@ def test_a_rest_client_that_goes_away_is_counted_499_and_its_request_leaves_the_
         # cancelled requests never ran, but for the one in the forward pass when its client left
         assert metric(text, "predictor_batch_requests_total", model="cancer") <= 60 - cancelled + 1
         assert infer(p.http_url, ROWS[:1]).shape == (1, 2)                      # and it still serves
+
+
+def test_on_sigterm_readiness_fails_first_and_both_protocols_serve_through_the_delay(tmp_path):
+    with PredictorProcess(CANCER, env={"SHUTDOWN_DELAY": "4"}, log_path=tmp_path / "p.log") as p:
+        p.proc.send_signal(15)
+        signalled = time.monotonic()
+        wait_until(lambda: status_of(f"http://{p.http_url}/v2/health/ready") != 200, what="readiness to fail")
+        assert not grpcclient.InferenceServerClient(p.grpc_url).is_server_ready()
+        # new connections are still accepted and answered while endpoints catch up
+        assert infer(p.http_url, ROWS[:2]).shape == (2, 2)
+        inp = grpcclient.InferInput("features", [2, 30], "FP32")
+        inp.set_data_from_numpy(ROWS[:2])
+        assert grpcclient.InferenceServerClient(p.grpc_url).infer("cancer", [inp]).as_numpy("probabilities").shape == (2, 2)
+        assert time.monotonic() - signalled < 4 and p.proc.poll() is None
+        assert p.proc.wait(30) == 0 and time.monotonic() - signalled >= 4

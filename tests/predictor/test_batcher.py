@@ -216,9 +216,11 @@ async def test_the_observer_hears_each_pass_with_its_rows_and_requests():
     assert heard == [(1, 1), (6, 3)]
 
 
-async def test_the_watchdog_fails_a_pass_that_never_returns_and_the_batcher_is_stuck_until_it_does():
+@pytest.mark.parametrize("queue", [lambda m: make(m, forward_timeout=0.2), lambda m: Unbatched(m, forward_timeout=0.2)],
+                         ids=["batcher", "unbatched"])
+async def test_the_watchdog_fails_a_pass_that_never_returns_and_nothing_runs_until_it_does(queue):
     model = FakeModel()
-    b = make(model, forward_timeout=0.2)
+    b = queue(model)
     model.gate.clear()
     with pytest.raises(ModelFailed, match="did not return within 0.2s"):
         await asyncio.wait_for(b.submit(rows(1)), 5)
@@ -229,14 +231,3 @@ async def test_the_watchdog_fails_a_pass_that_never_returns_and_the_batcher_is_s
     model.gate.set()                                  # the pass returns at last
     assert (await asyncio.wait_for(waiting, 5))[0].item() == 4
     assert not b.stuck
-
-
-async def test_unbatched_has_the_same_watchdog():
-    model = FakeModel()
-    u = Unbatched(model, forward_timeout=0.2)
-    model.gate.clear()
-    with pytest.raises(ModelFailed, match="did not return"):
-        await asyncio.wait_for(u.submit(rows(1)), 5)
-    assert u.stuck
-    model.gate.set()
-    assert (await asyncio.wait_for(u.submit(rows(3)), 5))[0].item() == 6 and not u.stuck
