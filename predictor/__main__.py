@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="watchdog: a forward pass longer than this fails its batch and readiness turns "
                              "false until it returns; 0 turns it off; default from config.yaml, else 30000 "
                              "[FORWARD_TIMEOUT_MS]")
+    parser.add_argument("--device", default=_env("DEVICE"),
+                        help="cpu, cuda, cuda:N or auto (cuda when torch sees a GPU); default from config.yaml, "
+                             "else cpu [DEVICE]")
+    parser.add_argument("--half", type=_bool, default=_env("HALF", None, _bool),
+                        help="run float inputs and the model in FP16 (CUDA only) [HALF]")
     parser.add_argument("--max_body_bytes", type=int, default=_env("MAX_BODY_BYTES", 16 * 1024 * 1024, int),
                         help="largest REST body or gRPC message accepted [MAX_BODY_BYTES]")
     parser.add_argument("--enable_repository", type=_bool, default=_env("ENABLE_REPOSITORY", False, _bool),
@@ -83,6 +88,10 @@ def overrides(args: argparse.Namespace) -> Callable[[ModelConfig], ModelConfig]:
         if args.forward_timeout_ms is not None:      # 0 means off, which with_batching's None cannot say
             config = dataclasses.replace(config, batching=dataclasses.replace(
                 config.batching, forward_timeout=args.forward_timeout_ms / 1000 or None))
+        if args.device:
+            config = dataclasses.replace(config, device=args.device)
+        if args.half is not None:
+            config = dataclasses.replace(config, half=args.half)
         return config
     return configure
 

@@ -6,6 +6,7 @@ it reaches a batch, and the metadata endpoint reports real tensor names, datatyp
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 import yaml
 
 CONFIG_FILE = "config.yaml"
+_DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 # V2 datatypes the predictor serves, with their numpy equivalents.
 V2_DTYPES: dict[str, np.dtype] = {
@@ -84,6 +86,12 @@ class ModelConfig:
     allow_non_finite: bool = False
     model_file: str = "model.pt"
     platform: str = "pytorch_torchscript"
+    device: str = "cpu"                # cpu, cuda, cuda:N, or auto (cuda when torch sees one)
+    half: bool = False                 # run float inputs and the model in FP16 (CUDA only)
+
+    def __post_init__(self) -> None:
+        if not _DEVICE.match(self.device):
+            raise ConfigError(f"device: {self.device!r} is not cpu, cuda, cuda:N or auto")
 
     def with_batching(self, **changes: Any) -> "ModelConfig":
         """The same config with some batching settings overridden (flags, environment)."""
@@ -138,6 +146,7 @@ def parse_model_config(raw: dict[str, Any], source: str = CONFIG_FILE) -> ModelC
         batching=batching, allow_non_finite=bool(raw.get("allow_non_finite", False)),
         model_file=str(raw.get("model_file", "model.pt")),
         platform=str(raw.get("platform", "pytorch_torchscript")),
+        device=str(raw.get("device", "cpu")), half=bool(raw.get("half", False)),
     )
 
 

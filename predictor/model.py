@@ -58,8 +58,9 @@ class TorchModel(Model):
         self._queue: Batcher | Unbatched | None = None
 
     def load(self) -> bool:
-        module = runtime.load_module(self.model_dir, self.config)
-        runner = runtime.TorchRunner(module, self.config)
+        device = runtime.resolve_device(self.config.device, self.config.half)
+        module = runtime.load_module(self.model_dir, self.config, device)
+        runner = runtime.TorchRunner(module, self.config, device)
         runtime.warm_up(runner, self.config)
         b = self.config.batching
         if b.enabled:
@@ -69,8 +70,8 @@ class TorchModel(Model):
         else:
             self._queue = Unbatched(runner, forward_timeout=b.forward_timeout, observer=self._metrics)
         self.ready = True  # only now: loaded and a warm-up forward pass succeeded
-        log.info("model %s version %s ready (batching %s)", self.name, self.config.version,
-                 "on" if b.enabled else "off")
+        log.info("model %s version %s ready on %s%s (batching %s)", self.name, self.config.version, device,
+                 " in FP16" if self.config.half else "", "on" if b.enabled else "off")
         return self.ready
 
     async def healthy(self) -> bool:

@@ -1,6 +1,9 @@
 """The torch side: load a model version, run a forward pass on numpy arrays, warm it up.
 
-TorchRunner is the `run_batch` the batcher calls on its inference thread.
+TorchRunner is the `run_batch` the batcher calls on its inference thread. On a GPU, inputs go
+through pinned host memory (an asynchronous copy) and outputs come back to the host before
+they are encoded; with `half`, float inputs and the model run in FP16 and outputs are cast back
+to the config's datatype. The CPU path is the tested default.
 """
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -51,27 +54,51 @@ def set_torch_threads(threads: int | None) -> None:
         pass
 
 
+def resolve_device(wanted: str, half: bool = False,
+                   cuda_available: Callable[[], bool] = torch.cuda.is_available) -> torch.device:
+    """`auto` is CUDA when torch sees a GPU, else the CPU. Asking for CUDA without one, or for
+    half precision on the CPU, is refused at load with a message that says so."""
+    if wanted == "auto":
+        wanted = "cuda" if cuda_available() else "cpu"
+    if wanted.startswith("cuda") and not cuda_available():
+        raise ConfigError(f"device {wanted}: torch sees no CUDA device here (use --device cpu or auto)")
+    if half and not wanted.startswith("cuda"):
+        raise ConfigError("half precision needs a CUDA device (--device cuda or auto on a GPU node)")
+    return torch.device(wanted)
+
+
 class TorchRunner:
-    def __init__(self, module: torch.nn.Module, config: ModelConfig):
+    def __init__(self, module: torch.nn.Module, config: ModelConfig, device: torch.device = torch.device("cpu")):
         self._module = module
         self._config = config
+        self._device = device
+        self._half = config.half
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if self._device.type == "cpu":
+            return tensor
+        tensor = tensor.pin_memory().to(self._device, non_blocking=True)
+        return tensor.half() if self._half and tensor.is_floating_point() else tensor
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         with torch.inference_mode():
-            result = self._module(*[torch.from_numpy(np.ascontiguousarray(a)) for a in inputs])
+            result = self._module(*[self._to_device(a) for a in inputs])
         tensors = result if isinstance(result, (tuple, list)) else (result,)
         if len(tensors) != len(self._config.outputs):
             raise RuntimeError(f"the model returned {len(tensors)} outputs, its config lists {len(self._config.outputs)}")
-        return [t.numpy() for t in tensors]
+        if self._device.type == "cpu":
+            return [t.numpy() for t in tensors]
+        return [t.to("cpu").numpy().astype(spec.dtype, copy=False) for t, spec in zip(tensors, self._config.outputs)]
 
 
-def load_module(model_dir: Path, config: ModelConfig) -> torch.nn.Module:
+def load_module(model_dir: Path, config: ModelConfig, device: torch.device = torch.device("cpu")) -> torch.nn.Module:
     path = Path(model_dir) / config.model_file
     if not path.is_file():
         raise ConfigError(f"model file {path} does not exist")
-    module = torch.jit.load(str(path), map_location="cpu")
+    module = torch.jit.load(str(path), map_location=device)
     module.eval()
-    return module
+    return module.half() if config.half else module
 
 
 def warm_up(runner: TorchRunner, config: ModelConfig, batch_sizes: Sequence[int] | None = None) -> None:

@@ -127,7 +127,7 @@ def service():
     kubectl("-n", NS, "delete", "isvc", "cancer", "--ignore-not-found", "--wait=true")
     kubectl("apply", "-f", "-", input=yaml.safe_dump({
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-        "metadata": {"name": "cancer", "namespace": NS, "annotations": {"serving.kserve.io/enable-prometheus-scraping": "true"}},
+        "metadata": {"name": "cancer", "namespace": NS},
         "spec": {"predictor": {"minReplicas": 1, "model": {"modelFormat": {"name": "pytorch"}, "runtime": "modelrollout-torch",
                                                             "storageUri": uri("v1")}}}}))
     kubectl("-n", NS, "wait", "--for=condition=Ready", "isvc/cancer", "--timeout=600s")

@@ -12,8 +12,11 @@ from predictor.testing import free_port, wait_until_answers
 
 
 class PrometheusServer:
-    def __init__(self, targets: list[str], scrape_interval: str = "1s"):
+    def __init__(self, targets: list[str], scrape_interval: str = "1s", jobs: dict[str, dict[str, str]] | None = None):
+        """jobs: scrape the targets once per job, each adding its labels (as Kubernetes service
+        discovery adds `namespace`); default one job, no labels."""
         self.targets = targets
+        self.jobs = jobs or {"predictors": {}}
         self.scrape_interval = scrape_interval
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="prometheus-"))
@@ -28,7 +31,8 @@ class PrometheusServer:
         if binary is None:
             raise RuntimeError("prometheus is not installed: run `bash .ci/setup` (Debian package prometheus)")
         config = {"global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval},
-                  "scrape_configs": [{"job_name": "predictors", "static_configs": [{"targets": self.targets}]}]}
+                  "scrape_configs": [{"job_name": job, "static_configs": [{"targets": self.targets, "labels": labels}]}
+                                     for job, labels in self.jobs.items()]}
         (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.proc = subprocess.Popen(
             [binary, f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",

@@ -25,9 +25,10 @@ from .reconcile import Reconciler
 from .spec import RolloutSpec
 
 
-def measure_with_prometheus(spec: RolloutSpec, canary: str, stable: str, window: float) -> Measurements:
-    source = PredictorMetricsSource(PrometheusClient(spec.analysis.prometheus_url))
-    return source.measure(spec.model_name, canary, stable, window)
+def measure_with_prometheus(spec: RolloutSpec, canary: str, stable: str, window: float, namespace: str) -> Measurements:
+    a = spec.analysis
+    scope = (((a.namespace_label, namespace),) if a.namespace_label else ()) + a.selector
+    return PredictorMetricsSource(PrometheusClient(a.prometheus_url)).measure(spec.model_name, canary, stable, window, scope)
 
 
 def parser() -> argparse.ArgumentParser:

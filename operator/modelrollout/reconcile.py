@@ -55,8 +55,8 @@ class Kube(Protocol):
 
 ROUTING_RETRY = 5.0   # seconds before trying a refused InferenceService patch again
 
-# (spec, canary version, stable version, window seconds) -> what Prometheus says about them
-Measure = Callable[[RolloutSpec, str, str, float], Measurements]
+# (spec, canary version, stable version, window seconds, namespace) -> what Prometheus says about them
+Measure = Callable[[RolloutSpec, str, str, float, str], Measurements]
 
 
 @dataclasses.dataclass
@@ -100,7 +100,7 @@ class Reconciler:
         if analysis_due(spec, status, now):
             t0 = time.perf_counter()
             window = analysis_window(spec, status, now)
-            measured = self.measure(spec, status["canaryVersion"], status["stableVersion"], window)
+            measured = self.measure(spec, status["canaryVersion"], status["stableVersion"], window, namespace)
             verdict = judge(spec.analysis, measured, alpha=look_alpha(spec, status), evidence=status.get("errorEvidence"))
             self.metrics.analysis_duration.observe(time.perf_counter() - t0)
             self.metrics.decisions.labels(verdict.outcome).inc()

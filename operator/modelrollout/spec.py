@@ -8,6 +8,7 @@ import dataclasses
 import re
 from typing import Any, Mapping
 
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
 
 
@@ -47,6 +48,8 @@ class AnalysisSpec:
     consecutive_error_limit: int = 4       # unreadable-metrics analyses in a row that trigger a rollback
     inconclusive_after: float = 600.0      # seconds of Inconclusive before the policy applies
     inconclusive_action: str = "pause"     # pause | rollback
+    namespace_label: str = "namespace"     # the series' label holding the pod's namespace; "": not scoped
+    selector: tuple[tuple[str, str], ...] = ()   # more exact label matchers, e.g. one scrape job
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +112,22 @@ def parse_steps(raw: Any) -> tuple[Step, ...]:
     return tuple(steps)
 
 
+def _scope(prometheus: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Which series are this rollout's: its namespace's (namespaceLabel), and those matching the
+    selector, so one model name in two namespaces, or one pod scraped by two jobs, is not mixed."""
+    label = prometheus.get("namespaceLabel", "namespace")
+    if label is None or (label != "" and not _LABEL.match(str(label))):
+        raise SpecError(f"spec.analysis.prometheus.namespaceLabel: {label!r} is not a Prometheus label name")
+    selector = prometheus.get("selector") or {}
+    if not isinstance(selector, Mapping):
+        raise SpecError("spec.analysis.prometheus.selector: expected a mapping of label names to values")
+    for key, value in selector.items():
+        if not _LABEL.match(str(key)) or key in ("model", "version", label) or not isinstance(value, str):
+            raise SpecError(f"spec.analysis.prometheus.selector: {key!r}: {value!r} is not a label name and string value "
+                            f"(model, version and the namespace label are set by the operator)")
+    return str(label), tuple(sorted(selector.items()))
+
+
 # What KServe accepts per deployment mode: Knative's autoscaler (KPA) scales on concurrency or rps,
 # an HPA on cpu or memory (KServe's validateScalingKPACompExtension / HPA validation).
 SCALE_METRICS = {"serverless": ("concurrency", "rps"), "standard": ("cpu", "memory")}
@@ -136,6 +155,7 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
     if action not in ("pause", "rollback"):
         raise SpecError(f"spec.analysis.onInconclusive.action: must be pause or rollback, got {action!r}")
     p99 = a.get("maxLatencyP99")
+    namespace_label, selector = _scope(a.get("prometheus") or {})
     analysis = AnalysisSpec(
         prometheus_url=str(prometheus).rstrip("/"),
         min_requests=_int(a, "minRequests", "spec.analysis", 100, 1),
@@ -149,7 +169,7 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         failure_limit=_int(a, "failureLimit", "spec.analysis", 1, 1),
         consecutive_error_limit=_int(a, "consecutiveErrorLimit", "spec.analysis", 4, 1),
         inconclusive_after=parse_duration(policy.get("after", "10m"), "spec.analysis.onInconclusive.after"),
-        inconclusive_action=action,
+        inconclusive_action=action, namespace_label=namespace_label, selector=selector,
     )
     s = spec.get("autoscaling") or {}
     autoscaling = AutoscalingSpec(

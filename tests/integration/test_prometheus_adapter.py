@@ -116,3 +116,28 @@ def test_the_batch_counters_reach_the_measurement_as_a_design_effect(exporter, p
     sample = wait_for(lambda: (lambda s: s if s and s.batched >= 70 else None)(source.sample("cancer", "v5", 30)),
                       what="increase() to see the passes")
     assert sample.design_effect == pytest.approx(26 / 8, rel=0.02)    # extrapolation scales both alike
+
+
+def test_queries_are_scoped_to_the_rollouts_namespace_so_a_second_scrape_is_not_counted(exporter):
+    """The same pods scraped twice (two jobs, as annotations plus a PodMonitor would) and
+    labelled with two namespaces: scoped queries count each request once, in its namespace."""
+    metrics, target = exporter
+    jobs = {"staging": {"namespace": "staging"}, "prod": {"namespace": "prod"}}
+    with PrometheusServer([target], jobs=jobs) as prom:
+        client = PrometheusClient(prom.url)
+        m = metrics.for_model("cancer", "v4")
+        # series older than the window, so increase() barely extrapolates
+        aged = 'count by (job) (count_over_time(predictor_requests_total{version="v4",code="200",protocol="rest"}[10s]) >= 9)'
+        wait_for(lambda: len(client.query(aged)) == 2, timeout=30, what="ten seconds of both jobs' scrapes")
+        for _ in range(40):
+            m.request_done("rest", 200, 0.005)
+        source = PredictorMetricsSource(client)
+
+        def counted():
+            each = [source.sample("cancer", "v4", 10, scope=(("namespace", ns),)) for ns in ("staging", "prod")]
+            return each if all(s and s.requests >= 30 for s in each) else None
+        staging, prod = wait_for(counted, what="each namespace's increase")
+        unscoped = source.sample("cancer", "v4", 10)
+        assert staging.requests == pytest.approx(prod.requests, rel=0.25)     # each scrape saw the 40 once
+        assert unscoped.requests > 1.5 * max(staging.requests, prod.requests)  # unscoped counts them twice (M7)
+        assert 'namespace="staging"' in source.queries("cancer", "v4", 30, (("namespace", "staging"),))["requests"]

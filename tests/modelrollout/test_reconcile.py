@@ -67,8 +67,9 @@ def make(isvc=True, **spec_changes):
 def reconciler(kube, clock, measured=None):
     calls = []
 
-    def measure(spec, canary, stable, window):
+    def measure(spec, canary, stable, window, namespace):
         calls.append((spec.model_name, canary, stable, window))
+        assert namespace == "default"
         return measured or Measurements(HEALTHY, HEALTHY)
     r = Reconciler(kube, measure, OperatorMetrics(), clock=lambda: clock[0])
     return r, calls

@@ -53,3 +53,23 @@ def test_the_scale_metric_defaults_to_what_the_mode_scales_on(mode, metric, targ
 def test_invalid_specs_name_the_field(changes, field):
     with pytest.raises(SpecError, match=field):
         parse_spec(spec(**changes))
+
+
+def test_queries_are_scoped_by_namespace_by_default_and_a_selector_can_add_labels():
+    default = parse_spec(spec()).analysis
+    assert (default.namespace_label, default.selector) == ("namespace", ())
+    prometheus = {"url": "http://p", "namespaceLabel": "kubernetes_namespace", "selector": {"job": "kserve"}}
+    scoped = parse_spec(spec(analysis={"prometheus": prometheus})).analysis
+    assert (scoped.namespace_label, scoped.selector) == ("kubernetes_namespace", (("job", "kserve"),))
+    assert parse_spec(spec(analysis={"prometheus": {"url": "http://p", "namespaceLabel": ""}})).analysis.namespace_label == ""
+
+
+@pytest.mark.parametrize("prometheus, words", [
+    ({"namespaceLabel": "name-space"}, "namespaceLabel: 'name-space' is not a Prometheus label name"),
+    ({"selector": {"job": 3}}, "selector: 'job': 3"),
+    ({"selector": {"version": "v1"}}, "set by the operator"),
+    ({"selector": ["job"]}, "expected a mapping"),
+])
+def test_a_bad_scope_names_the_field(prometheus, words):
+    with pytest.raises(SpecError, match=words):
+        parse_spec(spec(analysis={"prometheus": {"url": "http://p", **prometheus}}))

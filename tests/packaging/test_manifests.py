@@ -56,6 +56,21 @@ def test_each_runtime_declares_one_port(source):
         assert ports[0]["name"] == {"v2": "http1", "grpc-v2": "h2c"}[runtime["spec"]["protocolVersions"][0]], key(runtime)
 
 
+@pytest.mark.parametrize("source", ["manifests", "chart", "examples"])
+def test_prometheus_scrapes_the_predictor_itself(source):
+    """packaging-review C4: KServe's enable-prometheus-scraping makes its pod mutator point
+    prometheus.io/port at queue-proxy's 9091 (or qpext's 9088, which stock Knative lacks), so no
+    predictor_* series would be scraped. The runtimes name the predictor's port in both the
+    plain and KServe's own keys instead."""
+    objects = SOURCES[source]()
+    for obj in objects:
+        assert "serving.kserve.io/enable-prometheus-scraping" not in json.dumps(obj), key(obj)
+    for runtime in (o for o in objects if o["kind"] == "ClusterServingRuntime"):
+        annotations = runtime["spec"]["annotations"]
+        for prefix in ("prometheus.io", "prometheus.kserve.io"):
+            assert (annotations[f"{prefix}/port"], annotations[f"{prefix}/path"]) == ("8080", "/metrics"), key(runtime)
+
+
 def _containers(obj):
     if obj["kind"] == "Deployment":
         spec = obj["spec"]["template"]["spec"]

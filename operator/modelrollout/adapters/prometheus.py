@@ -15,6 +15,8 @@ from typing import Any
 
 from ..analysis import Measurements, VersionSample
 
+Scope = tuple[tuple[str, str], ...]     # label matchers beyond model and version
+
 
 class PrometheusError(Exception):
     pass
@@ -69,8 +71,9 @@ class PredictorMetricsSource:
         self.client = client
 
     @staticmethod
-    def queries(model: str, version: str, window: float) -> dict[str, str]:
-        sel = f'model="{label_value(model)}",version="{label_value(version)}"'
+    def queries(model: str, version: str, window: float, scope: Scope = ()) -> dict[str, str]:
+        """scope: more exact matchers (the rollout's namespace, a scrape job)."""
+        sel = ",".join(f'{k}="{label_value(v)}"' for k, v in (("model", model), ("version", version), *scope))
         w = f"{max(1, round(window))}s"
         return {
             "requests": f"sum(increase(predictor_requests_total{{{sel}}}[{w}]))",
@@ -83,8 +86,8 @@ class PredictorMetricsSource:
             "peers": f"sum(increase(predictor_batch_peers_total{{{sel}}}[{w}]))",
         }
 
-    def sample(self, model: str, version: str, window: float) -> VersionSample | None:
-        q = self.queries(model, version, window)
+    def sample(self, model: str, version: str, window: float, scope: Scope = ()) -> VersionSample | None:
+        q = self.queries(model, version, window, scope)
         requests = _scalar(self.client.query(q["requests"]))
         if requests is None:
             return None  # no series: this version has not been scraped in the window
@@ -96,12 +99,12 @@ class PredictorMetricsSource:
         return VersionSample(requests=requests, errors=value("errors"), buckets=tuple(buckets), age=value("age"),
                              batched=value("batched"), peers=value("peers"))
 
-    def measure(self, model: str, canary: str, stable: str, window: float) -> Measurements:
-        queries = {f"canary_{k}": v for k, v in self.queries(model, canary, window).items()}
-        queries.update({f"stable_{k}": v for k, v in self.queries(model, stable, window).items()})
+    def measure(self, model: str, canary: str, stable: str, window: float, scope: Scope = ()) -> Measurements:
+        queries = {f"canary_{k}": v for k, v in self.queries(model, canary, window, scope).items()}
+        queries.update({f"stable_{k}": v for k, v in self.queries(model, stable, window, scope).items()})
         try:
             self.client.warnings.clear()
-            return Measurements(self.sample(model, canary, window), self.sample(model, stable, window), queries,
+            return Measurements(self.sample(model, canary, window, scope), self.sample(model, stable, window, scope), queries,
                                 warnings=tuple(dict.fromkeys(self.client.warnings)))
         except PrometheusError as exc:
             return Measurements(None, None, queries, error=str(exc))
