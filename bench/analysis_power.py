@@ -9,9 +9,10 @@ ran), a failure fails a whole batch, and a batch's requests share its lognormal 
 errors and latencies come in clusters. Latencies are binned in the predictor's real buckets.
 
 It prints, for identical versions and for canaries with twice the error rate or a 30% slower
-p99, the share of rollouts rolled back, promoted, and left holding or paused; for the judge as
-shipped and for a naive one (each look at the full significance, requests taken as independent:
-the judge before this change).
+p99, the share of rollouts rolled back, promoted, and left holding or paused: for the judge as
+shipped; for a naive one (each look at the full significance, requests taken as independent:
+the judge before this change); and for a Kayenta-style one (Mann-Whitney U on six per-interval
+values of each metric, error rate and p99, canary against stable, 95% two-sided, at every step).
 """
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
+from modelrollout import stats as rollout_stats  # noqa: E402
 from modelrollout.analysis import Measurements, VersionSample, judge  # noqa: E402
 from modelrollout.planner import analysis_due, analysis_window, look_alpha, plan  # noqa: E402
 from modelrollout.spec import parse_spec  # noqa: E402
@@ -109,6 +112,23 @@ def rollout(scenario: Scenario, naive: bool, rng: np.random.Generator) -> str:
     return "Holding"
 
 
+KAYENTA_INTERVALS = 6
+
+
+def kayenta_rollout(scenario: Scenario, rng: np.random.Generator) -> str:
+    """Kayenta's judge as its users configure it: each metric's per-interval values for canary
+    and stable, a one-sided Mann-Whitney U at 95% two-sided confidence; any metric worse fails."""
+    for weight in range(10, 100, 10):
+        canary_n = CANARY_PER_WINDOW // KAYENTA_INTERVALS
+        seconds = SPEC.analysis.window / KAYENTA_INTERVALS
+        c = [simulate(scenario.canary, canary_n, seconds, rng) for _ in range(KAYENTA_INTERVALS)]
+        s = [simulate(scenario.stable, canary_n * (100 - weight) // weight, seconds, rng) for _ in range(KAYENTA_INTERVALS)]
+        for metric in (lambda v: v.errors / v.requests, lambda v: rollout_stats.quantile(0.99, v.buckets) or 0.0):
+            if stats.mannwhitneyu([metric(v) for v in c], [metric(v) for v in s], alternative="greater").pvalue < 0.025:
+                return "RolledBack"
+    return "Promoted"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rollouts", type=int, default=1000)
@@ -118,12 +138,14 @@ def main() -> None:
           f"per window, stable per-request error rate {Version().batch_failure:.1%} in whole-batch failures")
     print(f"{'judge':8} {'scenario':24} {'rolled back':>12} {'promoted':>9} {'held/paused':>12}")
     started = time.perf_counter()
-    for naive in (False, True):
+    judges = {"shipped": lambda sc, rng: rollout(sc, False, rng), "naive": lambda sc, rng: rollout(sc, True, rng),
+              "kayenta": kayenta_rollout}
+    for name, run in judges.items():
         for scenario in SCENARIOS:
             rng = np.random.default_rng(args.seed)
-            ends = [rollout(scenario, naive, rng) for _ in range(args.rollouts)]
+            ends = [run(scenario, rng) for _ in range(args.rollouts)]
             share = {k: ends.count(k) / len(ends) for k in ("RolledBack", "Promoted")}
-            print(f"{'naive' if naive else 'shipped':8} {scenario.name:24} {share['RolledBack']:12.1%} "
+            print(f"{name:8} {scenario.name:24} {share['RolledBack']:12.1%} "
                   f"{share['Promoted']:9.1%} {1 - sum(share.values()):12.1%}", flush=True)
     print(f"({time.perf_counter() - started:.0f}s)")
 

@@ -257,7 +257,9 @@ def test_a_full_queue_answers_429_and_resource_exhausted_at_once(tmp_path):
 
 
 def test_sigterm_under_load_loses_no_accepted_request(tmp_path):
-    p = PredictorProcess(WEATHER, log_path=tmp_path / "p.log").start()
+    # a second of shutdown delay, as a pod has (default 5 s): requests still on their way when
+    # SIGTERM lands are accepted; with none, gRPC's stop can cancel one still arriving (seen once)
+    p = PredictorProcess(WEATHER, log_path=tmp_path / "p.log", env={"SHUTDOWN_DELAY": "1"}).start()
     try:
         windows = weather_windows(30, 64)  # 1920 rows: within the 2048-row queue
         expected = [reference(WEATHER, w) for w in windows]
