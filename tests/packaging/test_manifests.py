@@ -4,6 +4,7 @@ by a server-side dry run. The Prometheus Operator's kinds, whose CRDs are not in
 checked for the fields it requires. Pods are hardened; the chart renders the same objects as
 manifests/, with the same CRD file; each runtime declares one port (Knative routes one)."""
 import json
+import re
 
 import pytest
 import yaml
@@ -116,6 +117,13 @@ def test_the_dashboard_shows_what_the_issue_asks_for():
                    "histogram_quantile(0.99,", "predictor_batch_size", "predictor_queue_delay_seconds",
                    "modelrollout_canary_weight_percent"):
         assert series in exprs, series
+    # one model name in two namespaces is two models (packaging-review M7); latency is the successes'
+    assert [v["name"] for v in dashboard["templating"]["list"]] == ["datasource", "namespace", "model"]
+    for target in (t for p in dashboard["panels"] for t in p["targets"] if "predictor_" in t["expr"]):
+        selectors = re.findall(r"predictor_\w+\{([^}]*)\}", target["expr"])
+        assert selectors and all('namespace=~"$namespace"' in s for s in selectors), target["expr"]
+        if "duration_seconds_bucket" in target["expr"]:
+            assert 'status_class="2xx"' in target["expr"]
 
 
 @pytest.mark.parametrize("values,message", [
