@@ -80,6 +80,12 @@ class _Watchdog:
         self._released()
 
 
+def _fail(taken: list[_Work], error: Exception) -> None:
+    for work in taken:
+        if not work.future.done():        # a request whose client left has nobody to tell
+            work.future.set_exception(error)
+
+
 class Batcher:
     def __init__(self, run_batch: RunBatch, *, max_batch_size: int, max_queue_delay: float,
                  max_queue_size: int, instances: int = 1, forward_timeout: float | None = None,
@@ -204,18 +210,15 @@ class Batcher:
 
     async def _run(self, taken: list[_Work]) -> None:
         started, rows = self._clock(), sum(w.rows for w in taken)
-        try:      # merge and split inside: any failure is this batch's, and the finally frees its slot
+        try:      # merge and split inside too: any failure is this batch's, not the server's
             merged, offsets = batch.merge([w.tensors for w in taken])
             outputs = await self._watchdog.run(self._run_batch, merged)
             parts = batch.split(outputs, offsets)
-        except Exception as exc:  # the model's failure is this batch's, not the server's
-            error = exc if isinstance(exc, ForwardTimeout) else ModelFailed(
-                f"the model failed on a batch of {rows} rows: {type(exc).__name__}: {exc}")
-            for work in taken:
-                if not work.future.done():
-                    work.future.set_exception(error)
-            if isinstance(exc, ForwardTimeout):
-                return                    # the slot stays taken until the pass returns (_release)
+        except ForwardTimeout as exc:
+            _fail(taken, exc)
+            return                        # the slot stays taken until the pass returns (_Watchdog calls _release)
+        except Exception as exc:
+            _fail(taken, ModelFailed(f"the model failed on a batch of {rows} rows: {type(exc).__name__}: {exc}"))
         else:
             for work, part in zip(taken, parts):
                 if not work.future.done():

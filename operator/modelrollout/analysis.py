@@ -8,8 +8,9 @@ apart, against consecutiveErrorLimit, as Argo Rollouts does.
 Each look that runs a test spends part of the rollout's false-rollback budget (`alpha`, from
 stats.look_alpha): only a Fail needs it. Requests of one batch share its failure and latency,
 so every count is divided by the batch design effect before it is tested. An error rate is the
-version's, not the step's: the relative error test judges every tested request of the rollout
-so far (the evidence the planner keeps in status), the latency and absolute gates the window.
+version's, not the step's: the relative error test judges the window together with the last
+window of every finished step (the evidence the planner keeps in status); the latency and
+absolute gates judge the window alone.
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ Evidence = dict[str, list[float]]          # version -> [requests, errors], divi
 
 
 def accumulate(prior: Evidence | None, c: VersionSample, s: VersionSample | None, spec: AnalysisSpec) -> Evidence:
-    """The rollout's tested requests and errors so far, this window's added."""
+    """The finished steps' requests and errors with this window's added (divided by design effects)."""
     out = {k: list(v) for k, v in (prior or {}).items()}
     usable = {"canary": c, "stable": s if s is not None and s.age <= spec.window else None}
     for name, sample in usable.items():
@@ -171,7 +172,7 @@ def stable_comparable(k: _Look) -> Verdict | None:
 
 
 def relative_error_gate(k: _Look) -> Verdict | None:
-    """Fisher's exact test on the rollout's tested requests so far, divided by design effects;
+    """Fisher's exact test on the window and the finished steps' windows, divided by design effects;
     with a margin, the canary must also be worse by more than the margin (Wald, non-inferiority)."""
     (cn, ce), (sn, se) = k.evidence["canary"], k.evidence["stable"]
     odds, p = stats.proportion_test(ce, cn, se, sn)
@@ -202,15 +203,15 @@ def relative_latency_gate(k: _Look) -> Verdict | None:
     if bound is None:
         return k.verdict(INCONCLUSIVE, f"stable's p99 {_ms(stable_p99)} is past the histograms' last shared bound")
     dc, ds = k.c.design_effect, k.s.design_effect
+    c_total, s_total = canary[-1][1], stable[-1][1]
     c_above, s_above = stats.count_above(canary, bound), stats.count_above(stable, bound)
-    _, p = stats.proportion_test(c_above / dc, canary[-1][1] / dc, s_above / ds, stable[-1][1] / ds)
-    k.details.update(tailBound=bound, tailShares=[round(c_above / max(canary[-1][1], 1), 6),
-                                                  round(s_above / max(stable[-1][1], 1), 6)],
-                     latencyPValue=round(p, 6))
+    _, p = stats.proportion_test(c_above / dc, c_total / dc, s_above / ds, s_total / ds)
+    c_share, s_share = c_above / max(c_total, 1), s_above / max(s_total, 1)
+    k.details.update(tailBound=bound, tailShares=[round(c_share, 6), round(s_share, 6)], latencyPValue=round(p, 6))
     if p < k.alpha and p99 > stable_p99 * k.spec.latency_tolerance:
         return k.verdict(FAIL, f"canary p99 {_ms(p99)} is worse than stable's {_ms(stable_p99)} beyond "
-                               f"x{k.spec.latency_tolerance}: {c_above / canary[-1][1]:.2%} of canary requests "
-                               f"are slower than {_ms(bound)}, against {s_above / stable[-1][1]:.2%} (p={p:.2g})")
+                               f"x{k.spec.latency_tolerance}: {c_share:.2%} of canary requests "
+                               f"are slower than {_ms(bound)}, against {s_share:.2%} (p={p:.2g})")
     return None
 
 
@@ -220,7 +221,7 @@ GATES: tuple[Callable[[_Look], Verdict | None], ...] = (
 
 def judge(spec: AnalysisSpec, m: Measurements, alpha: float | None = None, evidence: Evidence | None = None) -> Verdict:
     """alpha: what this look may spend of the rollout's false-rollback budget (planner.look_alpha),
-    the spec's significance when judged alone; evidence: the earlier looks' (status.errorEvidence)."""
+    the spec's significance when judged alone; evidence: the finished steps' (status.errorEvidence)."""
     details: dict[str, Any] = {"queries": dict(m.queries)}
     if m.warnings:
         details["warnings"] = list(m.warnings)       # Prometheus's own, e.g. a series that is not a counter
