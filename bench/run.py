@@ -1,100 +1,131 @@
 """The predictor benchmark: `python bench/run.py [--seconds 5]`.
 
-Measures, in one run, single-row requests at concurrency 1, 16 and 64 over REST (wrk) and
-gRPC (bench/grpc_load.py), with the server pinned to CPU 0 (one torch thread) and the load
-generator to CPU 1:
-  raw        in-process torch forward of the weather model: rows/s at the max batch size,
-             and the batch-1 forward time (the limit for compute)
-  ceiling    the same server serving a no-op model with weather's signature (the limit for
-             per-request overhead)
-  unbatched  the weather model served with batching off (plain per-request predict)
-  batched    the weather model served with dynamic batching
-Prints a table and the ratios, and writes bench/results/latest.json. Nothing here asserts:
-the numbers are the report.
+One run measures, with single-row requests at concurrency 1, 16 and 64 over REST (wrk, JSON
+bodies) and gRPC (bench/grpc_load.py, raw contents), every server pinned to CPU 0 with one torch
+thread and the load generator on CPU 1:
+  raw         the in-process torch forward: rows/s at batch 1 and at the max batch size
+  stock       stock KServe: a plain kserve.Model, no batching (bench/baselines/stock_kserve.py)
+  mlserver    MLServer 1.7.1 with adaptive batching (bench/baselines/mlserver_runtime.py)
+  unbatched   this predictor with batching off
+  batched     this predictor with dynamic batching (the default)
+on two models: the light MLP (64-512-512-10, where per-request overhead dominates) and the
+heavy weather model (where the forward pass does), the heavy one also at concurrency 128 and
+against `ceiling`, this predictor serving a no-op model with weather's signature: with the
+protocol and the forward pass sharing one core, a request costs 1/raw + 1/ceiling seconds of
+it, which is the one-core limit the batched server is compared with as well. It prints the table and the issue's ratios
+against their goals, and writes bench/results/latest.json. Nothing here asserts: the numbers
+are the report.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from predictor.config import load_model_config  # noqa: E402
-from predictor.testing import PredictorProcess  # noqa: E402
+from bench import load, servers  # noqa: E402
 
-WEATHER = ROOT / "models" / "weather" / "v1"
-NOOP = ROOT / "tests" / "fixtures" / "models" / "noop" / "v1"
 CONCURRENCY = (1, 16, 64)
-SERVER_CPU, LOAD_CPU = 0, 1
+# The heavy model also at 128: 64 closed-loop clients and one forward pass at a time alternate
+# batches of b and 64 - b rows (32 on average), so only more clients than max_batch_size keep
+# its batches full, which is what "the raw forward limit at the max batch size" assumes.
+HEAVY_CONCURRENCY = (1, 16, 64, 128)
+WEATHER = ROOT / "models" / "weather" / "v1"
+NOOP = ROOT / "tests" / "fixtures" / "models" / "noop" / "v1"      # weather's signature, no work
 
 
-def raw_forward(seconds: float) -> dict:
+def raw_forward(model: servers.BenchModel, seconds: float) -> dict:
     code = f"""
 import json, time, numpy as np, torch
 from predictor.config import load_model_config
 from predictor.runtime import TorchRunner, load_module, set_torch_threads
 set_torch_threads(1)
-config = load_model_config({str(WEATHER)!r})
-run = TorchRunner(load_module({str(WEATHER)!r}, config), config)
+config = load_model_config({str(model.dir)!r})
+run = TorchRunner(load_module({str(model.dir)!r}, config), config)
 out = {{}}
-for rows in (1, config.batching.max_batch_size):
-    x = np.random.default_rng(0).standard_normal((rows, 60, 4)).astype(np.float32)
+for rows in (1, {model.max_batch_size}):
+    x = np.random.default_rng(0).standard_normal((rows, *{model.row_shape[1:]!r})).astype(np.float32)
     for _ in range(3): run([x])
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < {seconds / 2}:
         run([x]); n += 1
-    out[rows] = (time.perf_counter() - start) / n
-print(json.dumps({{"batch1_ms": out[1] * 1000, "max_batch": config.batching.max_batch_size,
-                  "rows_per_s": config.batching.max_batch_size / out[config.batching.max_batch_size]}}))
+    out[rows] = rows * n / (time.perf_counter() - start)
+print(json.dumps({{"batch1_rows_per_s": out[1], "max_batch": {model.max_batch_size}, "rows_per_s": out[{model.max_batch_size}]}}))
 """
-    done = subprocess.run(["taskset", "-c", str(SERVER_CPU), sys.executable, "-c", code],
+    done = subprocess.run(["taskset", "-c", str(servers.SERVER_CPU), sys.executable, "-c", code],
                           capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def wrk(url: str, model: str, body: dict, concurrency: int, seconds: float) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                f"wrk.body = {json.dumps(json.dumps(body))}\n")
-    out = subprocess.run(["taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s",
-                          "--latency", "-s", f.name, f"http://{url}/v2/models/{model}/infer"],
-                         capture_output=True, text=True, check=True).stdout
-
-    def ms(label: str) -> float:
-        value, unit = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
-        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50_ms": ms("50"), "p99_ms": ms("99"), "errors": int(errors.group(1)) if errors else 0}
-
-
-def grpc_load(url: str, model: str, concurrency: int, seconds: float) -> dict:
-    out = subprocess.run(["taskset", "-c", str(LOAD_CPU), sys.executable, str(ROOT / "bench" / "grpc_load.py"),
-                          "--url", url, "--model", model, "--input", "window", "--shape", "1,60,4",
-                          "--concurrency", str(concurrency), "--seconds", str(seconds)],
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def serve_and_load(model_dir: Path, args: list[str], seconds: float, logs: Path) -> dict:
-    config = load_model_config(model_dir)
-    row = np.random.default_rng(0).standard_normal((1, 60, 4)).round(3)
-    body = {"inputs": [{"name": "window", "datatype": "FP32", "shape": [1, 60, 4], "data": row.ravel().tolist()}]}
+def measure(server, model: servers.BenchModel, seconds: float, concurrency: tuple[int, ...]) -> dict:
     results = {}
-    with PredictorProcess(model_dir, *args, cpu=SERVER_CPU, log_path=logs / f"{config.name}{'-'.join(args)}.log") as p:
-        for c in CONCURRENCY:
-            results[f"rest_c{c}"] = wrk(p.http_url, config.name, body, c, seconds)
-            results[f"grpc_c{c}"] = grpc_load(p.grpc_url, config.name, c, seconds)
+    for c in concurrency:
+        results[f"rest_c{c}"] = load.rest(server.http_url, model.name, model.input, model.row_shape, c, seconds)
+        results[f"grpc_c{c}"] = load.grpc(server.grpc_url, model.name, model.input, model.row_shape, c, seconds)
     return results
+
+
+def run_model(model: servers.BenchModel, seconds: float, workdir: Path, concurrency: tuple[int, ...],
+              ceiling: servers.BenchModel | None = None) -> dict:
+    report = {"raw": raw_forward(model, seconds)}
+    kinds = {"stock": lambda log: servers.stock_kserve(model, log),
+             "unbatched": lambda log: servers.ours(model, log, batching=False),
+             "batched": lambda log: servers.ours(model, log, batching=True)}
+    why_not = servers.mlserver_available()
+    if why_not is None:
+        kinds["mlserver"] = lambda log: servers.mlserver(model, log, workdir)
+    else:
+        print(f"mlserver: skipped, {why_not}")
+    for kind, start in kinds.items():
+        with start(workdir / f"{model.name}-{kind}.log") as server:
+            report[kind] = measure(server, model, seconds, concurrency)
+    if ceiling is not None:     # the same requests to a model that does nothing: the protocol's own cost
+        with servers.ours(ceiling, workdir / f"{model.name}-ceiling.log", batching=True) as server:
+            report["ceiling"] = measure(server, ceiling, seconds, concurrency)
+    return report
+
+
+def ratio(report: dict, a: str, b: str, key: str, field: str = "rps") -> float | None:
+    if a not in report or b not in report:
+        return None
+    return report[a][key][field] / report[b][key][field]
+
+
+def goals(light: dict, heavy: dict) -> list[tuple[str, float | None, str]]:
+    """(what, measured, goal) for each of the issue's goals."""
+    raw = heavy["raw"]
+    return [
+        ("light REST c64 req/s: batched / stock KServe", ratio(light, "batched", "stock", "rest_c64"), ">= 4"),
+        ("light REST c16 req/s: batched / stock KServe", ratio(light, "batched", "stock", "rest_c16"), ">= 3"),
+        ("light gRPC c64 req/s: batched / stock KServe", ratio(light, "batched", "stock", "grpc_c64"), ">= 1.5"),
+        ("light REST c64 req/s: batched / MLServer", ratio(light, "batched", "mlserver", "rest_c64"), ">= 2.5"),
+        ("light REST c64 p99: batched / MLServer", ratio(light, "batched", "mlserver", "rest_c64", "p99_ms"), "<= 0.5"),
+        ("light REST c1 p50: batched / stock KServe", ratio(light, "batched", "stock", "rest_c1", "p50_ms"), "<= 0.5"),
+        ("heavy REST c128 rows/s: batched / raw forward at max batch",
+         heavy["batched"]["rest_c128"]["rps"] / raw["rows_per_s"], ">= 0.8"),
+        ("heavy gRPC c128 rows/s: batched / raw forward at max batch",
+         heavy["batched"]["grpc_c128"]["rps"] / raw["rows_per_s"], ">= 0.8"),
+        ("heavy REST c128: batched / one-core limit (forward + protocol)",
+         heavy["batched"]["rest_c128"]["rps"] * (1 / raw["rows_per_s"] + 1 / heavy["ceiling"]["rest_c128"]["rps"]), "-"),
+        ("heavy gRPC c128: batched / one-core limit (forward + protocol)",
+         heavy["batched"]["grpc_c128"]["rps"] * (1 / raw["rows_per_s"] + 1 / heavy["ceiling"]["grpc_c128"]["rps"]), "-"),
+    ]
+
+
+def print_report(name: str, report: dict) -> None:
+    raw = report["raw"]
+    print(f"\n{name}: raw torch forward (1 thread) {raw['batch1_rows_per_s']:.0f} rows/s at batch 1, "
+          f"{raw['rows_per_s']:.0f} at batch {raw['max_batch']}")
+    print(f"{'server':<11}{'proto':<6}{'conc':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for kind in ("stock", "mlserver", "unbatched", "batched", "ceiling"):
+        for key, r in report.get(kind, {}).items():
+            proto, c = key.split("_c")
+            print(f"{kind:<11}{proto:<6}{c:>5}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}")
 
 
 def main() -> None:
@@ -103,39 +134,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     a = parser.parse_args()
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    logs = Path(tempfile.mkdtemp(prefix="bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     started = time.time()
-    report = {"raw": raw_forward(a.seconds),
-              "ceiling": serve_and_load(NOOP, [], a.seconds, logs),
-              "unbatched": serve_and_load(WEATHER, ["--batching", "false"], a.seconds, logs),
-              "batched": serve_and_load(WEATHER, [], a.seconds, logs)}
-    raw = report["raw"]
-    print(f"raw torch forward (1 thread): batch-1 {raw['batch1_ms']:.2f} ms, "
-          f"batch-{raw['max_batch']} limit {raw['rows_per_s']:.0f} rows/s")
-    print(f"{'run':<12}{'proto':<6}{'conc':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
-    for run in ("ceiling", "unbatched", "batched"):
-        for key, r in report[run].items():
-            proto, c = key.split("_c")
-            print(f"{run:<12}{proto:<6}{c:>5}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}")
-    ratios = {}
-    for proto in ("rest", "grpc"):
-        b, u, ceil = report["batched"], report["unbatched"], report["ceiling"]
-        limit = min(raw["rows_per_s"], ceil[f"{proto}_c64"]["rps"])
-        ratios[proto] = {
-            "batched_vs_limit_c64": b[f"{proto}_c64"]["rps"] / limit,
-            "binding_limit": "raw forward" if raw["rows_per_s"] <= ceil[f"{proto}_c64"]["rps"] else "protocol ceiling",
-            "batched_vs_unbatched_rps_c64": b[f"{proto}_c64"]["rps"] / u[f"{proto}_c64"]["rps"],
-            "batched_vs_unbatched_p50_c1": b[f"{proto}_c1"]["p50_ms"] / u[f"{proto}_c1"]["p50_ms"],
-        }
-        r = ratios[proto]
-        print(f"{proto}: batched/min(limits) at c64 = {r['batched_vs_limit_c64']:.2f} (goal >= 0.8; binding: {r['binding_limit']}); "
-              f"batched/unbatched req/s at c64 = {r['batched_vs_unbatched_rps_c64']:.2f}x (goal >= 3); "
-              f"batched/unbatched p50 at c1 = {r['batched_vs_unbatched_p50_c1']:.2f} (goal <= 1.10)")
-    report["ratios"] = ratios
+    light = servers.bench_model(servers.make_light_model(workdir / "mlp" / "v1"))
+    report = {"light": run_model(light, a.seconds, workdir, CONCURRENCY),
+              "heavy": run_model(servers.bench_model(WEATHER), a.seconds, workdir, HEAVY_CONCURRENCY,
+                                 ceiling=servers.bench_model(NOOP))}
+    print_report("light (MLP 64-512-512-10)", report["light"])
+    print_report("heavy (weather)", report["heavy"])
+    print("\nratios (goal):")
+    report["goals"] = []
+    for what, value, goal in goals(report["light"], report["heavy"]):
+        shown = "n/a (MLServer not run)" if value is None else f"{value:.2f}"
+        print(f"  {what:<62} {shown:>8}  (goal {goal})")
+        report["goals"].append({"what": what, "value": value, "goal": goal})
     report["seconds_per_point"] = a.seconds
     report["wall_seconds"] = time.time() - started
     a.out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {a.out}")
+    print(f"wrote {a.out}; logs in {workdir}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ A request is a list of arrays (one per model input) that share their first (row)
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def join(chunks: Sequence[Tensors]) -> list[np.ndarray]:
     return [np.concatenate([c[i] for c in chunks], axis=0) for i in range(len(chunks[0]))]
 
 
-def fill(queued_rows: Sequence[int], max_rows: int) -> int:
+def fill(queued_rows: Iterable[int], max_rows: int) -> int:
     """How many queued requests (in order) go into the next batch without exceeding max_rows.
 
     Requests are never reordered: a request that does not fit waits for the next batch.

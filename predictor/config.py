@@ -93,6 +93,10 @@ class ModelConfig:
         if not _DEVICE.match(self.device):
             raise ConfigError(f"device: {self.device!r} is not cpu, cuda, cuda:N or auto")
 
+    @property
+    def input_names(self) -> list[str]:
+        return [spec.name for spec in self.inputs]
+
     def with_batching(self, **changes: Any) -> "ModelConfig":
         """The same config with some batching settings overridden (flags, environment)."""
         changes = {k: v for k, v in changes.items() if v is not None}

@@ -74,14 +74,22 @@ class ModelMetrics:
         self._queue_rows.set(0)
         # Every child exists at zero from the start: Prometheus's increase() cannot count what a
         # series held at its first scrape, so a lazily created code="500" would lose its first errors.
+        self._children: dict[tuple[str, int], tuple] = {}    # labels() costs more than the update itself
         for protocol in PROTOCOLS:
             for code in CODES:
-                metrics.requests.labels(**self._labels, protocol=protocol, code=str(code))
-                metrics.request_seconds.labels(**self._labels, protocol=protocol, status_class=status_class(code))
+                self._child(protocol, code)
+
+    def _child(self, protocol: str, code: int) -> tuple:
+        if (protocol, code) not in self._children:
+            self._children[protocol, code] = (
+                self._m.requests.labels(**self._labels, protocol=protocol, code=str(code)),
+                self._m.request_seconds.labels(**self._labels, protocol=protocol, status_class=status_class(code)))
+        return self._children[protocol, code]
 
     def request_done(self, protocol: str, code: int, seconds: float) -> None:
-        self._m.requests.labels(**self._labels, protocol=protocol, code=str(code)).inc()
-        self._m.request_seconds.labels(**self._labels, protocol=protocol, status_class=status_class(code)).observe(seconds)
+        count, latency = self._children.get((protocol, code)) or self._child(protocol, code)
+        count.inc()
+        latency.observe(seconds)
 
     def batch_done(self, rows: int, requests: int, seconds: float) -> None:
         self._batch_rows.observe(rows)

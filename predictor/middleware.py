@@ -6,6 +6,56 @@ import asyncio
 import json
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(scope, receive, max_bytes: int) -> bytes | None:
+    """The whole request body, or None if the client left before sending it; BodyTooLarge if
+    it is declared or streamed (chunked) over max_bytes."""
+    declared = None
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            declared = value
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge(f"request body of {declared.decode()} bytes exceeds the limit of {max_bytes}")
+    message = await receive()
+    if message["type"] != "http.request":
+        return None
+    if not message.get("more_body", False):
+        body = message.get("body", b"")           # the common case: one message, no copy
+        if len(body) > max_bytes:
+            raise BodyTooLarge(f"request body of {len(body)} bytes exceeds the limit of {max_bytes}")
+        return body
+    parts, size = [message.get("body", b"")], len(message.get("body", b""))
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        parts.append(message.get("body", b""))
+        size += len(parts[-1])
+        if size > max_bytes:
+            raise BodyTooLarge(f"request body of more than {max_bytes} bytes exceeds the limit of {max_bytes}")
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+async def body_or_refusal(scope, receive, send, max_bytes: int) -> bytes | None:
+    """The whole body; None once a 413 has been sent for it, or if the client left first."""
+    try:
+        return await read_body(scope, receive, max_bytes)
+    except BodyTooLarge as exc:
+        await send_json(send, 413, {"error": str(exc)})
+        return None
+
+
+async def send_json(send, status: int, content: dict) -> None:
+    body = json.dumps(content).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 class BodyLimit:
     """ASGI middleware: refuses request bodies over max_bytes with 413, declared or streamed
     (chunked). It reads the whole body before the app runs: raised inside the app's own read,
@@ -15,28 +65,12 @@ class BodyLimit:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def _refuse(self, send, size: str) -> None:
-        body = json.dumps({"error": f"request body of {size} bytes exceeds the limit of {self.max_bytes}"})
-        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": body.encode()})
-
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT"):
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._refuse(send, declared.decode())
-        parts, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":      # the client left before sending it all
-                return
-            parts.append(message.get("body", b""))
-            size += len(parts[-1])
-            if size > self.max_bytes:
-                return await self._refuse(send, f"more than {self.max_bytes}")
-            if not message.get("more_body", False):
-                break
+        body = await body_or_refusal(scope, receive, send, self.max_bytes)
+        if body is None:
+            return
         replayed = False
 
         async def replay():
@@ -44,7 +78,7 @@ class BodyLimit:
             if replayed:
                 return await receive()                 # after the body: the disconnect, if any
             replayed = True
-            return {"type": "http.request", "body": b"".join(parts), "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
 

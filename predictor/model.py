@@ -1,7 +1,8 @@
 """The KServe model: load a version, report its metadata, answer V2 inference requests.
 
-predict() only decodes (rejecting bad input alone), hands the rows to the batcher, and
-encodes the answer; batching policy lives in batcher.py.
+infer() is the one core every protocol path calls (lean REST, gRPC, and KServe's own through
+predict()): it decodes (rejecting bad input alone), hands the rows to the batcher, picks the
+outputs, and counts the request; batching policy lives in batcher.py.
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from typing import Any
 
 from kserve import Model
 from kserve.errors import InvalidInput
-from kserve.protocol.infer_type import InferRequest, InferResponse
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse, RequestedOutput
 
-from . import codec, runtime
+from . import codec, runtime, v2
 from .batcher import Batcher, Unbatched
 from .config import ModelConfig, load_model_config
 from .errors import ServingError
@@ -85,21 +86,19 @@ class TorchModel(Model):
     def get_output_types(self) -> list[dict]:
         return [spec.metadata() for spec in self.config.outputs]
 
-    async def predict(self, payload: InferRequest, headers: dict[str, str] | None = None) -> InferResponse:
-        protocol = "grpc" if getattr(payload, "from_grpc", False) else "rest"
+    async def infer(self, request: v2.Request, protocol: str) -> list[v2.Output]:
+        """The request's outputs, or InvalidInput / a ServingError; counted under `protocol`
+        with its status (499 when the caller went away)."""
         started, code = time.perf_counter(), 500
         try:
-            if not isinstance(payload, InferRequest):
-                raise InvalidInput("this predictor speaks the V2 inference protocol: POST /v2/models/{name}/infer")
-            arrays = codec.decode_request(payload, self.config)
+            arrays = codec.decode_request(request, self.config)
             rows, limit = arrays[0].shape[0], self.config.batching.max_queue_size
             if rows > limit:
                 raise InvalidInput(f"the request has {rows} rows; this model accepts at most {limit} per request")
-            timeout = _timeout_seconds(payload.parameters) or self.config.batching.request_timeout
-            outputs = await self._queue.submit(arrays, timeout)
-            response = codec.encode_response(payload, self.config, outputs, self.name)
+            timeout = _timeout_seconds(request.parameters) or self.config.batching.request_timeout
+            outputs = codec.select_outputs(request, self.config, await self._queue.submit(arrays, timeout))
             code = 200
-            return response
+            return outputs
         except InvalidInput:
             code = 400
             raise
@@ -112,6 +111,14 @@ class TorchModel(Model):
         finally:
             self._metrics.request_done(protocol, code, time.perf_counter() - started)
 
+    async def predict(self, payload: InferRequest, headers: dict[str, str] | None = None) -> InferResponse:
+        """KServe's path (with --lean_path false, and for any caller of KServe's data plane)."""
+        if not isinstance(payload, InferRequest):
+            raise InvalidInput("this predictor speaks the V2 inference protocol: POST /v2/models/{name}/infer")
+        request = _from_kserve(payload)
+        outputs = await self.infer(request, "grpc" if payload.from_grpc else "rest")
+        return _to_kserve(payload, outputs, self.name, self.config.version)
+
     async def drain(self) -> None:
         """Refuses new requests and returns once every accepted one has been answered."""
         if self._queue is not None:
@@ -119,3 +126,26 @@ class TorchModel(Model):
 
     def stop(self) -> None:
         self.ready = False
+
+
+def _from_kserve(payload: InferRequest) -> v2.Request:
+    outputs = None
+    if payload.request_outputs:
+        outputs = {o.name: o.binary_data for o in payload.request_outputs}
+    return v2.Request(
+        inputs=[v2.Tensor(i.name, i.datatype, i.shape, i.data, i._raw_data) for i in payload.inputs or []],
+        id=payload.id or "", parameters=payload.parameters or {}, outputs=outputs,
+        binary_output=bool(payload.use_binary_outputs))
+
+
+def _to_kserve(payload: InferRequest, outputs: list[v2.Output], model_name: str, version: str) -> InferResponse:
+    infer_outputs = []
+    for out in outputs:
+        infer_output = InferOutput(name=out.name, shape=list(out.array.shape), datatype=out.datatype)
+        infer_output.set_data_from_numpy(out.array, binary_data=out.binary)
+        infer_outputs.append(infer_output)
+    return InferResponse(
+        response_id=payload.id or "", model_name=model_name, model_version=version,
+        infer_outputs=infer_outputs, from_grpc=payload.from_grpc, use_binary_outputs=bool(payload.use_binary_outputs),
+        # KServe's REST encoder reads each output's binary flag from these
+        requested_outputs=None if payload.from_grpc else [RequestedOutput(o.name, {"binary_data": o.binary}) for o in outputs])

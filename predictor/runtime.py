@@ -75,7 +75,9 @@ class TorchRunner:
         self._half = config.half
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if not (array.flags.writeable and array.flags.c_contiguous):
+            array = np.array(array, order="C")      # e.g. a view of a request's bytes: the model may write in place
+        tensor = torch.from_numpy(array)
         if self._device.type == "cpu":
             return tensor
         tensor = tensor.pin_memory().to(self._device, non_blocking=True)

@@ -22,13 +22,16 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kserve import ModelServer
+from kserve import logging as kserve_logging
 from kserve import model_server as kserve_model_server
 from kserve.protocol.dataplane import DataPlane
 
 from .errors import ServingError
+from .grpc_infer import LeanGRPCServer
 from .middleware import BodyLimit, CancelOnDisconnect, JsonUnlessBinary
 from .model import TorchModel
 from .repository import RepositoryExtension
+from .rest import LeanInfer
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +86,55 @@ def configure_app(app: FastAPI, max_body_bytes: int) -> None:
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
 
+def _silence(name: str) -> None:
+    """No records from this logger at all (uvicorn logs access only if its logger has handlers)."""
+    logger = logging.getLogger(name)
+    logger.handlers, logger.propagate = [], False
+    logger.setLevel(logging.CRITICAL + 1)
+
+
 class DrainingModelServer(ModelServer):
-    def __init__(self, *, enable_repository: bool = False, shutdown_delay: float = 0.0, **kwargs):
+    def __init__(self, *, enable_repository: bool = False, shutdown_delay: float = 0.0, lean_path: bool = True,
+                 access_log: bool = False, max_body_bytes: int = 16 * 1024 * 1024, **kwargs):
         super().__init__(**kwargs)
         self.dataplane = PredictorDataPlane(model_registry=self.registered_models)
         self.model_repository_extension = RepositoryExtension(self.registered_models, enable_repository)
         self.shutdown_delay = shutdown_delay
+        self.lean_path, self.access_log, self.max_body_bytes = lean_path, access_log, max_body_bytes
         self._shutdown: asyncio.Task | None = None
+
+    def serving_model(self, name: str) -> TorchModel | None:
+        """The model the lean paths serve `name` with, or None to leave the request to KServe
+        (an unknown model, one not ours, or one not ready get KServe's own answers)."""
+        model = self.registered_models.get_model(name)
+        return model if isinstance(model, TorchModel) and model.ready else None
+
+    def start(self, models) -> None:
+        if self.event_loop in ("auto", "uvloop"):
+            # KServe runs its servers under asyncio.run(), so uvicorn's own `loop` setting never
+            # applies and the stdlib loop serves; uvloop (a KServe dependency) is the one meant.
+            import uvloop
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+            asyncio.set_event_loop(asyncio.new_event_loop())     # KServe's setup_event_loop() asks for one
+        if self.enable_grpc:       # KServe's start() builds its own gRPC server when enable_grpc is set
+            self.enable_grpc = False
+            self._grpc_server = LeanGRPCServer(
+                self.grpc_port, self.dataplane, self.model_repository_extension, kwargs=vars(kserve_model_server.args),
+                grace_period=self.grace_period, lookup=self.serving_model if self.lean_path else None,
+                log_calls=self.access_log)
+            self.servers.append(self._grpc_server.start(self.max_threads))
+        super().start(models)
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._rest_server is not None:    # uvicorn takes the signals while it serves: hand them here
+        if self._rest_server is not None:
+            # uvicorn takes the signals while it serves: hand them here
             self._rest_server._server.handle_exit = lambda sig, _frame: loop.call_soon_threadsafe(self.stop, sig)
+            if not self.access_log:          # a log line or two per request cost CPU: uvicorn's and KServe's
+                _silence("uvicorn.access")
+                _silence(kserve_logging.KSERVE_TRACE_LOGGER_NAME)
+            if self.lean_path:      # outside FastAPI and its middlewares: inference skips all of them
+                self._rest_server.config.app = LeanInfer(kserve_model_server.app, self.serving_model, self.max_body_bytes)
         await super()._serve()
         if self._shutdown is not None:
             await self._shutdown
@@ -122,7 +162,8 @@ class DrainingModelServer(ModelServer):
 
 def build_server(*, http_port: int, grpc_port: int, enable_grpc: bool, grpc_threads: int,
                  max_body_bytes: int, grace_period: int, registered_models=None,
-                 enable_repository: bool = False, shutdown_delay: float = 0.0) -> DrainingModelServer:
+                 enable_repository: bool = False, shutdown_delay: float = 0.0,
+                 lean_path: bool = True, access_log: bool = False) -> DrainingModelServer:
     configure_app(kserve_model_server.app, max_body_bytes)
     # KServe's gRPC server reads its message limits from the arguments it parsed at import.
     kserve_model_server.args.grpc_max_receive_message_length = max_body_bytes
@@ -130,4 +171,5 @@ def build_server(*, http_port: int, grpc_port: int, enable_grpc: bool, grpc_thre
         http_port=http_port, grpc_port=grpc_port, workers=1, max_threads=grpc_threads,
         enable_grpc=enable_grpc, enable_latency_logging=False, grace_period=grace_period,
         registered_models=registered_models, enable_repository=enable_repository, shutdown_delay=shutdown_delay,
+        lean_path=lean_path, access_log=access_log, max_body_bytes=max_body_bytes,
     )

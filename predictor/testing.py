@@ -47,18 +47,11 @@ def wait_until_answers(url: str, proc: subprocess.Popen, what: str, log: object,
     raise TimeoutError(f"{what} not ready at {url} after {timeout}s; log: {log}")
 
 
-class PredictorProcess:
-    def __init__(self, model_dir: str | Path, *args: str, name: str | None = None,
-                 log_path: str | Path | None = None, env: dict[str, str] | None = None,
-                 cpu: int | None = None, ready_timeout: float = 60.0):
-        self.model_dir = Path(model_dir)
+class LoopbackServer:
+    """A V2 server's two free loopback ports (REST and gRPC) and their addresses."""
+
+    def __init__(self):
         self.http_port, self.grpc_port = free_port(), free_port()
-        self.args = list(args) + (["--model_name", name] if name else [])
-        self.log_path = Path(log_path) if log_path else None
-        self.env = env or {}
-        self.cpu = cpu
-        self.ready_timeout = ready_timeout
-        self.proc: subprocess.Popen | None = None
 
     @property
     def http_url(self) -> str:
@@ -67,6 +60,20 @@ class PredictorProcess:
     @property
     def grpc_url(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
+
+
+class PredictorProcess(LoopbackServer):
+    def __init__(self, model_dir: str | Path, *args: str, name: str | None = None,
+                 log_path: str | Path | None = None, env: dict[str, str] | None = None,
+                 cpu: int | None = None, ready_timeout: float = 60.0):
+        super().__init__()
+        self.model_dir = Path(model_dir)
+        self.args = list(args) + (["--model_name", name] if name else [])
+        self.log_path = Path(log_path) if log_path else None
+        self.env = env or {}
+        self.cpu = cpu
+        self.ready_timeout = ready_timeout
+        self.proc: subprocess.Popen | None = None
 
     def start(self) -> "PredictorProcess":
         cmd = [sys.executable, "-m", "predictor", "--model_dir", str(self.model_dir),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from prometheus_client.parser import text_string_to_metric_families
@@ -52,10 +53,20 @@ def grpc_infer(url, model, x, name, out_name):
     return client.infer(model, [inp]).as_numpy(out_name)
 
 
-@pytest.fixture(scope="module")
-def cancer(tmp_path_factory):
-    with PredictorProcess(CANCER, log_path=tmp_path_factory.mktemp("logs") / "cancer.log") as p:
+@pytest.fixture(scope="module", params=["lean", "kserve"])
+def cancer(request, tmp_path_factory):
+    """The same conformance tests against both inference paths: the lean one (the default) and
+    KServe's own FastAPI and gRPC handlers (--lean_path false)."""
+    args = [] if request.param == "lean" else ["--lean_path", "false"]
+    with PredictorProcess(CANCER, *args, log_path=tmp_path_factory.mktemp("logs") / f"cancer-{request.param}.log") as p:
+        p.path = request.param
         yield p
+
+
+def lean_only(server) -> None:
+    if server.path != "lean":
+        pytest.skip("KServe's REST path (--lean_path false) slices binary inputs by binary_data_size without "
+                    "checking them and refuses FP16 in JSON: the lean path is where these hold")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +84,7 @@ def test_metadata_and_readiness_report_the_real_model(cancer):
     assert meta["platform"] == "pytorch_torchscript" and meta["versions"] == ["v2"]
     gmeta = grpcclient.InferenceServerClient(cancer.grpc_url).get_model_metadata("cancer", as_json=True)
     assert gmeta["inputs"][0]["name"] == "features" and gmeta["inputs"][0]["shape"] == ["-1", "30"]
-    assert gmeta["platform"] == "pytorch_torchscript"     # (KServe's gRPC servicer drops `versions`)
+    assert gmeta["platform"] == "pytorch_torchscript" and gmeta["versions"] == ["v2"]
 
 
 @pytest.mark.parametrize("binary", [True, False])
@@ -156,6 +167,51 @@ def test_a_chunked_body_over_the_limit_is_413(cancer):
     conn.request("POST", "/v2/models/cancer/infer", chunks, {"content-type": "application/json"}, encode_chunked=True)
     resp = conn.getresponse()
     assert resp.status == 413 and "exceeds the limit" in json.loads(resp.read())["error"]
+
+
+def binary_body(rows: np.ndarray, size: int | None = None, tail: bytes = b"") -> tuple[bytes, dict]:
+    """A binary-extension request whose input declares `size` bytes (its real size by default)."""
+    raw = rows.tobytes() + tail
+    header = json.dumps({"inputs": [{"name": "features", "datatype": "FP32", "shape": list(rows.shape),
+                                     "parameters": {"binary_data_size": len(rows.tobytes()) if size is None else size}}]}).encode()
+    return header + raw, {"Inference-Header-Content-Length": str(len(header)), "content-type": "application/octet-stream"}
+
+
+@pytest.mark.parametrize("size, tail, words", [
+    (4 * 30 * 2 + 8, b"", "binary_data_size 248 runs past the end of the body (240 binary bytes left)"),
+    (4 * 30, b"", "the body has 240 bytes after its JSON header, but the inputs' binary_data_size add up to 120"),
+    (None, b"\0" * 4, "the body has 244 bytes after its JSON header, but the inputs' binary_data_size add up to 240"),
+    (-1, b"", "binary_data_size must be a non-negative integer"),
+])
+def test_a_wrong_binary_data_size_is_400_and_names_it(cancer, cancer_rows, size, tail, words):
+    lean_only(cancer)
+    body, headers = binary_body(cancer_rows[:2], size, tail)
+    status, text = post(cancer.http_url, body, headers)
+    assert status == 400 and words in json.loads(text)["error"]
+    status, text = post(cancer.http_url, *binary_body(cancer_rows[:2]))
+    assert status == 200
+
+
+class HalfFirstTwo(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :2] * 2
+
+
+def test_fp16_travels_as_json_both_ways(tmp_path):
+    """KServe refuses FP16 in JSON (its to_rest and from_bytes); the V2 protocol allows it."""
+    (tmp_path / "m").mkdir()
+    torch.jit.script(HalfFirstTwo()).save(str(tmp_path / "m" / "model.pt"))
+    (tmp_path / "m" / "config.yaml").write_text(json.dumps({
+        "name": "half", "version": "v1", "inputs": [{"name": "x", "datatype": "FP16", "shape": [-1, 4]}],
+        "outputs": [{"name": "y", "datatype": "FP16", "shape": [-1, 2]}]}))
+    x = np.array([[0.5, 1.25, 3, 4], [-2, 0.125, 0, 1]], np.float16)
+    with PredictorProcess(tmp_path / "m", log_path=tmp_path / "p.log") as p:
+        client = httpclient.InferenceServerClient(p.http_url)
+        inp = httpclient.InferInput("x", [2, 4], "FP16")
+        inp.set_data_from_numpy(x, binary_data=False)
+        result = client.infer("half", [inp], outputs=[httpclient.InferRequestedOutput("y", binary_data=False)])
+        assert result.get_output("y")["data"] == [1.0, 2.5, -4.0, 0.25]
+        assert result.as_numpy("y").dtype == np.float16
 
 
 def grpc_with_timeout_parameter(url: str, rows: np.ndarray, **choice):

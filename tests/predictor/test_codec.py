@@ -1,10 +1,12 @@
+import re
+
 import numpy as np
 import pytest
 from kserve.errors import InvalidInput
-from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
-from predictor.codec import decode_request, encode_response
+from predictor.codec import decode_request, select_outputs
 from predictor.config import parse_model_config
+from predictor.v2 import Request, Tensor
 
 CONFIG = parse_model_config({
     "name": "m", "version": "v1",
@@ -14,16 +16,16 @@ CONFIG = parse_model_config({
 
 
 def request(*inputs, outputs=None):
-    return InferRequest(model_name="m", infer_inputs=list(inputs), request_outputs=outputs)
+    return Request(list(inputs), outputs=outputs)
 
 
 def x(shape=(2, 3), data=None, datatype="FP32", name="x"):
     n = int(np.prod(shape))
-    return InferInput(name, list(shape), datatype, data if data is not None else list(range(n)))
+    return Tensor(name, datatype, list(shape), data if data is not None else list(range(n)))
 
 
-def ids(rows=2):
-    return InferInput("ids", [rows], "INT64", list(range(rows)))
+def ids(rows=2, data=None):
+    return Tensor("ids", "INT64", [rows], list(range(rows)) if data is None else data)
 
 
 def test_decode_returns_arrays_in_model_order_with_the_right_dtype():
@@ -32,10 +34,12 @@ def test_decode_returns_arrays_in_model_order_with_the_right_dtype():
     assert arrays[1].dtype == np.int64 and arrays[1].tolist() == [0, 1]
 
 
-def test_decode_accepts_raw_binary_data():
-    inp = InferInput("x", [1, 3], "FP32")
-    inp._raw_data = np.array([1, 2, 3], np.float32).tobytes()
-    assert decode_request(request(inp, ids(1)), CONFIG)[0].tolist() == [[1, 2, 3]]
+def test_decode_reads_raw_binary_data_without_a_copy():
+    raw = bytearray(np.array([1, 2, 3], np.float32).tobytes())
+    array = decode_request(request(Tensor("x", "FP32", [1, 3], raw=memoryview(raw)), ids(1)), CONFIG)[0]
+    assert array.tolist() == [[1, 2, 3]]
+    raw[:4] = np.array([9], np.float32).tobytes()
+    assert array[0, 0] == 9                       # a view of the request's bytes
 
 
 @pytest.mark.parametrize("inputs, message", [
@@ -58,48 +62,43 @@ def test_bad_input_is_rejected_with_a_message_that_names_it(inputs, message):
 
 
 def test_raw_data_of_the_wrong_length_is_rejected():
-    inp = InferInput("x", [1, 3], "FP32")
-    inp._raw_data = b"\0" * 8
     with pytest.raises(InvalidInput, match="8 bytes of raw data, but shape .* needs 12"):
-        decode_request(request(inp, ids(1)), CONFIG)
+        decode_request(request(Tensor("x", "FP32", [1, 3], raw=b"\0" * 8), ids(1)), CONFIG)
 
 
 def test_unknown_requested_output_is_rejected():
     with pytest.raises(InvalidInput, match="unknown requested output"):
-        decode_request(request(x(), ids(), outputs=[RequestedOutput("nope")]), CONFIG)
+        decode_request(request(x(), ids(), outputs={"nope": None}), CONFIG)
 
 
-def test_encode_returns_all_outputs_or_only_the_requested_ones():
-    req = request(x(), ids())
-    outs = [np.ones((2, 2), np.float32), np.array([7, 8])]
-    resp = encode_response(req, CONFIG, outs, "m")
-    assert [o.name for o in resp.outputs] == ["y", "z"]
-    assert resp.outputs[1].datatype == "INT64" and resp.outputs[1].as_numpy().tolist() == [7, 8]
-    assert resp.model_version == "v1"
-    only = encode_response(request(x(), ids(), outputs=[RequestedOutput("z")]), CONFIG, outs, "m")
-    assert [o.name for o in only.outputs] == ["z"]
+def test_select_returns_all_outputs_or_only_the_requested_ones_in_their_datatype():
+    outs = [np.ones((2, 2), np.float64), np.array([7, 8], np.int32)]
+    every = select_outputs(request(x(), ids()), CONFIG, outs)
+    assert [(o.name, o.datatype, o.array.dtype) for o in every] == [("y", "FP32", np.float32), ("z", "INT64", np.int64)]
+    only = select_outputs(request(x(), ids(), outputs={"z": None}), CONFIG, outs)
+    assert [o.name for o in only] == ["z"] and only[0].array.tolist() == [7, 8]
 
 
-@pytest.mark.parametrize("data", [[0.5, 1], [1, 2.7]])
-def test_a_fraction_for_an_integer_input_is_refused_not_truncated(data):
-    with pytest.raises(InvalidInput, match="INT64 takes whole numbers, got (0.5|2.7)"):
-        decode_request(request(x(), InferInput("ids", [2], "INT64", data)), CONFIG)
+@pytest.mark.parametrize("data, shown", [([0.5, 1], "0.5"), ([1, 2.7], "2.7"), ([1e20, 1], "1e+20"),
+                                         ([-1e19, 1], "-1e+19"), ([2.0 ** 63, 1], "9.223372036854776e+18")])
+def test_a_fraction_or_an_out_of_range_float_for_an_integer_input_is_refused_not_wrapped(data, shown):
+    with pytest.raises(InvalidInput, match=re.escape(f"INT64 takes whole numbers within its range, got {shown}")):
+        decode_request(request(x(), ids(data=data)), CONFIG)
+
+
+def test_an_out_of_range_integer_is_refused():
+    with pytest.raises(InvalidInput, match="not a list of INT64"):
+        decode_request(request(x(), ids(data=[2 ** 64, 1])), CONFIG)
 
 
 def test_whole_numbers_written_as_floats_are_accepted_for_an_integer_input():
-    arrays = decode_request(request(x(), InferInput("ids", [2], "INT64", [3.0, 4])), CONFIG)
-    assert arrays[1].dtype == np.int64 and arrays[1].tolist() == [3, 4]
+    arrays = decode_request(request(x(), ids(data=[3.0, -4])), CONFIG)
+    assert arrays[1].dtype == np.int64 and arrays[1].tolist() == [3, -4]
 
 
-def test_each_output_is_binary_or_json_as_the_request_asks_and_under_the_served_name():
-    import json
+def test_each_output_is_binary_or_json_as_the_request_asks():
     outs = [np.ones((2, 2), np.float32), np.array([7, 8])]
-    req = InferRequest(model_name="served", infer_inputs=[x(), ids()], parameters={"binary_data_output": True},
-                       request_outputs=[RequestedOutput("y", {"binary_data": False}), RequestedOutput("z")])
-    body, json_length = encode_response(req, CONFIG, outs, "served").to_rest()
-    header = json.loads(body[:json_length])
-    assert header["model_name"] == "served"
-    y, z = header["outputs"]
-    assert y["data"] == [1.0, 1.0, 1.0, 1.0]                                  # its own binary_data: false
-    assert "data" not in z and z["parameters"]["binary_data_size"] == 16      # the request's default: binary
-    assert np.frombuffer(body[json_length:], np.int64).tolist() == [7, 8]
+    req = Request([x(), ids()], binary_output=True, outputs={"y": False, "z": None})
+    y, z = select_outputs(req, CONFIG, outs)
+    assert not y.binary                       # its own binary_data: false
+    assert z.binary                           # the request's default: binary

@@ -45,7 +45,13 @@ def _api_message(exc: ApiException) -> str:
         return exc.reason
 
 
+# (connect, read) seconds: the client's default is to wait for ever, and a reconcile stuck in a
+# call would hold its rollout's lock, so no later event or resync could reconcile it.
+REQUEST_TIMEOUT = (5, 30)
+
+
 def _call(fn, *args, **kwargs) -> Any:
+    kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
     try:
         return fn(*args, **kwargs)
     except ApiException as exc:
