@@ -133,7 +133,9 @@ def test_manual_abort_and_retry_by_kubectl_patch(api, operator, prometheus):
     steps = [{"weight": 20, "hold": "1h"}, {"weight": 100}]
     api.kubectl("apply", "-f", "-", input=isvc("cancer", V1))
     api.kubectl("apply", "-f", "-", input=rollout("cancer", "v2", V2, prometheus.url, steps=steps))
-    wait_for(lambda: status(api).get("canaryWeight") == 20, what="first step")
+    # served, not only planned: the status is written before the InferenceService is patched, and
+    # an abort before the candidate reaches the template has nothing to pin
+    wait_for(lambda: status(api).get("canaryWeight") == 20 and status(api).get("stepStartedAt"), what="first step served")
     api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"abort":true}}')
     wait_for(lambda: status(api).get("phase") == "RolledBack", what="rollback")
     wait_for(lambda: (lambda p: p["canaryTrafficPercent"] == 0 and p["model"]["storageUri"] == V2)(
