@@ -15,7 +15,7 @@ kind get clusters | grep -qx "$CLUSTER" || kind create cluster --config e2e/kind
 $KUBECTL config use-context "kind-$CLUSTER"
 
 # images built here and loaded into the nodes (nothing is pushed anywhere)
-docker build -f predictor/Dockerfile -t modelrollout/predictor:0.1.0 .
+docker build -f predictor/Dockerfile --target e2e -t modelrollout/predictor:0.1.0 .    # with the fixture models its loader copies
 docker build -f operator/Dockerfile -t modelrollout/operator:0.1.0 .
 kind load docker-image --name "$CLUSTER" modelrollout/predictor:0.1.0 modelrollout/operator:0.1.0
 
