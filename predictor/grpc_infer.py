@@ -89,8 +89,8 @@ class LeanServicer(InferenceServicer):
 
 def _with_kserve_status(method, name: str):
     """KServe maps its errors to status codes in an interceptor, which gRPC runs in Python on
-    every call of every method (a third of ModelInfer's server CPU); here the mapping wraps
-    the methods that need it, once."""
+    every call of every method (without it ModelInfer served about a quarter more req/s at
+    concurrency 64); here the mapping wraps the methods that need it, once."""
     status = ExceptionToStatusInterceptor()
 
     async def mapped(request, context):
