@@ -7,10 +7,11 @@ apart, against consecutiveErrorLimit, as Argo Rollouts does.
 
 Each look that runs a test spends part of the rollout's false-rollback budget (`alpha`, from
 stats.look_alpha): only a Fail needs it. Requests of one batch share its failure and latency,
-so every count is divided by the batch design effect before it is tested. An error rate is the
-version's, not the step's: the relative error test judges the window together with the last
-window of every finished step (the evidence the planner keeps in status); the latency and
-absolute gates judge the window alone.
+so every count is divided by the batch design effect before it is tested; requests slower than
+a bound are also divided by how much they cluster in time (a stall is one event). An error
+rate is the version's, not the step's: the relative error test judges the window together with
+the last window of every finished step (the evidence the planner keeps in status); the latency
+and absolute gates judge the window alone.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class VersionSample:
     age: float = 0.0                           # seconds since the newest scrape of this series
     batched: float = 0.0                       # requests answered by forward passes (sum of pass sizes)
     peers: float = 0.0                         # sum over passes of size squared; 0: unknown, taken as 1 each
+    slices: tuple[tuple[tuple[float, float], ...], ...] = ()   # the latency histogram per stretch of the window
 
     @property
     def design_effect(self) -> float:
@@ -187,11 +189,20 @@ def relative_error_gate(k: _Look) -> Verdict | None:
     return None
 
 
+def _tail_design_effect(sample: VersionSample, bound: float) -> float:
+    """The larger of the batch design effect and the time-clustering one of requests slower than
+    `bound` (a stall slows a run of requests at once: one event, not many). A slice that cannot be
+    read at the bound (a counter reset mid-scrape) is left out."""
+    usable = [b for b in sample.slices if not stats.malformed(b) and any(le == bound for le, _ in b)]
+    per_slice = [(stats.count_above(b, bound), b[-1][1]) for b in usable]
+    return max(sample.design_effect, stats.cluster_design_effect(per_slice))
+
+
 def relative_latency_gate(k: _Look) -> Verdict | None:
     """The tail test: the share of canary successes slower than stable's p99 (the first shared
     bucket bound at or above it) against stable's own share, from bucket counts (exact at a
-    shared bound); Fail when it is significantly larger and the canary's p99 is beyond the
-    tolerance."""
+    shared bound) divided by design effects that include clustering in time; Fail when it is
+    significantly larger and the canary's p99 is beyond the tolerance."""
     canary, stable = stats.common_bounds(k.c.buckets, k.s.buckets)
     stable_p99, p99 = stats.quantile(0.99, k.s.buckets), k.details["latencyP99"]
     k.details.update(stableLatencyP99=None if stable_p99 is None else round(stable_p99, 6))
@@ -202,7 +213,8 @@ def relative_latency_gate(k: _Look) -> Verdict | None:
     bound = next((le for le, _ in stable if le >= stable_p99 and math.isfinite(le)), None)
     if bound is None:
         return k.verdict(INCONCLUSIVE, f"stable's p99 {_ms(stable_p99)} is past the histograms' last shared bound")
-    dc, ds = k.c.design_effect, k.s.design_effect
+    dc, ds = _tail_design_effect(k.c, bound), _tail_design_effect(k.s, bound)
+    k.details.update(tailDesignEffects=[round(dc, 3), round(ds, 3)])
     c_total, s_total = canary[-1][1], stable[-1][1]
     c_above, s_above = stats.count_above(canary, bound), stats.count_above(stable, bound)
     _, p = stats.proportion_test(c_above / dc, c_total / dc, s_above / ds, s_total / ds)

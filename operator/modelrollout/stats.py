@@ -72,6 +72,21 @@ def design_effect(batched: float, peers: float) -> float:
     return max(1.0, peers / batched) if batched > 0 and math.isfinite(peers) else 1.0
 
 
+def cluster_design_effect(slices: Sequence[tuple[float, float]]) -> float:
+    """How much a proportion's variance exceeds the binomial's because its events cluster in time:
+    slices are (events, total) per stretch of the window. A process stall makes a run of
+    consecutive requests slow together; counted as independent they 'prove' a regression that
+    one slice of the window holds. The between-slice (ratio-estimator) variance over the binomial
+    variance is the design effect (Kish) of time clusters; 1 when events are spread evenly."""
+    used = [(min(a, n), n) for a, n in slices if n > 0]
+    events, total = sum(a for a, _ in used), sum(n for _, n in used)
+    if len(used) < 2 or not 0 < events < total:
+        return 1.0
+    p, m = events / total, len(used)
+    between = m / (m - 1) * sum((a - p * n) ** 2 for a, n in used) / total ** 2
+    return max(1.0, between / (p * (1 - p) / total))
+
+
 def look_alpha(alpha: float, planned: int, look: int, reserve: float = 0.25) -> float:
     """The false-rollback rate one look may spend so a whole rollout spends at most `alpha`
     (Bonferroni over looks, valid however the looks' data overlap). The `planned` looks (one per

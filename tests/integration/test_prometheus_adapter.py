@@ -141,3 +141,24 @@ def test_queries_are_scoped_to_the_rollouts_namespace_so_a_second_scrape_is_not_
         assert staging.requests == pytest.approx(prod.requests, rel=0.25)     # each scrape saw the 40 once
         assert unscoped.requests > 1.5 * max(staging.requests, prod.requests)  # unscoped counts them twice (M7)
         assert 'namespace="staging"' in source.queries("cancer", "v4", 30, (("namespace", "staging"),))["requests"]
+
+
+def test_slow_requests_between_two_scrapes_land_in_one_stretch_of_the_window(exporter, prometheus):
+    """Fast requests before and after, twelve slow ones at once: the raw samples place the slow
+    ones in a single stretch, and the stretches add up to what the scrapes saw."""
+    metrics, _ = exporter
+    client = PrometheusClient(prometheus.url)
+    m = metrics.for_model("cancer", "v8")
+    selector = 'predictor_request_duration_seconds_bucket{version="v8",le="+Inf",status_class="2xx"}'
+
+    def scraped_after(moment):
+        return lambda: client.query(f"timestamp({selector}) > {moment}")
+    wait_for(scraped_after(0), what="a scrape of v8")
+    for phase in ("fast", "slow", "fast"):
+        for _ in range(20 if phase == "fast" else 12):
+            m.request_done("rest", 200, 0.003 if phase == "fast" else 0.4)
+        wait_for(scraped_after(time.time() + 0.1), what=f"a scrape after the {phase} requests")
+    sample = PredictorMetricsSource(client).sample("cancer", "v8", 30)
+    slow = [s for s in sample.slices if s[-1][1] - dict(s)[0.1] > 0]
+    assert len(slow) == 1 and slow[0][-1][1] - dict(slow[0])[0.1] == 12
+    assert sum(s[-1][1] for s in sample.slices) == 52

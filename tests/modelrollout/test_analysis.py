@@ -144,6 +144,32 @@ def test_a_tail_regression_fails_even_when_most_requests_are_faster():
     assert verdict.details["tailShares"][0] > 0.02 > verdict.details["tailShares"][1]
 
 
+def over_time(*slices: tuple[int, ...]) -> VersionSample:
+    """A window told slice by slice: per-bucket counts (BOUNDS) of each stretch of it."""
+    def cumulative(counts):
+        return tuple((b, float(sum(counts[:i + 1]))) for i, b in enumerate(BOUNDS))
+    whole = cumulative([sum(c) for c in zip(*slices)])
+    return VersionSample(whole[-1][1], 0, whole, slices=tuple(cumulative(c) for c in slices))
+
+
+STABLE_OVER_TIME = over_time(*[(20, 58, 1, 1, 0, 0, 0, 0)] * 8, *[(20, 57, 1, 1, 1, 0, 0, 0)] * 2)
+CALM = (5, 14, 1, 0, 0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("name, canary, outcome", [
+    # 8 of 200 canary requests slower than stable's p99 bound, against 2 of 800 (the CI failure's shape)
+    ("all in one stretch: a stall", over_time(*[CALM] * 9, (5, 5, 1, 1, 4, 4, 0, 0)), PASS),
+    ("one in most stretches: a regression", over_time(*[CALM] * 2, *[(5, 13, 1, 0, 0, 1, 0, 0)] * 8), FAIL),
+])
+def test_slow_requests_clustered_in_time_are_one_event(name, canary, outcome):
+    spec = AnalysisSpec(prometheus_url="http://p", min_requests=100, max_error_rate=0.05, max_latency_p99=None)
+    verdict = judge(spec, Measurements(canary, STABLE_OVER_TIME))
+    assert verdict.outcome == outcome, (name, verdict.reason)
+    assert verdict.details["tailShares"][0] == 0.04
+    without_slices = dataclasses.replace(canary, slices=())
+    assert judge(spec, Measurements(without_slices, STABLE_OVER_TIME)).outcome == FAIL    # counted as independent
+
+
 def test_the_error_test_judges_the_whole_rollout_so_far():
     """Each window alone is not enough evidence (p > alpha), the rollout's requests together are."""
     spec = AnalysisSpec(prometheus_url="http://p", min_requests=200, max_error_rate=0.05, max_latency_p99=None)

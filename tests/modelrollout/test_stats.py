@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from modelrollout import stats
@@ -43,6 +44,20 @@ def test_design_effect_is_the_size_biased_batch_size(passes, expected):
 
 def test_design_effect_without_batch_counts_is_one():
     assert stats.design_effect(0, 0) == 1.0
+
+
+def test_events_spread_evenly_over_time_have_no_time_design_effect():
+    assert stats.cluster_design_effect([(2, 100)] * 10) == 1.0
+    rng = np.random.default_rng(7)             # binomial noise alone: about 1, however it falls
+    effects = [stats.cluster_design_effect([(rng.binomial(100, 0.05), 100) for _ in range(10)]) for _ in range(400)]
+    assert 0.8 < float(np.mean(effects)) < 1.3
+
+
+def test_events_in_one_slice_count_as_about_one_slice_of_evidence():
+    """20 slow requests all in one of ten slices of 100: a stall, not twenty independent events."""
+    effect = stats.cluster_design_effect([(20, 100)] + [(0, 100)] * 9)
+    assert effect > 15
+    assert stats.cluster_design_effect([(0, 100), (0, 0)]) == 1.0      # no events, empty slices: nothing to say
 
 
 @pytest.mark.parametrize("planned", [1, 3, 9])

@@ -59,6 +59,22 @@ def _scalar(result: list[dict]) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
+def time_slices(series: list[dict], window: float, count: int = 10) -> tuple[tuple[tuple[float, float], ...], ...]:
+    """A range-vector answer of cumulative bucket series (every raw sample in the window) -> the
+    histogram of each of `count` equal stretches of the window, ending at the newest sample.
+    Each scrape's increment (after a counter reset, the new value) falls in the stretch of its
+    timestamp; stretches with no scrape are left out. Exact counts, no extrapolation."""
+    points = [(float(s["metric"]["le"]), [(float(t), float(v)) for t, v in s["values"]]) for s in series]
+    newest = max((t for _, values in points for t, _ in values), default=0.0)
+    width = max(window, 1e-9) / count
+    slices: list[dict[float, float]] = [{} for _ in range(count)]
+    for le, values in points:
+        for (_, before), (t, after) in zip(values, values[1:]):
+            i = min(count - 1, int((newest - t) // width))
+            slices[i][le] = slices[i].get(le, 0.0) + (after - before if after >= before else after)
+    return tuple(tuple(sorted(s.items())) for s in reversed(slices) if s)
+
+
 def label_value(value: str) -> str:
     """A string as a PromQL label value inside double quotes (backslash, quote and newline escaped)."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -80,6 +96,8 @@ class PredictorMetricsSource:
             "errors": f'sum(increase(predictor_requests_total{{{sel},code=~"5.."}}[{w}]))',
             # successes only: fast 429s and errors must not pull the canary's p99 down
             "latency_buckets": f'sum by (le) (increase(predictor_request_duration_seconds_bucket{{{sel},status_class="2xx"}}[{w}]))',
+            # the same series' raw samples: how slow requests cluster in time (a stall is one event)
+            "latency_samples": f'predictor_request_duration_seconds_bucket{{{sel},status_class="2xx"}}[{w}]',
             "age": f"time() - max(timestamp(predictor_requests_total{{{sel}}}))",
             # the batch design effect: peers / batched (absent on predictors without batching)
             "batched": f"sum(increase(predictor_batch_requests_total{{{sel}}}[{w}]))",
@@ -97,7 +115,8 @@ class PredictorMetricsSource:
         def value(name: str) -> float:
             return _scalar(self.client.query(q[name])) or 0.0
         return VersionSample(requests=requests, errors=value("errors"), buckets=tuple(buckets), age=value("age"),
-                             batched=value("batched"), peers=value("peers"))
+                             batched=value("batched"), peers=value("peers"),
+                             slices=time_slices(self.client.query(q["latency_samples"]), window))
 
     def measure(self, model: str, canary: str, stable: str, window: float, scope: Scope = ()) -> Measurements:
         queries = {f"canary_{k}": v for k, v in self.queries(model, canary, window, scope).items()}
