@@ -5,7 +5,8 @@ What differs from a cluster install, and why:
 - the webhook listens on its Service's ClusterIP at port 443 itself (the apiserver dials the
   ClusterIP; with no kube-proxy there is no 443 -> 8443 translation);
 - config-deployment: the queue-proxy image is named (the YAML has a ko:// reference filled at
-  release) and tag resolution is skipped for the registries used here (it would dial a registry);
+  release), under kind.local/ as every image here: Knative's default skips tag resolution for
+  that registry, and the default is kept so an image it would resolve fails here as on kind;
 - config-network selects Kourier's ingress class, as e2e/kind does; the ingress itself is stood in
   by network.py;
 - config-autoscaler target-burst-capacity 0 keeps the activator (data plane, not run) out of the
@@ -24,7 +25,6 @@ from .process import Daemon, wait_for
 
 NAMESPACE = "knative-serving"
 QUEUE_IMAGE = "kind.local/knative/queue:v1.21"
-SKIP_TAG_RESOLVING = "kind.local,ko.local,dev.local,ghcr.io,docker.io,index.docker.io"
 AUTOSCALER_IP = "10.244.1.1"         # outside kwok's pod range, unroutable in the namespace
 WEBHOOKS = ("webhook.serving.knative.dev", "validation.webhook.serving.knative.dev", "config.webhook.serving.knative.dev")
 
@@ -43,7 +43,7 @@ class Knative:
 
     def _configmaps(self) -> list[dict]:
         overrides = {
-            "config-deployment": {"queue-sidecar-image": QUEUE_IMAGE, "registries-skipping-tag-resolving": SKIP_TAG_RESOLVING},
+            "config-deployment": {"queue-sidecar-image": QUEUE_IMAGE},
             "config-network": {"ingress-class": "kourier.ingress.networking.knative.dev"},
             "config-autoscaler": {"target-burst-capacity": "0"},
         }

@@ -15,9 +15,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 class OperatorProcess:
     def __init__(self, kubeconfig: Path, log_path: Path, resync: float = 0.5, namespace: str | None = None,
-                 leading: bool = True):
-        """leading: wait until it holds the leader-election Lease and runs (else only until /metrics answers)."""
+                 leading: bool = True, lease_namespace: str | None = None):
+        """leading: wait until it holds the leader-election Lease and runs (else only until /metrics answers);
+        lease_namespace: the operator's own namespace (its Deployment passes POD_NAMESPACE)."""
         self.kubeconfig, self.log_path, self.resync, self.namespace = kubeconfig, Path(log_path), resync, namespace
+        self.lease_namespace = lease_namespace
         self.leading = leading
         self.metrics_port, self.health_port = free_port(), free_port()
         self.proc: subprocess.Popen | None = None
@@ -28,6 +30,8 @@ class OperatorProcess:
                "--liveness", f"http://127.0.0.1:{self.health_port}/healthz"]
         if self.namespace:
             cmd += ["--namespace", self.namespace]
+        if self.lease_namespace:
+            cmd += ["--lease-namespace", self.lease_namespace]
         self.proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
                                      stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{self.health_port}/healthz" if self.leading else f"http://127.0.0.1:{self.metrics_port}/metrics"

@@ -17,7 +17,7 @@ import yaml
 
 from e2e.controlplane.cluster import ControlPlane
 from e2e.controlplane.kubernetes import Namespaced, condition_true
-from e2e.controlplane.manifests import documents, dump
+from e2e.controlplane.manifests import dump
 from e2e.controlplane.process import wait_for
 from e2e.controlplane.routing import PlatformRoutes
 from predictor.testing import PredictorProcess
@@ -52,12 +52,17 @@ def inference_service(name: str = "cancer", version: str = "v1", mode: str = "se
                                          "storageUri": uri_of(version)}}}})
 
 
+def kind_manifests(kube) -> list[dict]:
+    """manifests/ as e2e/kind/overlay renders it (real kustomize, in kubectl): the images under
+    kind.local/, which Knative's default config does not resolve against a registry."""
+    return [d for d in yaml.safe_load_all(kube.kubectl("kustomize", str(REPO / "e2e/kind/overlay")).stdout) if d]
+
+
 def install_modelrollout(kube) -> None:
-    """What `kubectl apply -k manifests/` installs, but the operator's Deployment: its CRD, namespace,
-    ServiceAccount, ClusterRole and binding, and the runtimes. The operator runs as a local process."""
-    kube.apply(dump(documents(*(REPO / "manifests" / f for f in ("namespace.yaml", "operator/serviceaccount.yaml",
-                                                                 "operator/rbac.yaml", "runtime")),
-                              REPO / "crds/modelrollout.yaml")))
+    """What `kubectl apply -k e2e/kind/overlay` installs but the operator's Deployment: the CRD,
+    namespace, ServiceAccount, RBAC, the admission policy on its InferenceService patches, and the
+    runtimes. The operator runs as a local process."""
+    kube.apply(dump(d for d in kind_manifests(kube) if d["kind"] != "Deployment"))
     kube.wait_established()
 
 

@@ -1,10 +1,20 @@
 """Rules of KServe and Knative that the operator and the packaging must respect, shown by the
 platform's own webhooks and controllers on the real control plane (operator-review A2, A3;
-packaging-review C1). Each refusal comes with the nearest spec that is accepted, so the test
+packaging-review C1, C2). Each refusal comes with the nearest spec that is accepted, so the test
 pins the rule itself rather than some other mistake in the object."""
+import json
+from pathlib import Path
+
 import pytest
 
+from e2e.controlplane.kubernetes import condition_true
+from e2e.controlplane.manifests import documents, of_kind
+from e2e.controlplane.process import wait_for
+from e2e.localstack.stack import kind_manifests
+
 from .inference_services import canary_entry, create, isvc, wait_ready
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_kserve_accepts_a_standard_mode_canary_of_name_model_and_traffic(runtime, namespace):
@@ -48,9 +58,9 @@ def test_kserve_accepts_only_knative_metrics_on_a_serverless_inference_service(r
         assert error is not None and f"[{metric}] is not a supported metric" in error, error
 
 
-def knative_service(ports: list[dict]) -> dict:
-    return {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "metadata": {"name": "ports"},
-            "spec": {"template": {"spec": {"containers": [{"image": "kind.local/predictor:v1", "ports": ports}]}}}}
+def knative_service(ports: list[dict], image: str = "kind.local/predictor:v1", name: str = "ports") -> dict:
+    return {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"template": {"spec": {"containers": [{"image": image, "ports": ports}]}}}}
 
 
 def test_knative_refuses_a_revision_with_two_container_ports(runtime, namespace):
@@ -68,3 +78,27 @@ def test_the_shipped_runtimes_serve_a_serverless_inference_service(runtime, name
     obj["spec"]["predictor"]["model"]["runtime"] = runtime_name
     assert create(runtime, namespace, obj, dry_run=False) is None
     wait_ready(runtime, namespace, "cancer")
+
+
+def images_of(docs) -> set[str]:
+    return {c["image"] for d in of_kind(docs, "ClusterServingRuntime") for c in d["spec"]["containers"]}
+
+
+def test_knative_resolves_the_shipped_image_to_a_digest_and_skips_the_kind_suites(runtime, namespace):
+    """packaging-review C2, with Knative's default config-deployment: an image in a real registry
+    (ghcr.io, as shipped) is resolved to a digest before the revision may start, so an image that
+    exists only on the nodes never starts; the kind overlay's kind.local/ image is not resolved."""
+    (shipped,), (kind,) = images_of(documents(REPO / "manifests/runtime")), images_of(kind_manifests(runtime))
+    assert shipped.startswith("ghcr.io/") and kind.startswith("kind.local/")
+    port = [{"name": "http1", "containerPort": 8080}]
+    for name, image in (("shipped", shipped), ("kind", kind)):
+        assert create(runtime, namespace, knative_service(port, image, name), dry_run=False) is None
+
+    def revision(name):
+        revisions = (runtime.get("revisions", "-l", f"serving.knative.dev/service={name}", namespace=namespace) or {}).get("items")
+        return revisions[0] if revisions else None
+    unresolved = wait_for(lambda: (lambda r: r if r and any("Unable to fetch image" in c.get("message", "")
+                                                                for c in r["status"].get("conditions", [])) else None)(
+        revision("shipped")), 60, "Knative to try resolving the shipped image", 0.5)
+    assert shipped in json.dumps(unresolved["status"]["conditions"])
+    wait_for(lambda: condition_true(revision("kind")), 60, "the kind.local revision to be Ready", 0.5)

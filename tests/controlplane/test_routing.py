@@ -42,3 +42,16 @@ def test_kserve_v0_20_routes_no_standard_mode_traffic_to_a_ready_canary(runtime,
     assert status["canaryStatuses"] == [{"name": "v2", "ready": True, "trafficPercent": 20,
                                          "modelStatus": status["canaryStatuses"][0]["modelStatus"]}]
     assert routes.split() == [(V1, 100)]
+
+
+def test_the_status_url_host_is_one_the_kingress_routes(runtime, namespace, routes):
+    """packaging-review C5: with no Istio (disableIstioVirtualHost, as e2e/kind configures KServe),
+    the host in the InferenceService's status.url is one Knative's KIngress routes, which is what
+    Kourier serves; the kind suite sends its requests with that host."""
+    assert create(runtime, namespace, isvc("cancer", "Serverless"), dry_run=False) is None
+    wait_ready(runtime, namespace, "cancer")
+    host = runtime.get("isvc", "cancer", namespace=namespace)["status"]["url"].split("://", 1)[1]
+    kingress = runtime.get("kingress", "cancer-predictor", namespace=namespace)
+    routed = {h for rule in kingress["spec"]["rules"] for h in rule["hosts"]}
+    assert host in routed, (host, routed)
+    assert host != f"cancer-{namespace}.example.com"       # KServe's Istio-only host, which nothing routes here

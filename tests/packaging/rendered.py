@@ -33,9 +33,9 @@ def chart() -> helm_python.Chart:
     return helm_python.Chart.load(str(CHART))
 
 
-def rendered_chart(values: dict | None = None) -> list[dict]:
-    out = chart().render(values=values, name="mr", namespace="modelrollout-system")
-    docs = [d for text in out.values() for d in yaml.safe_load_all(text) if d]
+def rendered_chart(values: dict | None = None, namespace: str = "modelrollout-system") -> list[dict]:
+    out = chart().render(values=values, name="mr", namespace=namespace)
+    docs = [d for path, text in out.items() if not path.endswith("NOTES.txt") for d in yaml.safe_load_all(text) if d]
     return docs + [yaml.safe_load(c["data"]) for c in chart().crds]
 
 

@@ -5,6 +5,7 @@ refused. A refused call, or a grant nobody used, fails."""
 import os
 
 import pytest
+import yaml
 
 from e2e.controlplane.kubernetes import Namespaced
 from e2e.controlplane.process import wait_for
@@ -76,3 +77,38 @@ def test_the_cluster_role_grants_exactly_those_calls(audited, source):
     granted = rbac_rules(kustomized("manifests") if source == "manifests" else rendered_chart())
     assert granted - calls == set(), "granted but never used"
     assert calls - granted == set(), "used but not granted"
+
+
+def test_with_watch_namespaces_the_chart_grants_roles_there_and_nothing_namespaced_elsewhere(control_plane, tmp_path):
+    """The chart installed with operator.watchNamespaces (review M5): the operator, as the chart's
+    ServiceAccount, runs a rollout in its namespace with no refusal, and may not touch another's."""
+    kube = control_plane.kube
+    install_modelrollout(kube)
+    release, watched, other = (f"{p}-{os.urandom(3).hex()}" for p in ("mr", "scoped", "other"))
+    for ns in (release, watched, other):
+        kube.kubectl("create", "namespace", ns)
+    docs = rendered_chart({"operator": {"watchNamespaces": [watched]}}, namespace=release)
+    kube.apply(yaml.safe_dump_all([d for d in docs if d["kind"] in (
+        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")]))
+    user = f"system:serviceaccount:{release}:modelrollout-operator"
+    kube.model_volume(watched)
+    api = Namespaced(kube, watched)
+    api.kubectl("apply", "-f", "-", input=inference_service())
+    seen_before = len(kube.audit(user))
+    with OperatorProcess(kube.service_account_kubeconfig(release, "modelrollout-operator"), tmp_path / "operator.log",
+                         namespace=watched, lease_namespace=release):
+        api.kubectl("apply", "-f", "-", input=model_rollout("v2", "http://127.0.0.1:9", interval="1s",
+                                                          steps=[{"weight": 10}, {"weight": 100}]))
+        wait_for(lambda: (status_of(api).get("lastAnalysis") or {}).get("verdict") == "Error", what="an analysis")
+        api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"abort":true}}')
+        wait_for(lambda: status_of(api).get("servingVerified"), what="stable's revision confirmed after the abort")
+    events = [e for e in kube.audit(user)[seen_before:] if e.get("objectRef") and e["stage"] == "ResponseComplete"]
+    refused = {call_of(e) for e in events if e.get("annotations", {}).get("authorization.k8s.io/decision") == "forbid"}
+    assert refused == set(), "the chart's scoped grants miss these"
+    assert ("serving.kserve.io", "inferenceservices", "patch") in {call_of(e) for e in events}
+    for ns, expected in ((watched, "yes"), (other, "no")):
+        answer = kube.kubectl("auth", "can-i", "patch", "inferenceservices.serving.kserve.io", "-n", ns,
+                              "--as", user, check=False).stdout.strip()
+        assert answer == expected, (ns, answer)
+    for ns in (release, watched, other):
+        kube.kubectl("delete", "namespace", ns, "--wait=false")
