@@ -27,6 +27,7 @@ def stack(control_plane, shared, tmp_path):
     predictors, prometheus = shared
     with Rollout(control_plane, predictors, prometheus, tmp_path) as rollout:
         yield rollout
+        print(rollout.report())          # shown when the scenario failed
 
 
 def phase_is(stack, *phases):

@@ -153,5 +153,16 @@ class Rollout:
     def patch(self, spec: str) -> None:
         self.api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", spec)
 
+    def report(self) -> str:
+        """What a failed scenario needs to be understood: the rollout, its InferenceService's
+        predictor spec and status, and the operator's last log lines."""
+        rollout = self.kube.get("mro", "cancer", namespace=self.namespace) or {}
+        isvc = self.kube.get("isvc", "cancer", namespace=self.namespace) or {}
+        log = self.operator.log_path.read_text(errors="replace").splitlines()[-40:] if self.operator else []
+        return "\n".join([f"rollout status: {json.dumps(rollout.get('status'), indent=1)}",
+                          f"isvc predictor: {json.dumps((isvc.get('spec') or {}).get('predictor'))}",
+                          f"isvc status: {json.dumps(((isvc.get('status') or {}).get('components') or {}).get('predictor'))}",
+                          "operator log:", *log])
+
     def __exit__(self, *exc) -> None:
         self._stack.close()

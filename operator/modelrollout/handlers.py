@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import threading
+import traceback
 
 import kopf
 
@@ -17,6 +20,7 @@ from .reconcile import Reconciler
 
 log = logging.getLogger("modelrollout")
 FINALIZER = f"{GROUP}/finalizer"
+SLOW_RECONCILE = 60.0        # seconds: past this, a reconcile is reported with where its thread is
 
 
 def _guarded(obj: dict) -> bool:
@@ -42,11 +46,30 @@ def _lock(memo: kopf.Memo, namespace: str, name: str) -> asyncio.Lock:
     return memo.locks.setdefault((namespace, name), asyncio.Lock())
 
 
+def _in_thread(reconciler: Reconciler, namespace: str, name: str, thread: list[int]) -> float | None:
+    thread.append(threading.get_ident())
+    return reconciler(namespace, name)
+
+
+async def _watched(reconciler: Reconciler, namespace: str, name: str) -> float | None:
+    """The reconcile in a worker thread; while it outlasts SLOW_RECONCILE, the log says where it
+    is (every call it makes has a timeout, so a stuck one is a bug to see, not to wait out)."""
+    thread: list[int] = []
+    work = asyncio.ensure_future(asyncio.to_thread(_in_thread, reconciler, namespace, name, thread))
+    waited = 0.0
+    while not (await asyncio.wait({work}, timeout=SLOW_RECONCILE))[0]:
+        waited += SLOW_RECONCILE
+        frame = sys._current_frames().get(thread[0]) if thread else None
+        log.warning("reconcile of %s/%s still running after %.0fs, at:\n%s", namespace, name, waited,
+                    "".join(traceback.format_stack(frame)) if frame else "(not started: the thread pool is busy)")
+    return work.result()
+
+
 async def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> float | None:
     reconciler: Reconciler = memo.reconciler
     async with _lock(memo, namespace, name):
         try:
-            return await asyncio.to_thread(reconciler, namespace, name)
+            return await _watched(reconciler, namespace, name)
         except Conflict:
             return 0.2                                  # status moved on since the read: read again soon
         except Exception as exc:                        # kept alive: the next resync retries
