@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
     logs = tmp_path_factory.mktemp("predictors")
-    with Predictors(["v1", "v2", "v3-errors", "v3-slow"], logs) as predictors, \
+    with Predictors(["v1", "v2", "v3-errors", "v3-slow", "v3-shifted"], logs) as predictors, \
             PrometheusServer(predictors.targets()) as prometheus:
         yield predictors, prometheus
 
@@ -58,9 +58,13 @@ def stable_pinned(stack, candidate):
     return check
 
 
+# the drift gate on: a healthy candidate's predictions pass it (v1 and v2 predict alike)
+DRIFT = {"predictionDrift": {"minPredictions": 40}}
+
+
 def test_1_a_healthy_candidate_is_promoted_through_every_step(stack):
     watch = Recorder(stack.api, "isvc", "cancer")
-    stack.apply(model_rollout("v2", stack.prometheus.url))
+    stack.apply(model_rollout("v2", stack.prometheus.url, **DRIFT))
     s = wait_for(phase_is(stack, "Promoted", "RolledBack"), timeout=180, what="the rollout to finish")
     assert s["phase"] == "Promoted", s["message"]
     wait_for(isvc_serves(stack, "v2"), what="v2 alone in the InferenceService")
@@ -70,6 +74,7 @@ def test_1_a_healthy_candidate_is_promoted_through_every_step(stack):
     assert [w for w in weights_seen(history) if w] == [20, 50]     # 100% is the promotion, never an analysed step
     s = status_of(stack.api)
     assert s["stableVersion"] == "v2" and s.get("canaryVersion") is None and s["lastAnalysis"]["verdict"] == "Pass"
+    assert s["lastAnalysis"]["predictionDrift"]["probabilities"]["distance"] < 0.1
     reasons = [e["reason"] for e in events_of(stack.api, "cancer")]
     assert reasons[0] == "RolloutStarted" and reasons.count("StepAdvanced") == 1 and reasons[-1] == "Promoted"
     assert seen["v2"]["requests"] > 30 and seen["v2"]["errors"] == 0 and seen["v1"]["errors"] == 0
@@ -210,3 +215,17 @@ def test_8_an_abort_leaves_the_revision_template_alone_and_sends_every_request_b
     revision = lambda obj: obj["status"]["components"]["predictor"]["latestCreatedRevision"]  # noqa: E731
     assert revision(after) == revision(before)                  # no new revision
     assert set(requests_landing(stack, 300)) == {"v1"}          # none to the rejected candidate
+
+
+def test_9_a_candidate_whose_predictions_shifted_is_rolled_back_by_the_drift_gate(stack):
+    """v3-shifted is v2 answering `benign` for half the inputs: as fast, never failing, so only the
+    drift gate can tell (issue 15)."""
+    stack.apply(model_rollout("v3-shifted", stack.prometheus.url, **DRIFT))
+    s = wait_for(phase_is(stack, "RolledBack", "Promoted"), timeout=180, what="a verdict")
+    wait_for(stable_pinned(stack, "v3-shifted"), what="stable pinned")
+    analysis = s["lastAnalysis"]
+    assert s["phase"] == "RolledBack" and analysis["verdict"] == "Fail", s["message"]
+    assert "'probabilities' predictions differ" in analysis["reason"]
+    assert analysis["predictionDrift"]["probabilities"]["distance"] > 0.1 and analysis["errorRate"] == 0
+    seen = stack.driver.report()
+    assert seen["v3-shifted"]["errors"] == 0 and seen["v3-shifted"]["requests"] > 30

@@ -10,7 +10,8 @@
   temp_min in degrees C; batch-1 forward is about 2 ms, so batching matters. The benchmark serves it.
 - fixtures (tests/fixtures/models/): faulty candidates for the end-to-end tests, whose faults
   come from the model itself: cancer/v3-errors fails on about a tenth of the inputs,
-  cancer/v3-slow does extra real work on every batch; noop/v1 has weather's signature and
+  cancer/v3-slow does extra real work on every batch, cancer/v3-shifted is v2
+  answering benign for most inputs (same speed, no errors, shifted predictions); noop/v1 has weather's signature and
   does nothing, to measure what the protocol alone allows.
 Inputs are normalised inside each model, so clients send raw values.
 """
@@ -27,6 +28,9 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 WEATHER_COLUMNS = ["precipitation", "temp_max", "temp_min", "wind"]
 WINDOW = 60
+# how each output's answers are counted (predictor/predictions.py): the drift gate compares them
+PREDICTIONS = {"probabilities": {"kind": "class", "labels": ["malignant", "benign"]},
+               "next_day_temperature": {"kind": "value", "bounds": [-10, -5, 0, 5, 10, 15, 20, 25, 30, 35]}}
 
 
 class TabularClassifier(nn.Module):
@@ -99,6 +103,21 @@ class SlowDown(nn.Module):
         return self.inner(features) + 0.0 * x.sum()
 
 
+class Shifted(nn.Module):
+    """The inner classifier, answering `benign` for most inputs whatever they are (those whose
+    first feature has a second decimal below 8): as fast, never failing, its answers shifted
+    towards benign, as a broken preprocessing step would leave them."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+        self.register_buffer("benign", torch.tensor([0.05, 0.95]))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        marker = torch.remainder(torch.floor(features[:, 0] * 100.0), 10.0)
+        return torch.where((marker < 8.0).unsqueeze(1), self.benign, self.inner(features))
+
+
 class NoOp(nn.Module):
     def forward(self, window: torch.Tensor) -> torch.Tensor:
         return torch.zeros(window.shape[0], 2)
@@ -134,7 +153,7 @@ def _save(module: nn.Module, out: Path, config: dict, example: torch.Tensor) -> 
         scripted = torch.jit.trace(module, example)
     scripted.save(str(out / "model.pt"))
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    print(f"wrote {out.relative_to(ROOT)}: {config.get('description', '')}")
+    print(f"wrote {out.resolve().relative_to(ROOT)}: {config.get('description', '')}")
 
 
 def _config(name: str, version: str, inp: tuple[str, list], out: tuple[str, list], description: str,
@@ -142,7 +161,7 @@ def _config(name: str, version: str, inp: tuple[str, list], out: tuple[str, list
     return {
         "name": name, "version": version, "description": description,
         "inputs": [{"name": inp[0], "datatype": "FP32", "shape": inp[1]}],
-        "outputs": [{"name": out[0], "datatype": "FP32", "shape": out[1]}],
+        "outputs": [{"name": out[0], "datatype": "FP32", "shape": out[1], "predictions": PREDICTIONS[out[0]]}],
         "batching": {"enabled": True, "max_batch_size": max_batch_size, "max_queue_delay_ms": 2,
                      "max_queue_size": 2048, "instances": 1},
     }
@@ -184,6 +203,17 @@ def build_cancer(models: Path, fixtures: Path) -> None:
     _save(q, models / "cancer" / "v2-int8", _config("cancer", "v2-int8", *sig, f"v2 with dynamic int8 Linear layers, test accuracy {_accuracy(q, xte, yte):.3f}"), example)
     _save(FailsOnShare(v2), fixtures / "cancer" / "v3-errors", _config("cancer", "v3-errors", *sig, "fixture: v2 that fails on about 10% of inputs"), example)
     _save(SlowDown(v2), fixtures / "cancer" / "v3-slow", _config("cancer", "v3-slow", *sig, "fixture: v2 plus about 12 ms of real work per batch"), example)
+    build_shifted(v2, fixtures, example, xte, yte)
+
+
+def build_shifted(v2: nn.Module, fixtures: Path, example: torch.Tensor, xte: torch.Tensor, yte: torch.Tensor) -> None:
+    shifted = Shifted(v2).eval()
+    sig = ("features", [-1, 30]), ("probabilities", [-1, 2])
+    with torch.inference_mode():
+        benign = float((shifted(xte).argmax(1) == 1).float().mean()), float((v2(xte).argmax(1) == 1).float().mean())
+    _save(shifted, fixtures / "cancer" / "v3-shifted", _config(
+        "cancer", "v3-shifted", *sig, f"fixture: v2 answering benign for most inputs ({benign[0]:.0%} benign on test rows, v2 {benign[1]:.0%}), "
+        f"test accuracy {_accuracy(shifted, xte, yte):.3f}"), example)
 
 
 def build_weather(models: Path, fixtures: Path) -> None:

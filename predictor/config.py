@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .predictions import PredictionsError, PredictionSpec, parse_predictions
+
 CONFIG_FILE = "config.yaml"
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
@@ -36,6 +38,7 @@ class TensorSpec:
     name: str
     datatype: str
     shape: tuple[int, ...]  # the first dimension is the batch dimension, always -1
+    predictions: PredictionSpec | None = None   # outputs: how answers are counted (predictions.py)
 
     @property
     def dtype(self) -> np.dtype:
@@ -103,7 +106,7 @@ class ModelConfig:
         return dataclasses.replace(self, batching=dataclasses.replace(self.batching, **changes))
 
 
-def _tensor(raw: Any, where: str) -> TensorSpec:
+def _tensor(raw: Any, where: str, output: bool = False) -> TensorSpec:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping with name, datatype and shape")
     name, datatype, shape = raw.get("name"), str(raw.get("datatype", "")).upper(), raw.get("shape")
@@ -117,7 +120,14 @@ def _tensor(raw: Any, where: str) -> TensorSpec:
     if (not isinstance(shape, list) or not shape or shape[0] != -1
             or not all(isinstance(d, int) and d > 0 for d in shape[1:])):
         raise ConfigError(f"{where}.shape: expected [-1, positive ints...] (-1 is the batch dimension), got {shape!r}")
-    return TensorSpec(name, datatype, tuple(shape))
+    if "predictions" in raw and not output:
+        raise ConfigError(f"{where}.predictions: only outputs have predictions to count")
+    try:
+        predictions = parse_predictions(raw["predictions"], f"{where}.predictions", tuple(shape[1:])) \
+            if raw.get("predictions") is not None else None
+    except PredictionsError as exc:
+        raise ConfigError(str(exc)) from None
+    return TensorSpec(name, datatype, tuple(shape), predictions)
 
 
 def parse_model_config(raw: dict[str, Any], source: str = CONFIG_FILE) -> ModelConfig:
@@ -128,7 +138,7 @@ def parse_model_config(raw: dict[str, Any], source: str = CONFIG_FILE) -> ModelC
         if key not in raw:
             raise ConfigError(f"{source}: missing required field {key!r}")
     inputs = tuple(_tensor(t, f"{source}: inputs[{i}]") for i, t in enumerate(raw["inputs"] or []))
-    outputs = tuple(_tensor(t, f"{source}: outputs[{i}]") for i, t in enumerate(raw["outputs"] or []))
+    outputs = tuple(_tensor(t, f"{source}: outputs[{i}]", output=True) for i, t in enumerate(raw["outputs"] or []))
     if not inputs or not outputs:
         raise ConfigError(f"{source}: at least one input and one output are required")
     b = raw.get("batching") or {}

@@ -4,6 +4,8 @@ exactly these names (README, "Metrics").
 """
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 # The E12 series from 1 ms to 10 s: adjacent bounds at most 1.25x apart, so a 20% change in a
@@ -54,6 +56,10 @@ class PredictorMetrics:
             buckets=LATENCY_BUCKETS, registry=registry)
         self.queue_rows = Gauge(
             "predictor_queue_depth", "Rows waiting in the batcher's queue", labels, registry=registry)
+        self.predictions = Counter(
+            "predictor_predictions", "Predictions answered, by output and bin (a class label, or a value bin's "
+            "upper bound), for outputs whose config declares `predictions`", labels + ["output", "bin"],
+            registry=registry)
 
     def for_model(self, model: str, version: str) -> "ModelMetrics":
         return ModelMetrics(self, model, version)
@@ -75,6 +81,7 @@ class ModelMetrics:
         # Every child exists at zero from the start: Prometheus's increase() cannot count what a
         # series held at its first scrape, so a lazily created code="500" would lose its first errors.
         self._children: dict[tuple[str, int], tuple] = {}    # labels() costs more than the update itself
+        self._predictions: dict[tuple[str, str], Any] = {}
         for protocol in PROTOCOLS:
             for code in CODES:
                 self._child(protocol, code)
@@ -96,6 +103,15 @@ class ModelMetrics:
         self._batched.inc(requests)
         self._peers.inc(requests * requests)
         self._inference_seconds.observe(seconds)
+
+    def count_predictions(self, output: str, bins: tuple[str, ...]) -> None:
+        """An output whose predictions are counted: every bin's series exists from zero."""
+        for b in bins:
+            self._predictions[output, b] = self._m.predictions.labels(**self._labels, output=output, bin=b)
+
+    def predicted(self, output: str, counts: dict[str, int]) -> None:
+        for b, n in counts.items():
+            self._predictions[output, b].inc(n)
 
     def waited(self, seconds: float) -> None:
         self._queue_seconds.observe(seconds)

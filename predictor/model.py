@@ -56,6 +56,9 @@ class TorchModel(Model):
         self.config = config or load_model_config(self.model_dir)
         super().__init__(name or self.config.name)
         self._metrics = (metrics or default_metrics()).for_model(self.name, self.config.version)
+        self._counted = [(i, o.name, o.predictions) for i, o in enumerate(self.config.outputs) if o.predictions]
+        for _, output, spec in self._counted:
+            self._metrics.count_predictions(output, spec.bins)
         self._queue: Batcher | Unbatched | None = None
 
     def load(self) -> bool:
@@ -96,7 +99,10 @@ class TorchModel(Model):
             if rows > limit:
                 raise InvalidInput(f"the request has {rows} rows; this model accepts at most {limit} per request")
             timeout = _timeout_seconds(request.parameters) or self.config.batching.request_timeout
-            outputs = codec.select_outputs(request, self.config, await self._queue.submit(arrays, timeout))
+            answered = await self._queue.submit(arrays, timeout)
+            outputs = codec.select_outputs(request, self.config, answered)
+            for i, output, spec in self._counted:
+                self._metrics.predicted(output, spec.counts(answered[i]))
             code = 200
             return outputs
         except InvalidInput:

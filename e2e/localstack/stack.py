@@ -32,6 +32,7 @@ VERSIONS = {
     "v2": REPO / "models/cancer/v2",
     "v3-errors": REPO / "tests/fixtures/models/cancer/v3-errors",   # fails on about 10% of inputs
     "v3-slow": REPO / "tests/fixtures/models/cancer/v3-slow",       # about 12 ms more per batch
+    "v3-shifted": REPO / "tests/fixtures/models/cancer/v3-shifted",   # answers benign for half the inputs
 }
 
 
@@ -159,7 +160,11 @@ class Rollout:
         rollout = self.kube.get("mro", "cancer", namespace=self.namespace) or {}
         isvc = self.kube.get("isvc", "cancer", namespace=self.namespace) or {}
         log = self.operator.log_path.read_text(errors="replace").splitlines()[-40:] if self.operator else []
+        counted = [line for p in self.predictors.processes.values() for line in p.metrics().splitlines()
+                   if line.startswith(("predictor_predictions_total", "predictor_requests_total"))
+                   and 'code="200"' in line + 'code="200"' * line.startswith("predictor_predictions")]
         return "\n".join([f"rollout status: {json.dumps(rollout.get('status'), indent=1)}",
+                          f"driver: {self.driver.report() if self.driver else None}", "predictors:", *counted,
                           f"isvc predictor: {json.dumps((isvc.get('spec') or {}).get('predictor'))}",
                           f"isvc status: {json.dumps(((isvc.get('status') or {}).get('components') or {}).get('predictor'))}",
                           "operator log:", *log])

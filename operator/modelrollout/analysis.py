@@ -11,7 +11,8 @@ so every count is divided by the batch design effect before it is tested; reques
 a bound are also divided by how much they cluster in time (a stall is one event). An error
 rate is the version's, not the step's: the relative error test judges the window together with
 the last window of every finished step (the evidence the planner keeps in status); the latency
-and absolute gates judge the window alone.
+and absolute gates judge the window alone. The optional drift gate compares what the versions
+predicted over the window.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class VersionSample:
     batched: float = 0.0                       # requests answered by forward passes (sum of pass sizes)
     peers: float = 0.0                         # sum over passes of size squared; 0: unknown, taken as 1 each
     slices: tuple[tuple[tuple[float, float], ...], ...] = ()   # the latency histogram per stretch of the window
+    predictions: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)   # output -> bin -> count
 
     @property
     def design_effect(self) -> float:
@@ -104,6 +106,8 @@ def _fault(name: str, sample: VersionSample) -> str | None:
         return f"{name} counts are not finite, non-negative numbers"
     if sample.errors > sample.requests + 1e-9:
         return f"{name} has more errors than requests"
+    if any(not math.isfinite(n) or n < 0 for bins in sample.predictions.values() for n in bins.values()):
+        return f"{name} prediction counts are not finite, non-negative numbers"
     problem = stats.malformed(sample.buckets)
     return f"{name} latency histogram: {problem}" if problem else None
 
@@ -227,8 +231,47 @@ def relative_latency_gate(k: _Look) -> Verdict | None:
     return None
 
 
+def prediction_drift_gate(k: _Look) -> Verdict | None:
+    """spec.analysis.predictionDrift: per output, the canary's predictions against stable's over
+    the same window, as the Jensen-Shannon distance between their shares. Fail when even its lower
+    confidence bound (at this look's alpha, shared by the outputs) is past maxDistance;
+    Inconclusive while the estimate is past it but the bound is not (more predictions will tell),
+    or while either version has too few. Counts are not divided by design effects: a batch shares
+    its forward pass, not its inputs."""
+    drift = k.spec.prediction_drift
+    if drift is None:
+        return None
+    outputs = [drift.output] if drift.output else sorted(set(k.c.predictions) | set(k.s.predictions))
+    if not outputs:
+        return k.verdict(INCONCLUSIVE, "no prediction counts to compare: the model's config declares no "
+                                       "`predictions` on its outputs")
+    judged: dict[str, dict] = {}
+    k.details["predictionDrift"] = judged
+    for output in outputs:
+        c, s = k.c.predictions.get(output, {}), k.s.predictions.get(output, {})
+        nc, ns = sum(c.values()), sum(s.values())
+        if min(nc, ns) < drift.min_predictions:
+            return k.verdict(INCONCLUSIVE, f"too few predictions of {output!r} to compare: {nc:.0f} canary, "
+                                           f"{ns:.0f} stable (< {drift.min_predictions})")
+        distance, low = stats.distribution_shift(c, s, 1.0 - k.alpha / len(outputs))
+        judged[output] = {"distance": round(distance, 4), "lowerBound": round(low, 4),
+                          "canary": {b: round(n / nc, 4) for b, n in sorted(c.items())},
+                          "stable": {b: round(n / ns, 4) for b, n in sorted(s.items())}}
+    for output, r in judged.items():
+        if r["lowerBound"] > drift.max_distance:
+            return k.verdict(FAIL, f"canary's {output!r} predictions differ from stable's: Jensen-Shannon distance "
+                                   f"{r['distance']:.3f}, at least {r['lowerBound']:.3f} > {drift.max_distance}")
+    drifting = [o for o, r in judged.items() if r["distance"] > drift.max_distance]
+    if drifting:
+        r = judged[drifting[0]]
+        return k.verdict(INCONCLUSIVE, f"canary's {drifting[0]!r} predictions may differ from stable's: Jensen-Shannon "
+                                       f"distance {r['distance']:.3f} > {drift.max_distance}, lower bound {r['lowerBound']:.3f}")
+    return None
+
+
 GATES: tuple[Callable[[_Look], Verdict | None], ...] = (
-    absolute_error_gate, absolute_latency_gate, stable_comparable, relative_error_gate, relative_latency_gate)
+    absolute_error_gate, absolute_latency_gate, stable_comparable, relative_error_gate, relative_latency_gate,
+    prediction_drift_gate)
 
 
 def judge(spec: AnalysisSpec, m: Measurements, alpha: float | None = None, evidence: Evidence | None = None) -> Verdict:

@@ -50,6 +50,15 @@ class AnalysisSpec:
     inconclusive_action: str = "pause"     # pause | rollback
     namespace_label: str = "namespace"     # the series' label holding the pod's namespace; "": not scoped
     selector: tuple[tuple[str, str], ...] = ()   # more exact label matchers, e.g. one scrape job
+    prediction_drift: DriftSpec | None = None   # off unless the spec asks for it
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftSpec:
+    """spec.analysis.predictionDrift: canary's prediction distribution against stable's."""
+    output: str | None = None              # the output to judge; None: every output with counted predictions
+    max_distance: float = 0.1              # Jensen-Shannon distance (base 2, 0..1) that is still no drift
+    min_predictions: int = 100             # per version and output, before the gate can say anything
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +145,19 @@ DEFAULT_METRIC = {"serverless": "concurrency", "standard": "cpu"}
 DEFAULT_TARGET = {"concurrency": 8, "rps": 100, "cpu": 70, "memory": 70}
 
 
+def _drift(raw: Any) -> DriftSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise SpecError("spec.analysis.predictionDrift: expected a mapping such as {maxDistance: 0.1}")
+    output = raw.get("output")
+    if output is not None and (not isinstance(output, str) or not output):
+        raise SpecError("spec.analysis.predictionDrift.output: expected an output's name")
+    where = "spec.analysis.predictionDrift"
+    return DriftSpec(output=output, max_distance=_float(raw, "maxDistance", where, 0.1, 0.0, 1.0),
+                     min_predictions=_int(raw, "minPredictions", where, 100, 1))
+
+
 def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
     if not spec.get("inferenceService"):
         raise SpecError("spec.inferenceService: the name of an InferenceService is required")
@@ -170,6 +192,7 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         consecutive_error_limit=_int(a, "consecutiveErrorLimit", "spec.analysis", 4, 1),
         inconclusive_after=parse_duration(policy.get("after", "10m"), "spec.analysis.onInconclusive.after"),
         inconclusive_action=action, namespace_label=namespace_label, selector=selector,
+        prediction_drift=_drift(a.get("predictionDrift")),
     )
     s = spec.get("autoscaling") or {}
     autoscaling = AutoscalingSpec(

@@ -6,9 +6,11 @@ ending with +Inf, as `increase(..._bucket[window])` returns them.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
+import numpy as np
 from scipy import stats
+from scipy.spatial.distance import jensenshannon
 
 Buckets = Sequence[tuple[float, float]]
 
@@ -137,3 +139,24 @@ def excess_error_test(canary_errors: float, canary_total: float, stable_errors: 
     if se == 0:
         return 0.0 if pc - ps > margin else 1.0
     return float(stats.norm.sf((pc - ps - margin) / se))
+
+
+def distribution_shift(canary: Mapping[str, float], stable: Mapping[str, float], confidence: float,
+                       draws: int = 2000) -> tuple[float, float]:
+    """How far apart two versions' predictions over the same bins are, as the Jensen-Shannon
+    distance (base 2: 0 for the same shares, 1 for disjoint ones): (estimate, lower confidence
+    bound). The plug-in estimate is biased upwards at small counts (two samples of one
+    distribution are never exactly alike), so the bound is the basic bootstrap's (2 x estimate
+    minus the upper quantile of multinomial resamples), seeded so a verdict can be reproduced.
+    Bins empty in both are left out."""
+    bins = sorted(b for b in set(canary) | set(stable) if canary.get(b, 0.0) + stable.get(b, 0.0) > 0)
+    c = np.array([canary.get(b, 0.0) for b in bins])
+    s = np.array([stable.get(b, 0.0) for b in bins])
+    if len(bins) < 2 or c.sum() <= 0 or s.sum() <= 0:
+        return 0.0, 0.0
+    estimate = float(jensenshannon(c, s, base=2))
+    rng = np.random.default_rng(0)
+    rc = rng.multinomial(max(1, round(c.sum())), c / c.sum(), size=draws)
+    rs = rng.multinomial(max(1, round(s.sum())), s / s.sum(), size=draws)
+    resampled = np.nan_to_num(jensenshannon(rc, rs, base=2, axis=1))
+    return estimate, max(0.0, 2 * estimate - float(np.quantile(resampled, confidence)))

@@ -36,7 +36,8 @@ def test_crd_identity(crd):
     version = served["spec"]["versions"][0]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns == ["Phase", "Stable", "Canary", "Weight", "Verdict", "Age"]
+    assert columns == ["Phase", "Stable", "Canary", "Weight", "Verdict", "Reason", "Age"]
+    assert [c.get("priority", 0) for c in version["additionalPrinterColumns"]] == [0, 0, 0, 0, 0, 1, 0]   # -o wide
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -55,6 +56,18 @@ def test_defaults_are_applied_by_the_apiserver(crd, namespace):
     assert stored["spec"]["strategy"]["interval"] == "1m"
     assert stored["spec"]["analysis"]["minRequests"] == 100
     assert stored["spec"]["paused"] is False and stored["spec"]["retry"] == 0
+    assert "predictionDrift" not in stored["spec"]["analysis"]                     # the drift gate is opt-in
+
+
+def test_prediction_drift_gets_its_defaults_and_range_checks(crd, namespace):
+    obj = copy.deepcopy(BASE)
+    obj["spec"]["analysis"]["predictionDrift"] = {}
+    stored, error = dry_run_create(crd, namespace, obj)
+    assert error is None, error
+    assert stored["spec"]["analysis"]["predictionDrift"] == {"maxDistance": 0.1, "minPredictions": 100}
+    obj["spec"]["analysis"]["predictionDrift"] = {"maxDistance": 1.5}
+    _, error = dry_run_create(crd, namespace, obj)
+    assert error is not None and "spec.analysis.predictionDrift.maxDistance" in error
 
 
 def test_standard_mode_scales_on_cpu_or_memory(crd, namespace):

@@ -162,3 +162,19 @@ def test_slow_requests_between_two_scrapes_land_in_one_stretch_of_the_window(exp
     slow = [s for s in sample.slices if s[-1][1] - dict(s)[0.1] > 0]
     assert len(slow) == 1 and slow[0][-1][1] - dict(slow[0])[0.1] == 12
     assert sum(s[-1][1] for s in sample.slices) == 52
+
+
+def test_prediction_counts_reach_the_measurement_by_output_and_bin(exporter, prometheus):
+    metrics, _ = exporter
+    client = PrometheusClient(prometheus.url)
+    m = metrics.for_model("cancer", "v6")
+    m.count_predictions("probabilities", ("malignant", "benign"))
+    wait_for(lambda: client.query('predictor_predictions_total{version="v6",bin="benign"}'), what="a scrape of v6's zeros")
+    for _ in range(30):
+        m.request_done("rest", 200, 0.005)
+        m.predicted("probabilities", {"malignant": 1, "benign": 3})
+    source = PredictorMetricsSource(client)
+    sample = wait_for(lambda: (lambda s: s if s and sum(s.predictions.get("probabilities", {}).values()) >= 100 else None)(
+        source.sample("cancer", "v6", 30)), what="increase() to see the predictions")
+    counts = sample.predictions["probabilities"]
+    assert set(counts) == {"malignant", "benign"} and counts["benign"] / counts["malignant"] == pytest.approx(3, rel=0.05)

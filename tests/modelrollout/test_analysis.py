@@ -4,7 +4,7 @@ import math
 import pytest
 
 from modelrollout.analysis import ERROR, FAIL, INCONCLUSIVE, PASS, Measurements, VersionSample, judge
-from modelrollout.spec import AnalysisSpec
+from modelrollout.spec import AnalysisSpec, DriftSpec
 
 SPEC = AnalysisSpec(prometheus_url="http://p", min_requests=200, max_error_rate=0.05, max_latency_p99=0.25)
 BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, math.inf)
@@ -195,3 +195,45 @@ def test_a_look_fails_only_below_its_own_share_of_alpha():
     p = judge(SPEC, Measurements(canary, stable)).details["errorPValue"]
     assert judge(SPEC, Measurements(canary, stable), alpha=p * 2).outcome == FAIL
     assert judge(SPEC, Measurements(canary, stable), alpha=p / 2).outcome == PASS
+
+
+DRIFT = AnalysisSpec(prometheus_url="http://p", min_requests=100, max_error_rate=0.05, max_latency_p99=None,
+                     prediction_drift=DriftSpec(max_distance=0.1, min_predictions=100))
+
+
+def predicting(s: VersionSample, **outputs: dict) -> VersionSample:
+    return dataclasses.replace(s, predictions=outputs)
+
+
+@pytest.mark.parametrize("name, canary, stable, outcome, words", [
+    ("the same shares", {"malignant": 370, "benign": 630}, {"malignant": 1480, "benign": 2520}, PASS, "passed"),
+    # cancer v2 against v1 (69% benign against 63%: distance 0.05) in a small window whose sample
+    # put the estimate past 0.1: the bound says it may be noise
+    ("a small window's noisy estimate", {"malignant": 80, "benign": 104}, {"malignant": 229, "benign": 531},
+     INCONCLUSIVE, "may differ"),
+    ("a large shift", {"malignant": 70, "benign": 930}, {"malignant": 1480, "benign": 2520},
+     FAIL, "Jensen-Shannon distance 0.319, at least 0.29"),
+    ("too few canary predictions", {"malignant": 20, "benign": 30}, {"malignant": 1480, "benign": 2520},
+     INCONCLUSIVE, "too few predictions of 'probabilities'"),
+])
+def test_the_drift_gate_fails_only_when_the_distance_is_past_the_limit_with_confidence(name, canary, stable, outcome, words):
+    m = Measurements(predicting(sample(1000, 2), probabilities=canary), predicting(sample(4000, 8), probabilities=stable))
+    verdict = judge(DRIFT, m)
+    assert verdict.outcome == outcome and words in verdict.reason, (name, verdict.reason)
+    drift = verdict.details["predictionDrift"].get("probabilities")
+    assert drift is None or drift["lowerBound"] <= drift["distance"]
+
+
+def test_the_drift_gate_without_counted_predictions_is_inconclusive_and_off_by_default():
+    m = Measurements(sample(1000, 2), sample(4000, 8))
+    assert judge(DRIFT, m).outcome == INCONCLUSIVE and "declares no `predictions`" in judge(DRIFT, m).reason
+    shifted = Measurements(predicting(sample(1000, 2), p={"a": 900, "b": 100}), predicting(sample(4000, 8), p={"a": 100, "b": 3900}))
+    assert judge(SPEC, shifted).outcome == PASS                      # no predictionDrift in the spec: not judged
+
+
+def test_each_output_is_judged_and_shares_the_looks_alpha():
+    canary = predicting(sample(1000, 2), a={"x": 500, "y": 500}, b={"lo": 50, "hi": 950})
+    stable = predicting(sample(4000, 8), a={"x": 2000, "y": 2000}, b={"lo": 2000, "hi": 2000})
+    verdict = judge(DRIFT, Measurements(canary, stable))
+    assert verdict.outcome == FAIL and "'b' predictions" in verdict.reason
+    assert verdict.details["predictionDrift"]["a"]["distance"] == 0.0

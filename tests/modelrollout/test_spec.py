@@ -1,6 +1,8 @@
+import re
+
 import pytest
 
-from modelrollout.spec import SpecError, parse_duration, parse_spec
+from modelrollout.spec import DriftSpec, SpecError, parse_duration, parse_spec
 
 
 def spec(**changes):
@@ -73,3 +75,22 @@ def test_queries_are_scoped_by_namespace_by_default_and_a_selector_can_add_label
 def test_a_bad_scope_names_the_field(prometheus, words):
     with pytest.raises(SpecError, match=words):
         parse_spec(spec(analysis={"prometheus": {"url": "http://p", **prometheus}}))
+
+
+def test_prediction_drift_is_off_unless_asked_for_and_parsed_with_defaults():
+    assert parse_spec(spec()).analysis.prediction_drift is None
+    analysis = {"prometheus": {"url": "http://p"}, "predictionDrift": {}}
+    assert parse_spec(spec(analysis=analysis)).analysis.prediction_drift == DriftSpec(None, 0.1, 100)
+    analysis["predictionDrift"] = {"output": "probabilities", "maxDistance": 0.2, "minPredictions": 50}
+    assert parse_spec(spec(analysis=analysis)).analysis.prediction_drift == DriftSpec("probabilities", 0.2, 50)
+
+
+@pytest.mark.parametrize("drift, field", [
+    ({"maxDistance": 2}, "spec.analysis.predictionDrift.maxDistance"),
+    ({"minPredictions": 0}, "spec.analysis.predictionDrift.minPredictions"),
+    ({"output": ""}, "spec.analysis.predictionDrift.output"),
+    ("on", "spec.analysis.predictionDrift"),
+])
+def test_a_bad_prediction_drift_names_the_field(drift, field):
+    with pytest.raises(SpecError, match=re.escape(field)):
+        parse_spec(spec(analysis={"prometheus": {"url": "http://p"}, "predictionDrift": drift}))

@@ -71,3 +71,20 @@ def test_looks_never_spend_more_than_alpha_however_many_there_are(planned):
 
 def test_count_above_reads_a_shared_bound_exactly():
     assert stats.count_above(hist(50, 30, 15, 4, 1, 0), 0.025) == 5
+
+
+def test_distribution_shift_is_zero_for_the_same_shares_and_one_for_disjoint_ones():
+    assert stats.distribution_shift({"a": 30, "b": 70}, {"a": 300, "b": 700}, 0.95)[0] == pytest.approx(0.0, abs=1e-9)
+    distance, low = stats.distribution_shift({"a": 100, "b": 0}, {"a": 0, "b": 100}, 0.95)
+    assert distance == pytest.approx(1.0) and low == pytest.approx(1.0)
+    assert stats.distribution_shift({"a": 5}, {"a": 9, "c": 0}, 0.95) == (0.0, 0.0)      # one bin: nothing to compare
+
+
+def test_the_lower_bound_rarely_passes_a_limit_the_true_distance_is_under():
+    """Two versions 0.05 apart in truth (cancer v1 and v2), 180 canary and 720 stable predictions:
+    the estimate passes 0.1 now and then, its 95% lower bound at most 5% of the time."""
+    rng = np.random.default_rng(11)
+    looks = [stats.distribution_shift({"b": (c := rng.binomial(180, 0.633)), "m": 180 - c},
+                                      {"b": (s := rng.binomial(720, 0.689)), "m": 720 - s}, 0.95, draws=500)
+             for _ in range(200)]
+    assert sum(low > 0.1 for _, low in looks) <= 10 and all(low <= d for d, low in looks)

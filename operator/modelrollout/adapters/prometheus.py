@@ -75,6 +75,13 @@ def time_slices(series: list[dict], window: float, count: int = 10) -> tuple[tup
     return tuple(tuple(sorted(s.items())) for s in reversed(slices) if s)
 
 
+def _by_output(result: list[dict]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for r in result:
+        out.setdefault(r["metric"]["output"], {})[r["metric"]["bin"]] = float(r["value"][1])
+    return out
+
+
 def label_value(value: str) -> str:
     """A string as a PromQL label value inside double quotes (backslash, quote and newline escaped)."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -102,6 +109,8 @@ class PredictorMetricsSource:
             # the batch design effect: peers / batched (absent on predictors without batching)
             "batched": f"sum(increase(predictor_batch_requests_total{{{sel}}}[{w}]))",
             "peers": f"sum(increase(predictor_batch_peers_total{{{sel}}}[{w}]))",
+            # what the version answered, for the drift gate (outputs whose config declares predictions)
+            "predictions": f"sum by (output, bin) (increase(predictor_predictions_total{{{sel}}}[{w}]))",
         }
 
     def sample(self, model: str, version: str, window: float, scope: Scope = ()) -> VersionSample | None:
@@ -116,7 +125,8 @@ class PredictorMetricsSource:
             return _scalar(self.client.query(q[name])) or 0.0
         return VersionSample(requests=requests, errors=value("errors"), buckets=tuple(buckets), age=value("age"),
                              batched=value("batched"), peers=value("peers"),
-                             slices=time_slices(self.client.query(q["latency_samples"]), window))
+                             slices=time_slices(self.client.query(q["latency_samples"]), window),
+                             predictions=_by_output(self.client.query(q["predictions"])))
 
     def measure(self, model: str, canary: str, stable: str, window: float, scope: Scope = ()) -> Measurements:
         queries = {f"canary_{k}": v for k, v in self.queries(model, canary, window, scope).items()}
