@@ -102,3 +102,14 @@ def test_knative_resolves_the_shipped_image_to_a_digest_and_skips_the_kind_suite
         revision("shipped")), 60, "Knative to try resolving the shipped image", 0.5)
     assert shipped in json.dumps(unresolved["status"]["conditions"])
     wait_for(lambda: condition_true(revision("kind")), 60, "the kind.local revision to be Ready", 0.5)
+
+
+def test_the_example_inference_service_becomes_ready(runtime, namespace):
+    """manifests/examples' InferenceService on the real KServe and Knative: KServe builds its Knative
+    Service from our runtime and Knative runs the revision (accepted at apply time is not enough)."""
+    runtime.model_volume(namespace)
+    examples = of_kind(documents(REPO / "manifests/examples"), "InferenceService")
+    assert examples
+    for obj in examples:
+        assert create(runtime, namespace, obj, dry_run=False) is None
+        wait_ready(runtime, namespace, obj["metadata"]["name"])
