@@ -32,7 +32,7 @@ VERSIONS = {
     "v2": REPO / "models/cancer/v2",
     "v3-errors": REPO / "tests/fixtures/models/cancer/v3-errors",   # fails on about 10% of inputs
     "v3-slow": REPO / "tests/fixtures/models/cancer/v3-slow",       # about 12 ms more per batch
-    "v3-shifted": REPO / "tests/fixtures/models/cancer/v3-shifted",   # answers benign for half the inputs
+    "v3-shifted": REPO / "tests/fixtures/models/cancer/v3-shifted",   # answers benign for most inputs
 }
 
 
@@ -155,14 +155,15 @@ class Rollout:
         self.api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", spec)
 
     def report(self) -> str:
-        """What a failed scenario needs to be understood: the rollout, its InferenceService's
-        predictor spec and status, and the operator's last log lines."""
+        """What a failed scenario needs to be understood: the rollout, what the driver and each
+        predictor counted, its InferenceService's predictor spec and status, and the operator's
+        last log lines."""
         rollout = self.kube.get("mro", "cancer", namespace=self.namespace) or {}
         isvc = self.kube.get("isvc", "cancer", namespace=self.namespace) or {}
         log = self.operator.log_path.read_text(errors="replace").splitlines()[-40:] if self.operator else []
         counted = [line for p in self.predictors.processes.values() for line in p.metrics().splitlines()
-                   if line.startswith(("predictor_predictions_total", "predictor_requests_total"))
-                   and 'code="200"' in line + 'code="200"' * line.startswith("predictor_predictions")]
+                   if line.startswith("predictor_predictions_total")
+                   or line.startswith("predictor_requests_total") and 'code="200"' in line]
         return "\n".join([f"rollout status: {json.dumps(rollout.get('status'), indent=1)}",
                           f"driver: {self.driver.report() if self.driver else None}", "predictors:", *counted,
                           f"isvc predictor: {json.dumps((isvc.get('spec') or {}).get('predictor'))}",

@@ -261,11 +261,10 @@ def prediction_drift_gate(k: _Look) -> Verdict | None:
         if r["lowerBound"] > drift.max_distance:
             return k.verdict(FAIL, f"canary's {output!r} predictions differ from stable's: Jensen-Shannon distance "
                                    f"{r['distance']:.3f}, at least {r['lowerBound']:.3f} > {drift.max_distance}")
-    drifting = [o for o, r in judged.items() if r["distance"] > drift.max_distance]
-    if drifting:
-        r = judged[drifting[0]]
-        return k.verdict(INCONCLUSIVE, f"canary's {drifting[0]!r} predictions may differ from stable's: Jensen-Shannon "
-                                       f"distance {r['distance']:.3f} > {drift.max_distance}, lower bound {r['lowerBound']:.3f}")
+    for output, r in judged.items():
+        if r["distance"] > drift.max_distance:
+            return k.verdict(INCONCLUSIVE, f"canary's {output!r} predictions may differ from stable's: Jensen-Shannon "
+                                           f"distance {r['distance']:.3f} > {drift.max_distance}, lower bound {r['lowerBound']:.3f}")
     return None
 
 

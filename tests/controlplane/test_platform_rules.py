@@ -11,6 +11,7 @@ from e2e.controlplane.kubernetes import condition_true
 from e2e.controlplane.manifests import documents, of_kind
 from e2e.controlplane.process import wait_for
 from e2e.localstack.stack import kind_manifests
+from tests.packaging.rendered import images
 
 from .inference_services import canary_entry, create, isvc, wait_ready
 
@@ -80,15 +81,12 @@ def test_the_shipped_runtimes_serve_a_serverless_inference_service(runtime, name
     wait_ready(runtime, namespace, "cancer")
 
 
-def images_of(docs) -> set[str]:
-    return {c["image"] for d in of_kind(docs, "ClusterServingRuntime") for c in d["spec"]["containers"]}
-
-
 def test_knative_resolves_the_shipped_image_to_a_digest_and_skips_the_kind_suites(runtime, namespace):
     """packaging-review C2, with Knative's default config-deployment: an image in a real registry
     (ghcr.io, as shipped) is resolved to a digest before the revision may start, so an image that
     exists only on the nodes never starts; the kind overlay's kind.local/ image is not resolved."""
-    (shipped,), (kind,) = images_of(documents(REPO / "manifests/runtime")), images_of(kind_manifests(runtime))
+    (shipped,), (kind,) = (images(of_kind(docs, "ClusterServingRuntime"))
+                           for docs in (documents(REPO / "manifests/runtime"), kind_manifests(runtime)))
     assert shipped.startswith("ghcr.io/") and kind.startswith("kind.local/")
     port = [{"name": "http1", "containerPort": 8080}]
     for name, image in (("shipped", shipped), ("kind", kind)):

@@ -47,3 +47,14 @@ def rbac_rules(docs) -> set[tuple[str, str, str]]:
     """The ClusterRole's and Roles' grants as (apiGroup, resource, verb)."""
     return {(g, r, v) for role in docs if role["kind"] in ("ClusterRole", "Role")
             for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+
+
+def images(docs) -> set[str]:
+    """Every container image the objects name (pod templates and KServe runtimes)."""
+    out = set()
+    for d in docs:
+        spec = d.get("spec") or {}
+        if d["kind"] != "ClusterServingRuntime":
+            spec = (spec.get("template") or {}).get("spec") or spec
+        out |= {c["image"] for c in spec.get("containers") or [] if "image" in c}
+    return out

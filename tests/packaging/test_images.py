@@ -54,21 +54,11 @@ def test_the_predictor_image_leaves_torch_threads_to_the_cpu_limit():
     assert not any(s.startswith("ENV") and "TORCH_THREADS" in s for s in instructions(ROOT / "predictor" / "Dockerfile"))
 
 
-def images(docs) -> set[str]:
-    """Every container image the objects name (pod templates and KServe runtimes)."""
-    out = set()
-    for d in docs:
-        spec = d.get("spec") or {}
-        pod = ((spec.get("template") or {}).get("spec") or spec) if d["kind"] != "ClusterServingRuntime" else spec
-        out |= {c["image"] for c in pod.get("containers") or [] if "image" in c}
-    return out
-
-
 def test_shipped_images_are_fully_qualified_and_the_kind_overlay_names_the_loaded_ones():
     """packaging-review C2: an unqualified `modelrollout/predictor` is Docker Hub's, whose digest
     Knative would resolve and pin; the kind suite loads kind.local/ images, which Knative skips.
     (tests/controlplane/test_platform_rules.py shows Knative doing both.)"""
-    from .rendered import kustomized, rendered_chart
+    from .rendered import images, kustomized, rendered_chart
     for name, docs in (("manifests", kustomized("manifests")), ("chart", rendered_chart())):
         shipped = images(docs)
         assert shipped and all(i.startswith("ghcr.io/modelrollout/") for i in shipped), (name, shipped)

@@ -25,6 +25,15 @@ def call_of(event: dict) -> tuple[str, str, str]:
     return ref.get("apiGroup", ""), resource, event["verb"]
 
 
+def calls_since(kube, user: str, seen_before: int) -> tuple[set, set]:
+    """(calls `user` made, calls it was refused) after its first `seen_before` audit events.
+    Refused by RBAC, as the authorizer recorded it: a 403 from admission (such as an Event in a
+    namespace being deleted) is not an RBAC refusal."""
+    events = [e for e in kube.audit(user)[seen_before:] if e.get("objectRef") and e["stage"] == "ResponseComplete"]
+    return ({call_of(e) for e in events},
+            {call_of(e) for e in events if e.get("annotations", {}).get("authorization.k8s.io/decision") == "forbid"})
+
+
 @pytest.fixture(scope="module")
 def audited(control_plane, tmp_path_factory):
     """(calls the operator made, calls it was refused), from the apiserver's audit log."""
@@ -55,12 +64,7 @@ def audited(control_plane, tmp_path_factory):
         wait_for(lambda: status_of(api).get("servingVerified"), what="stable's revision confirmed")
         api.kubectl("delete", "mro", "cancer", "std", "--timeout=30s")
     kube.kubectl("delete", "namespace", namespace, "--wait=false")
-    events = [e for e in kube.audit(USER)[seen_before:] if e.get("objectRef") and e["stage"] == "ResponseComplete"]
-    calls = {call_of(e) for e in events}
-    # refused by RBAC, as the authorizer recorded it (a 403 from admission, such as an Event in a
-    # namespace being deleted, is not an RBAC refusal)
-    refused = {call_of(e) for e in events if e.get("annotations", {}).get("authorization.k8s.io/decision") == "forbid"}
-    return calls, refused
+    return calls_since(kube, USER, seen_before)
 
 
 def test_the_operator_made_the_calls_a_rollout_needs_and_none_was_refused(audited):
@@ -102,10 +106,9 @@ def test_with_watch_namespaces_the_chart_grants_roles_there_and_nothing_namespac
         wait_for(lambda: (status_of(api).get("lastAnalysis") or {}).get("verdict") == "Error", what="an analysis")
         api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"abort":true}}')
         wait_for(lambda: status_of(api).get("servingVerified"), what="stable's revision confirmed after the abort")
-    events = [e for e in kube.audit(user)[seen_before:] if e.get("objectRef") and e["stage"] == "ResponseComplete"]
-    refused = {call_of(e) for e in events if e.get("annotations", {}).get("authorization.k8s.io/decision") == "forbid"}
+    calls, refused = calls_since(kube, user, seen_before)
     assert refused == set(), "the chart's scoped grants miss these"
-    assert ("serving.kserve.io", "inferenceservices", "patch") in {call_of(e) for e in events}
+    assert ("serving.kserve.io", "inferenceservices", "patch") in calls
     for ns, expected in ((watched, "yes"), (other, "no")):
         answer = kube.kubectl("auth", "can-i", "patch", "inferenceservices.serving.kserve.io", "-n", ns,
                               "--as", user, check=False).stdout.strip()
