@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
 from modelrollout import stats as rollout_stats  # noqa: E402
 from modelrollout.analysis import Measurements, VersionSample, judge  # noqa: E402
-from modelrollout.planner import analysis_due, analysis_window, look_alpha, plan  # noqa: E402
+from modelrollout.planner import plan  # noqa: E402
+from modelrollout.schedule import analysis_due, analysis_window, look_alpha  # noqa: E402
 from modelrollout.spec import parse_spec  # noqa: E402
 from predictor.metrics import LATENCY_BUCKETS  # noqa: E402
 

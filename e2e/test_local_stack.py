@@ -9,9 +9,10 @@ from e2e.controlplane.kubernetes import condition_true
 from e2e.controlplane.process import wait_for
 from e2e.localstack.observe import Recorder, events_of, get, status_of
 from e2e.localstack.prometheus import PrometheusServer
-from e2e.localstack.stack import Predictors, Rollout, model_rollout, uri_of
+from e2e.localstack.stack import REPO, Predictors, Rollout, model_rollout, uri_of
 
 pytestmark = pytest.mark.e2e
+HOLDOUT = REPO / "models/cancer/holdout.json"
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +230,45 @@ def test_9_a_candidate_whose_predictions_shifted_is_rolled_back_by_the_drift_gat
     assert analysis["predictionDrift"]["probabilities"]["distance"] > 0.1 and analysis["errorRate"] == 0
     seen = stack.driver.report()
     assert seen["v3-shifted"]["errors"] == 0 and seen["v3-shifted"]["requests"] > 30
+
+
+@pytest.fixture
+def tagged_stack(control_plane, shared, tmp_path):
+    """The InferenceService annotated for KServe's tag routing, and the holdout in a ConfigMap."""
+    predictors, prometheus = shared
+    with Rollout(control_plane, predictors, prometheus, tmp_path, tag_routing=True) as rollout:
+        rollout.api.kubectl("create", "configmap", "cancer-holdout", f"--from-file=holdout.json={HOLDOUT}")
+        yield rollout
+        print(rollout.report())
+
+
+def evaluation(stack) -> dict:
+    return {"dataset": {"configMap": "cancer-holdout"}, "metric": "accuracy", "margin": 0.02, "gateway": stack.gateway.url}
+
+
+def test_10_the_evaluation_step_refuses_a_worse_candidate_before_any_traffic_and_admits_a_better_one(tagged_stack):
+    """v3-shifted is as fast and as error-free as v2 but 0.66 accurate on the holdout; v1 (stable)
+    0.92, v2 0.97 (models/train.py). The holdout reaches each version at the address KServe's tag
+    routing gives it, through the gateway, while the driver's traffic stays on stable."""
+    stack = tagged_stack
+    watch = Recorder(stack.api, "isvc", "cancer")
+    stack.apply(model_rollout("v3-shifted", stack.prometheus.url, evaluation=evaluation(stack)))
+    s = wait_for(phase_is(stack, "RolledBack", "Progressing", "Promoted"), timeout=180, what="the evaluation's verdict")
+    assert s["phase"] == "RolledBack", s["message"]
+    assert s["evaluation"]["verdict"] == "Fail" and s["evaluation"]["candidate"] < 0.75 and s["evaluation"]["stable"] > 0.9
+    assert s["evaluation"]["rows"] == 114 and "worse by" in s["message"]
+    wait_for(stable_pinned(stack, "v3-shifted"), what="stable pinned")
+    reasons = [e["reason"] for e in events_of(stack.api, "cancer")]
+    assert reasons == ["EvaluationStarted", "EvaluationFailed", "RolledBack"], reasons
+    assert "v3-shifted" not in stack.driver.report()              # not one user request reached it
+    assert weights_seen(watch.stop()) == [0]                      # the candidate ran at 0% throughout
+    assert {version for _, version in stack.gateway.routed} == {"v3-shifted", "v1"}
+
+    stack.patch('{"spec":{"model":{"version":"v2","storageUri":"%s"}}}' % uri_of("v2"))
+    s = wait_for(phase_is(stack, "Promoted", "RolledBack"), timeout=240, what="v2's rollout to finish")
+    assert s["phase"] == "Promoted", s["message"]
+    assert s["evaluation"]["verdict"] == "Pass" and s["evaluation"]["version"] == "v2"
+    assert s["evaluation"]["candidate"] > s["evaluation"]["stable"]
+    reasons = [e["reason"] for e in events_of(stack.api, "cancer")]
+    assert reasons[3:5] == ["EvaluationStarted", "EvaluationPassed"] and reasons[-1] == "Promoted", reasons
+    assert stack.driver.report()["v2"]["requests"] > 30

@@ -18,6 +18,7 @@ Inputs are normalised inside each model, so clients send raw values.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +207,16 @@ def build_cancer(models: Path, fixtures: Path) -> None:
     build_shifted(v2, fixtures, example, xte, yte)
 
 
+def write_cancer_holdout(models: Path) -> None:
+    """The test rows and their labels as the operator's evaluation step reads them (a V2 request
+    body with labels): `kubectl create configmap cancer-holdout --from-file=holdout.json=...`."""
+    _, _, xte, yte = cancer_data()
+    holdout = {"inputs": [{"name": "features", "datatype": "FP32", "shape": list(xte.shape),
+                           "data": [round(float(v), 6) for v in xte.flatten()]}],
+               "labels": [int(v) for v in yte]}
+    (models / "cancer" / "holdout.json").write_text(json.dumps(holdout, separators=(",", ":")) + "\n")
+
+
 def build_shifted(v2: nn.Module, fixtures: Path, example: torch.Tensor, xte: torch.Tensor, yte: torch.Tensor) -> None:
     shifted = Shifted(v2).eval()
     sig = ("features", [-1, 30]), ("probabilities", [-1, 2])
@@ -240,6 +251,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     build_cancer(args.models, args.fixtures)
+    write_cancer_holdout(args.models)
     build_weather(args.models, args.fixtures)
 
 

@@ -14,12 +14,12 @@ STORAGE_URI = "internal.serving.kserve.io/storage-initializer-sourceuri"
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 
 
-def kingress_split(kingress: dict, revisions: dict[str, dict]) -> list[tuple[str, int]]:
-    """[(storageUri, percent)] of the KIngress rule for the service itself (not its tagged
-    `prev-`/`latest-` hosts); revisions by name."""
+def kingress_split(kingress: dict, revisions: dict[str, dict], host: str | None = None) -> list[tuple[str, int]]:
+    """[(storageUri, percent)] of the KIngress rule for `host`, by default the service itself (not
+    its tagged `prev-`/`latest-` hosts); revisions by name."""
     name, namespace = kingress["metadata"]["name"], kingress["metadata"]["namespace"]
     for rule in kingress["spec"].get("rules", []):
-        if f"{name}.{namespace}" in rule.get("hosts", []):
+        if (host or f"{name}.{namespace}") in rule.get("hosts", []):
             splits = rule["http"]["paths"][0]["splits"]
             return [(revisions[s["serviceName"]]["metadata"]["annotations"][STORAGE_URI], int(s["percent"]))
                     for s in splits if s["serviceName"] in revisions]
@@ -48,8 +48,9 @@ class PlatformRoutes:
         return self.custom.get_namespaced_custom_object("serving.kserve.io", "v1beta1", self.namespace,
                                                         "inferenceservices", self.isvc)
 
-    def split(self) -> list[tuple[str, int]]:
-        """[] until the platform has routed anything."""
+    def split(self, host: str | None = None) -> list[tuple[str, int]]:
+        """[] until the platform has routed anything. host: a tagged host's split instead of the
+        service's (serverless only)."""
         try:
             mode = (self._isvc().get("status") or {}).get("deploymentMode")
             selector = f"{ISVC_LABEL}={self.isvc}"
@@ -63,7 +64,7 @@ class PlatformRoutes:
                                                                 self.namespace, "ingresses", f"{self.isvc}-predictor")
             revisions = self.custom.list_namespaced_custom_object("serving.knative.dev", "v1", self.namespace,
                                                                   "revisions", label_selector=selector)["items"]
-            return kingress_split(kingress, {r["metadata"]["name"]: r for r in revisions})
+            return kingress_split(kingress, {r["metadata"]["name"]: r for r in revisions}, host)
         except kubernetes.client.ApiException as e:
             if e.status == 404:
                 return []

@@ -23,6 +23,7 @@ from e2e.controlplane.routing import PlatformRoutes
 from predictor.testing import PredictorProcess
 
 from .driver import TrafficDriver
+from .gateway import Gateway
 from .operator import OperatorProcess
 from .prometheus import PrometheusServer
 
@@ -45,10 +46,14 @@ def uri_of(version: str) -> str:
     return f"pvc://models/cancer/{version}"
 
 
-def inference_service(name: str = "cancer", version: str = "v1", mode: str = "serverless") -> str:
+TAG_ROUTING = "serving.kserve.io/enable-tag-routing"     # KServe gives each version an address of its own
+
+
+def inference_service(name: str = "cancer", version: str = "v1", mode: str = "serverless", tag_routing: bool = False) -> str:
+    annotations = {"serving.kserve.io/deploymentMode": MODE_ANNOTATION[mode], **({TAG_ROUTING: "true"} if tag_routing else {})}
     return yaml.safe_dump({
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-        "metadata": {"name": name, "annotations": {"serving.kserve.io/deploymentMode": MODE_ANNOTATION[mode]}},
+        "metadata": {"name": name, "annotations": annotations},
         "spec": {"predictor": {"model": {"modelFormat": {"name": "pytorch"}, "runtime": "modelrollout-torch",
                                          "storageUri": uri_of(version)}}}})
 
@@ -73,7 +78,7 @@ def isvc_ready(api: Namespaced, name: str = "cancer") -> bool:
 
 def model_rollout(version: str, prometheus: str, mode: str = "serverless", steps: list[dict] | None = None,
                   interval: str = "4s", name: str = "cancer", autoscaling: dict | None = None,
-                  progress_deadline: str = "2m", **analysis) -> str:
+                  progress_deadline: str = "2m", evaluation: dict | None = None, **analysis) -> str:
     """A rollout with short timings for the local stack; analysis fields override the defaults."""
     # the local Prometheus scrapes loopback targets, which carry no namespace label
     spec_analysis = {"prometheus": {"url": prometheus, "namespaceLabel": ""}, "window": "15s", "minRequests": 30, "maxErrorRate": 0.02,
@@ -87,7 +92,8 @@ def model_rollout(version: str, prometheus: str, mode: str = "serverless", steps
                  "strategy": {"trafficMode": mode, "interval": interval, "progressDeadline": progress_deadline,
                               "steps": steps or [{"weight": 20}, {"weight": 50}, {"weight": 100}]},
                  "analysis": spec_analysis,
-                 "autoscaling": autoscaling or {"minReplicas": 1, "maxReplicas": 4, "metric": "concurrency", "target": 8}}})
+                 "autoscaling": autoscaling or {"minReplicas": 1, "maxReplicas": 4, "metric": "concurrency", "target": 8},
+                 **({"evaluation": evaluation} if evaluation else {})}})
 
 
 class Predictors:
@@ -115,10 +121,13 @@ class Predictors:
 class Rollout:
     """One ModelRollout's run on the shared control plane, in a namespace of its own: the
     InferenceService (KServe and Knative make it Ready), the operator watching that namespace as
-    its ServiceAccount, and the driver, over shared predictors and Prometheus."""
+    its ServiceAccount, the driver, and the gateway the operator's own requests go through, over
+    shared predictors and Prometheus. tag_routing: KServe gives each version an address (the
+    evaluation step needs it)."""
 
     def __init__(self, control_plane: ControlPlane, predictors: Predictors, prometheus: PrometheusServer,
-                 workdir: Path | None = None, mode: str = "serverless", rate: float = 60.0, resync: float = 0.5):
+                 workdir: Path | None = None, mode: str = "serverless", rate: float = 60.0, resync: float = 0.5,
+                 tag_routing: bool = False):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="localstack-"))
         self.control_plane, self.kube = control_plane, control_plane.kube
         self.predictors, self.prometheus, self.mode, self.resync = predictors, prometheus, mode, resync
@@ -126,7 +135,8 @@ class Rollout:
         self.api = Namespaced(self.kube, self.namespace)
         self.operator: OperatorProcess | None = None
         self.driver: TrafficDriver | None = None
-        self.rate = rate
+        self.rate, self.tag_routing = rate, tag_routing
+        self.gateway: Gateway | None = None
         self._stack = contextlib.ExitStack()
 
     def start_operator(self, log_name: str = "operator.log") -> OperatorProcess:
@@ -140,12 +150,13 @@ class Rollout:
         self.kube.kubectl("create", "namespace", self.namespace)
         self._stack.callback(self.kube.kubectl, "delete", "namespace", self.namespace, "--wait=false", check=False)
         self.kube.model_volume(self.namespace)
-        self.apply(inference_service(mode=self.mode))
+        self.apply(inference_service(mode=self.mode, tag_routing=self.tag_routing))
         wait_for(lambda: isvc_ready(self.api), 90, f"InferenceService {self.namespace}/cancer to be Ready")
         self.start_operator()
         routes = PlatformRoutes(self.kube.kubeconfig, "cancer", self.namespace)
         self.driver = TrafficDriver(routes.split, self.predictors.backends(), rate=self.rate)
         self._stack.enter_context(self.driver)
+        self.gateway = self._stack.enter_context(Gateway(routes.split, self.predictors.backends()))
         return self
 
     def apply(self, manifest: str) -> None:

@@ -274,7 +274,7 @@ GATES: tuple[Callable[[_Look], Verdict | None], ...] = (
 
 
 def judge(spec: AnalysisSpec, m: Measurements, alpha: float | None = None, evidence: Evidence | None = None) -> Verdict:
-    """alpha: what this look may spend of the rollout's false-rollback budget (planner.look_alpha),
+    """alpha: what this look may spend of the rollout's false-rollback budget (schedule.look_alpha),
     the spec's significance when judged alone; evidence: the finished steps' (status.errorEvidence)."""
     details: dict[str, Any] = {"queries": dict(m.queries)}
     if m.warnings:

@@ -3,7 +3,8 @@ a CamelCase reason, a message, observedGeneration, and a lastTransitionTime that
 when the status flips.
 
 - Ready: stable serves all traffic and no rollout is running (Idle, Promoted).
-- Progressing: a canary is taking traffic and being analysed (Progressing, Holding).
+- Progressing: a candidate is being evaluated before traffic, or takes traffic and is analysed
+  (Evaluating, Progressing, Holding).
 - Paused: held by spec.paused or by the onInconclusive policy.
 - Degraded: the candidate was rolled back, the spec cannot be acted on (Failed), the
   InferenceService refused the operator's patch (RoutingFailed, with the apiserver's message), or
@@ -15,7 +16,7 @@ from typing import Any
 
 TYPES = {
     "Ready": ("Idle", "Promoted"),
-    "Progressing": ("Progressing", "Holding"),
+    "Progressing": ("Evaluating", "Progressing", "Holding"),
     "Paused": ("Paused",),
     "Degraded": ("RolledBack", "Failed"),
 }

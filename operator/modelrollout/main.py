@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -16,6 +17,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from . import handlers  # noqa: F401  (registers the handlers)
+from .adapters import inference
 from .adapters.kube import KubeApi
 from .adapters.prometheus import PredictorMetricsSource, PrometheusClient
 from .analysis import Measurements
@@ -59,7 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("leaderelection").setLevel(logging.WARNING)   # it logs every renewal at INFO
-    reconciler = Reconciler(KubeApi.from_environment(), measure_with_prometheus, OperatorMetrics())
+    kube = KubeApi.from_environment()
+    reconciler = Reconciler(kube, measure_with_prometheus, OperatorMetrics(),
+                            evaluate=functools.partial(inference.evaluate, kube.get_config_map))
     if args.metrics_port:                       # served while waiting for the Lease too
         start_http_server(args.metrics_port, addr=args.metrics_address, registry=reconciler.metrics.registry)
     # shared by every object's memo copy: rollouts by target InferenceService (and back), locks by rollout

@@ -5,7 +5,7 @@ import threading
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-PHASES = ("Idle", "Progressing", "Holding", "Paused", "Promoted", "RolledBack", "Failed")
+PHASES = ("Idle", "Evaluating", "Progressing", "Holding", "Paused", "Promoted", "RolledBack", "Failed")
 
 
 class OperatorMetrics:
@@ -26,7 +26,11 @@ class OperatorMetrics:
         self.routing_errors = Counter("modelrollout_routing_errors_total", "InferenceService patches the apiserver refused",
                                       registry=r)
         self.reconcile_errors = Counter("modelrollout_reconcile_errors_total", "Reconciles that raised", ["error"], registry=r)
+        self.evaluation_score = Gauge("modelrollout_evaluation_score",
+                                      "The evaluation step's score on the holdout (role: candidate or stable)",
+                                      ["namespace", "name", "version", "role", "metric"], registry=r)
         self._phases: dict[tuple[str, str], str] = {}
+        self._scores: dict[tuple[str, str], list[tuple[str, ...]]] = {}
         self._weights: dict[tuple[str, str], tuple[str, str]] = {}
         self._lock = threading.Lock()
         for phase in PHASES:
@@ -41,6 +45,7 @@ class OperatorMetrics:
                 self.canary_weight.remove(*key, *self._weights[key])
             self._weights[key] = labels
             self.canary_weight.labels(*key, *labels).set(int(status.get("canaryWeight") or 0))
+            self._score(key, status.get("evaluation") or {})
             self._recount()
 
     def forget(self, namespace: str, name: str) -> None:
@@ -49,7 +54,20 @@ class OperatorMetrics:
             self._phases.pop(key, None)
             if key in self._weights:
                 self.canary_weight.remove(*key, *self._weights.pop(key))
+            self._score(key, {})
             self._recount()
+
+    def _score(self, key: tuple[str, str], evaluation: dict) -> None:
+        """The last evaluation's two scores, labelled with the versions they belong to."""
+        for labels in self._scores.pop(key, []):
+            self.evaluation_score.remove(*key, *labels)
+        if "candidate" not in evaluation or "stable" not in evaluation:
+            return
+        metric = str(evaluation.get("metric") or "")
+        self._scores[key] = [(str(evaluation.get("version") or ""), "candidate", metric),
+                             (str(evaluation.get("stableVersion") or ""), "stable", metric)]
+        for labels, value in zip(self._scores[key], (evaluation["candidate"], evaluation["stable"])):
+            self.evaluation_score.labels(*key, *labels).set(float(value))
 
     def _recount(self) -> None:
         counts = {phase: 0 for phase in PHASES}

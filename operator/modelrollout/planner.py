@@ -3,15 +3,16 @@
 All progress lives in status, so a restarted operator resumes at the same step, and planning
 twice with the same inputs gives the same plan (reconciles are idempotent).
 
-Phases: Idle (stable serves all), Progressing (a canary step is running), Holding (the last
-analysis was Inconclusive), Paused, Promoted, RolledBack, Failed (a spec or InferenceService the
-operator cannot act on; reconcile.py sets it).
+Phases: Idle (stable serves all), Evaluating (the candidate runs at 0% and answers the spec's
+labelled holdout beside stable, before any traffic: evaluation.py), Progressing (a canary step
+is running), Holding (the last analysis was Inconclusive), Paused, Promoted, RolledBack, Failed
+(a spec or InferenceService the operator cannot act on; reconcile.py sets it).
 
 A step has two times: stepRequestedAt, when its weight was planned, and stepStartedAt, when
 KServe's status first showed that weight served by a ready canary (`applied`). The analysis
 window never reaches before stepStartedAt, so a step is never judged on the previous step's
 traffic; the hold before each look counts from stepStartedAt or the step's last look. A step
-not served within spec.strategy.progressDeadline rolls back.
+not served within spec.strategy.progressDeadline rolls back. When each look is due: schedule.py.
 
 plan() finds the first rule in RULES whose guard holds and applies its transition: one small
 named function each.
@@ -22,15 +23,13 @@ import dataclasses
 import datetime as dt
 from typing import Any, Callable
 
-from . import stats
 from .analysis import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
+from .schedule import parse_time, requeue_after, timestamp
 from .spec import RolloutSpec
-from .steps import hold_of, is_last_analysed, planned_looks, snapped_step, steps_changed
+from .steps import is_last_analysed, snapped_step, steps_changed
 
 Status = dict[str, Any]
-ROLLING = ("Progressing", "Holding", "Paused")
-POLL_APPLIED = 10.0       # seconds between looks while waiting for KServe to serve a step (its
-                          # InferenceService's watch events usually bring the look sooner)
+ROLLING = ("Evaluating", "Progressing", "Holding", "Paused")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +39,7 @@ class Traffic:
     canary_version: str | None = None
     canary_uri: str | None = None
     canary_weight: int = 0
+    evaluating: bool = False       # the candidate runs at 0%, for the evaluation step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,59 +57,10 @@ class Plan:
     requeue_after: float | None = None   # seconds until the next look; None: wait for a change
 
 
-def timestamp(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(ts: str | None) -> dt.datetime | None:
-    return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc) if ts else None
-
-
 def traffic_of(status: Status) -> Traffic:
     return Traffic(status["stableVersion"], status["stableStorageUri"], status.get("canaryVersion"),
-                   status.get("canaryStorageUri"), int(status.get("canaryWeight") or 0))
-
-
-def analysis_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
-    """Whether the next plan needs a verdict: a served step whose hold is over."""
-    if status.get("phase") not in ("Progressing", "Holding") or spec.paused or spec.abort:
-        return False
-    if spec.promote and spec.promote == status.get("canaryVersion"):
-        return False
-    if (spec.version, spec.storage_uri) != (status.get("canaryVersion"), status.get("canaryStorageUri")):
-        return False
-    if steps_changed(spec, status):
-        return False                      # the plan snaps to a step first and restarts its hold
-    since = _hold_since(status)
-    return since is not None and (now - since).total_seconds() >= hold_of(spec, status.get("currentStep", 0))
-
-
-def _hold_since(status: Status) -> dt.datetime | None:
-    """The hold before the next look counts from the step being served, or from the last look at it."""
-    started = parse_time(status.get("stepStartedAt"))
-    if started is None:
-        return None
-    looked = parse_time((status.get("lastAnalysis") or {}).get("time"))
-    return max(started, looked) if looked else started
-
-
-def analysis_window(spec: RolloutSpec, status: Status, now: dt.datetime) -> float:
-    """Seconds of metrics to judge: the spec's window, never reaching before the step was served.
-    A look after an Inconclusive sees the earlier look's requests again, and more: it spends its
-    own share of alpha, so the overlap cannot raise the rollout's false-rollback rate."""
-    started = parse_time(status.get("stepStartedAt")) or now
-    return max(0.0, min(spec.analysis.window, (now - started).total_seconds()))
-
-
-def look_alpha(spec: RolloutSpec, status: Status) -> float:
-    """The next look's share of the rollout's false-rollback budget (spec.analysis.significance):
-    a step's first tested look has the step's planned share, any further look at it (after an
-    Inconclusive or a failure below failureLimit) the next extra share."""
-    if status.get("testedAt"):
-        return stats.look_alpha(spec.analysis.significance, planned_looks(spec),
-                                planned_looks(spec) + int(status.get("extraLooks") or 0) + 1)
-    step = min(int(status.get("currentStep") or 0) + 1, planned_looks(spec))
-    return stats.look_alpha(spec.analysis.significance, planned_looks(spec), step)
+                   status.get("canaryStorageUri"), int(status.get("canaryWeight") or 0),
+                   status.get("phase") == "Evaluating")
 
 
 @dataclasses.dataclass
@@ -149,8 +100,11 @@ def start(c: _Ctx) -> None:
         c.events.append(Event("Normal", "RolloutRestarted",
                               f"the wanted candidate changed from {c.s['canaryVersion']} to {spec.version}"))
     c.s.update(canaryVersion=spec.version, canaryStorageUri=spec.storage_uri, failures=0, errors=0, looks=0,
-               extraLooks=0, errorEvidence=None,
+               extraLooks=0, errorEvidence=None, evaluation=None, evaluatedAt=None,
                inconclusiveSince=None, retry=spec.retry, pausedBy=None)
+    if spec.evaluation is not None:
+        evaluate_first(c)
+        return
     c.request_step(0)
     c.go("Progressing", "RolloutStarted", f"rolling out {spec.version} over {c.s['stableVersion']}: "
          f"step 1/{len(spec.steps)} at {spec.steps[0].weight}%")
@@ -162,7 +116,7 @@ def start_paused(c: _Ctx) -> None:
     """A new candidate while spec.paused: recorded at 0%, and it starts when un-paused."""
     c.s.update(canaryVersion=c.spec.version, canaryStorageUri=c.spec.storage_uri, currentStep=0, canaryWeight=0,
                stepStartedAt=None, stepRequestedAt=None, testedAt=None, failures=0, errors=0, looks=0, extraLooks=0,
-               errorEvidence=None,
+               errorEvidence=None, evaluation=None, evaluatedAt=None,
                inconclusiveSince=None, retry=c.spec.retry, pausedBy="spec")
     c.go("Paused", "Paused", f"{c.spec.version} waits at 0% while spec.paused is set")
 
@@ -210,6 +164,9 @@ def resume(c: _Ctx) -> None:
     if c.s.get("pausedBy") == "policy":
         c.s.update(inconclusiveSince=None)      # a retry starts the inconclusive clock again; un-pausing does not
     c.s.update(pausedBy=None, retry=c.spec.retry)
+    if needs_evaluation(c.spec, c.s):
+        evaluate_first(c)                       # paused before or during the evaluation step
+        return
     if int(c.s.get("canaryWeight") or 0) != c.spec.steps[step].weight:
         c.request_step(step)                    # a candidate that waited at 0% while paused
     else:
@@ -230,8 +187,54 @@ def confirm_step(c: _Ctx) -> None:
 
 
 def miss_deadline(c: _Ctx) -> None:
-    roll_back(c, f"KServe did not serve {c.s['canaryWeight']}% from a ready canary within the progress deadline "
+    what = ("run the candidate at 0% with an address of its own" if c.phase == "Evaluating"
+            else f"serve {c.s['canaryWeight']}% from a ready canary")
+    roll_back(c, f"KServe did not {what} within the progress deadline "
                  f"({c.spec.progress_deadline:.0f}s)" + (f": {c.pending}" if c.pending else ""))
+
+
+# -- the evaluation step -----------------------------------------------------------------------
+
+def needs_evaluation(spec: RolloutSpec, s: Status) -> bool:
+    """The spec asks for an evaluation this candidate has not passed, and it takes no traffic yet."""
+    return (spec.evaluation is not None and not int(s.get("canaryWeight") or 0)
+            and (s.get("evaluation") or {}).get("verdict") != PASS)
+
+
+def evaluate_first(c: _Ctx) -> None:
+    """The candidate runs at 0% (KServe's canaryTrafficPercent: 0) until the holdout is scored."""
+    c.s.update(currentStep=0, canaryWeight=0, stepRequestedAt=c.stamp, stepStartedAt=None, testedAt=None,
+               evaluatedAt=None)
+    e = c.spec.evaluation
+    assert e is not None
+    c.go("Evaluating", "EvaluationStarted", f"evaluating {c.s['canaryVersion']} against {c.s['stableVersion']} on "
+         f"the holdout in ConfigMap {e.config_map} ({e.metric}) before any traffic")
+
+
+def judge_evaluation(c: _Ctx) -> None:
+    verdict = c.verdict
+    assert verdict is not None
+    c.s.update(evaluatedAt=c.stamp)
+    if verdict.outcome == ERROR:                # counted as unreadable metrics are
+        errors, limit = int(c.s.get("errors") or 0) + 1, c.spec.analysis.consecutive_error_limit
+        c.s.update(errors=errors)
+        if errors >= limit:
+            roll_back(c, f"the evaluation could not run {errors} times in a row: {verdict.reason}")
+        else:
+            c.go("Evaluating", "EvaluationError", f"evaluation could not run ({errors}/{limit}), "
+                 f"trying again in {c.spec.interval:.0f}s: {verdict.reason}", warning=True)
+        return
+    c.s.update(evaluation={**verdict.to_status(c.stamp), "version": c.s["canaryVersion"],
+                           "stableVersion": c.s["stableVersion"]}, errors=0)
+    if verdict.outcome != PASS:
+        c.events.append(Event("Warning", "EvaluationFailed", verdict.reason))
+        roll_back(c, f"evaluation failed before any traffic: {verdict.reason}")
+        return
+    c.request_step(0)
+    c.go("Progressing", "EvaluationPassed", f"evaluation passed ({verdict.reason}); "
+         f"step 1/{len(c.spec.steps)} at {c.spec.steps[0].weight}%")
+    if c.spec.steps[0].weight >= 100:
+        promote(c, "no step below 100% to analyse")
 
 
 def judge_step(c: _Ctx) -> None:
@@ -331,7 +334,7 @@ RULES: list[tuple[str, Guard, Callable[[_Ctx], None]]] = [
     ("start", lambda sp, s, c: _wants_candidate(sp, s) or c.phase == "RolledBack", start),
     ("promote now", lambda sp, s, c: sp.promote == s.get("canaryVersion") and c.phase in ROLLING,
      lambda c: promote(c, "promoted by spec.promote")),
-    ("pause", lambda sp, s, c: sp.paused and c.phase in ("Progressing", "Holding"), pause),
+    ("pause", lambda sp, s, c: sp.paused and c.phase in ("Evaluating", "Progressing", "Holding"), pause),
     ("resume", lambda sp, s, c: not sp.paused and c.phase == "Paused" and (
         s.get("pausedBy") != "policy" or _retried(sp, s)), resume),
     ("steps edited", lambda sp, s, c: c.phase in ROLLING and steps_changed(sp, s), snap_steps),
@@ -340,6 +343,9 @@ RULES: list[tuple[str, Guard, Callable[[_Ctx], None]]] = [
     ("progress deadline", lambda sp, s, c: c.phase in ("Progressing", "Holding") and not s.get("stepStartedAt")
      and _waited(c) >= sp.progress_deadline, miss_deadline),
     ("judge", lambda sp, s, c: c.phase in ("Progressing", "Holding") and c.verdict is not None, judge_step),
+    ("evaluation deadline", lambda sp, s, c: c.phase == "Evaluating" and not c.applied
+     and _waited(c) >= sp.progress_deadline, miss_deadline),
+    ("evaluated", lambda sp, s, c: c.phase == "Evaluating" and c.verdict is not None, judge_evaluation),
 ]
 
 
@@ -351,8 +357,9 @@ def _waited(c: _Ctx) -> float:
 def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: Verdict | None,
          now: dt.datetime, applied: bool = False, pending: str = "") -> Plan:
     """serving: (version, storageUri) the InferenceService serves as stable, for a first reconcile.
-    applied: KServe's status shows the status's canary weight served by a ready canary; pending:
-    what it is still waiting for, if not."""
+    applied: KServe's status shows the status's canary weight served by a ready canary (while
+    Evaluating: both versions have addresses); pending: what it is still waiting for, if not.
+    verdict: the analysis's, or while Evaluating the evaluation's."""
     s: Status = dict(status)
     if not s.get("stableVersion"):
         s.update(stableVersion=serving[0], stableStorageUri=serving[1], phase="Idle", canaryWeight=0)
@@ -365,13 +372,4 @@ def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: V
         if guard(spec, s, c):
             transition(c)
             break
-    return Plan(status=s, traffic=traffic_of(s), events=tuple(c.events), requeue_after=_requeue(spec, s, now))
-
-
-def _requeue(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
-    if s.get("phase") not in ("Progressing", "Holding"):
-        return None
-    since = _hold_since(s)
-    if since is None:
-        return POLL_APPLIED
-    return max(1.0, hold_of(spec, int(s.get("currentStep") or 0)) - (now - since).total_seconds())
+    return Plan(status=s, traffic=traffic_of(s), events=tuple(c.events), requeue_after=requeue_after(spec, s, now))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .adapters.traffic import TAG_ROUTING
 from .spec import RolloutSpec
 
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
@@ -48,5 +49,16 @@ def canary_in_place(spec: RolloutSpec, status: dict[str, Any], isvc: dict) -> Re
     return None
 
 
+def untagged(spec: RolloutSpec, isvc: dict) -> Refusal | None:
+    """The evaluation step reaches the candidate at 0% through the `latest` tag KServe sets only
+    with this annotation. The operator cannot add it: KServe copies annotations into the revision
+    template, and its admission policy lets it change none."""
+    annotations = (isvc.get("metadata") or {}).get("annotations") or {}
+    if spec.evaluation is None or annotations.get(TAG_ROUTING) == "true":
+        return None
+    return ("EvaluationNeedsTagRouting", f"spec.evaluation needs InferenceService {spec.inference_service!r} annotated "
+            f"{TAG_ROUTING}: \"true\", so that KServe gives the candidate an address while it takes no traffic")
+
+
 def refusal(spec: RolloutSpec, status: dict[str, Any], isvc: dict) -> Refusal | None:
-    return mode_mismatch(spec, isvc) or canary_in_place(spec, status, isvc)
+    return mode_mismatch(spec, isvc) or canary_in_place(spec, status, isvc) or untagged(spec, isvc)

@@ -19,8 +19,9 @@ from .adapters.traffic import ROUTERS, Router, merge_patch, revisions_taking_tra
 from .analysis import Measurements, judge
 from .conditions import conditions
 from .metrics import OperatorMetrics
-from .planner import (Event, Plan, Traffic, analysis_due, analysis_window, look_alpha, parse_time, plan,
-                      timestamp, traffic_of)
+from .analysis import Verdict
+from .planner import Event, Plan, Traffic, plan, traffic_of
+from .schedule import analysis_due, analysis_window, evaluation_due, look_alpha, parse_time, timestamp
 from .preflight import refusal
 from .spec import RolloutSpec, SpecError, parse_spec
 
@@ -57,6 +58,8 @@ ROUTING_RETRY = 5.0   # seconds before trying a refused InferenceService patch a
 
 # (spec, canary version, stable version, window seconds, namespace) -> what Prometheus says about them
 Measure = Callable[[RolloutSpec, str, str, float, str], Measurements]
+# (spec, namespace, {"candidate": url, "stable": url}) -> the evaluation step's verdict
+Evaluate = Callable[[RolloutSpec, str, dict], Verdict]
 
 
 @dataclasses.dataclass
@@ -64,6 +67,7 @@ class Reconciler:
     kube: Kube
     measure: Measure
     metrics: OperatorMetrics
+    evaluate: Evaluate | None = None    # None: no rollout may ask for the evaluation step
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
 
     def __call__(self, namespace: str, name: str) -> float | None:
@@ -104,7 +108,12 @@ class Reconciler:
             verdict = judge(spec.analysis, measured, alpha=look_alpha(spec, status), evidence=status.get("errorEvidence"))
             self.metrics.analysis_duration.observe(time.perf_counter() - t0)
             self.metrics.decisions.labels(verdict.outcome).inc()
-        pending = self._pending(namespace, spec, router, isvc, status)
+        pending, addresses = self._pending(namespace, spec, router, isvc, status)
+        if addresses and evaluation_due(spec, status, now):
+            if self.evaluate is None:
+                raise RuntimeError("a rollout asks for the evaluation step but this Reconciler has no evaluate adapter")
+            verdict = self.evaluate(spec, namespace, addresses)
+            self.metrics.decisions.labels(verdict.outcome).inc()
         p = plan(spec, status, router.serving(isvc), verdict, now, applied=pending is None, pending=pending or "")
         written = self._finish(rollout, status, p, now)
         requeue, found, events = p.requeue_after, {}, []
@@ -146,11 +155,16 @@ class Reconciler:
         # reported once: _finish writes (and announces) status only when it changes
         return {"servingError": message}, [Event("Warning", "ServingMismatch", message)]
 
-    def _pending(self, namespace: str, spec: RolloutSpec, router: Router, isvc: dict, status: dict) -> str | None:
-        """What keeps KServe from serving the status's canary weight; None when it does."""
+    def _pending(self, namespace: str, spec: RolloutSpec, router: Router, isvc: dict,
+                 status: dict) -> tuple[str | None, dict | None]:
+        """(what keeps KServe from serving the status's canary weight, None when it does; while
+        Evaluating, the versions' addresses once both have one)."""
+        if status.get("phase") == "Evaluating" and status.get("canaryVersion"):
+            addresses, missing = router.addresses(isvc, traffic_of(status), self._observe(namespace, router.observe(isvc)))
+            return (None, addresses) if addresses else (missing, None)
         if not status.get("canaryVersion") or not int(status.get("canaryWeight") or 0):
-            return "no canary weight to serve"
-        return router.pending(isvc, traffic_of(status), self._observe(namespace, router.observe(isvc)))
+            return "no canary weight to serve", None
+        return router.pending(isvc, traffic_of(status), self._observe(namespace, router.observe(isvc))), None
 
     def _observe(self, namespace: str, wanted: list[tuple[str, str]]) -> dict:
         """The platform objects a router asked for, by (kind, name); None where absent."""

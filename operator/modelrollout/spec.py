@@ -62,6 +62,19 @@ class DriftSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class EvaluationSpec:
+    """spec.evaluation: a labelled holdout scored on candidate and stable before any traffic."""
+    config_map: str                        # the ConfigMap (rollout's namespace) holding the holdout
+    metric: str                            # accuracy | logLoss | mae
+    key: str = "holdout.json"
+    output: str | None = None              # the output scored; None: the model's first
+    margin: float = 0.0                    # how much worse than stable, in the metric's units, still passes
+    batch_size: int = 32                   # rows per V2 request
+    timeout: float = 30.0                  # seconds per request
+    gateway: str | None = None             # send to this ingress with KServe's URL as Host; None: to the URL
+
+
+@dataclasses.dataclass(frozen=True)
 class AutoscalingSpec:
     min_replicas: int = 1
     max_replicas: int = 1
@@ -85,6 +98,7 @@ class RolloutSpec:
     retry: int = 0                         # raise it to start again after a rollback
     model_name: str = ""                   # the predictor's `model` metrics label; default inference_service
     progress_deadline: float = 600.0       # seconds a step may wait for KServe to serve its weight
+    evaluation: EvaluationSpec | None = None   # off unless the spec asks for it
 
 
 def _int(raw: Mapping, key: str, field: str, default: int, low: int, high: int | None = None) -> int:
@@ -158,6 +172,38 @@ def _drift(raw: Any) -> DriftSpec | None:
                      min_predictions=_int(raw, "minPredictions", where, 100, 1))
 
 
+METRICS = ("accuracy", "logLoss", "mae")
+
+
+def _evaluation(raw: Any, mode: str) -> EvaluationSpec | None:
+    if raw is None:
+        return None
+    where = "spec.evaluation"
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{where}: expected a mapping such as {{dataset: {{configMap: holdout}}, metric: accuracy}}")
+    if mode != "serverless":
+        # KServe runs a standard-mode canary at ceil(minReplicas x trafficPercent / 100) replicas:
+        # a candidate at 0% has no pods to answer the holdout
+        raise SpecError(f"{where}: needs trafficMode serverless; in standard mode KServe runs no pods for a canary at 0%")
+    dataset = raw.get("dataset") or {}
+    if not isinstance(dataset, Mapping) or not isinstance(dataset.get("configMap"), str) or not dataset["configMap"]:
+        raise SpecError(f"{where}.dataset.configMap: the name of a ConfigMap holding the holdout is required")
+    metric = raw.get("metric")
+    if metric not in METRICS:
+        raise SpecError(f"{where}.metric: must be one of {', '.join(METRICS)}, got {metric!r}")
+    for key in ("output", "gateway"):
+        if raw.get(key) is not None and (not isinstance(raw[key], str) or not raw[key]):
+            raise SpecError(f"{where}.{key}: expected a non-empty string")
+    gateway = raw.get("gateway")
+    if gateway and not gateway.startswith(("http://", "https://")):
+        raise SpecError(f"{where}.gateway: must start with http:// or https://, got {gateway!r}")
+    return EvaluationSpec(config_map=dataset["configMap"], metric=metric, key=str(dataset.get("key") or "holdout.json"),
+                          output=raw.get("output"), margin=_float(raw, "margin", where, 0.0, 0.0, 1e9),
+                          batch_size=_int(raw, "batchSize", where, 32, 1, 10000),
+                          timeout=parse_duration(raw.get("timeout", "30s"), f"{where}.timeout"),
+                          gateway=gateway.rstrip("/") if gateway else None)
+
+
 def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
     if not spec.get("inferenceService"):
         raise SpecError("spec.inferenceService: the name of an InferenceService is required")
@@ -218,4 +264,5 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         paused=bool(spec.get("paused", False)), promote=None if promote in (None, "") else str(promote),
         abort=bool(spec.get("abort", False)), retry=_int(spec, "retry", "spec", 0, 0),
         model_name=str(model.get("name") or spec["inferenceService"]),
+        evaluation=_evaluation(spec.get("evaluation"), mode),
     )

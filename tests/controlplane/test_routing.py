@@ -6,6 +6,10 @@ import pytest
 
 from e2e.controlplane.process import wait_for
 from e2e.controlplane.routing import PlatformRoutes
+from modelrollout.adapters.autoscaling import stable_scale
+from modelrollout.adapters.traffic import TAG_ROUTING, ServerlessRouter
+from modelrollout.planner import Traffic
+from modelrollout.spec import AutoscalingSpec
 
 from .inference_services import MODEL, canary_entry, create, isvc, wait_ready
 
@@ -55,3 +59,51 @@ def test_the_status_url_host_is_one_the_kingress_routes(runtime, namespace, rout
     routed = {h for rule in kingress["spec"]["rules"] for h in rule["hosts"]}
     assert host in routed, (host, routed)
     assert host != f"cancer-{namespace}.example.com"       # KServe's Istio-only host, which nothing routes here
+
+
+def _addresses(runtime, namespace, traffic):
+    """What the operator's router makes of the real InferenceService and revisions."""
+    isvc = runtime.get("isvc", "cancer", namespace=namespace)
+    router = ServerlessRouter()
+    observed = {(kind, name): runtime.get(kind, name, namespace=namespace) for kind, name in router.observe(isvc)}
+    return router.addresses(isvc, traffic, observed)
+
+
+EVALUATING = Traffic("v1", V1, "v2", V2, 0, evaluating=True)
+
+
+def test_the_evaluation_step_reaches_each_version_at_its_own_tagged_host_with_no_traffic_moved(runtime, namespace, routes):
+    """The operator's evaluation step writes the candidate at canaryTrafficPercent 0 (the router's
+    own patch); with KServe's tag routing each version gets a URL whose host Knative's KIngress
+    routes to that version alone, while the service's own host still sends everything to stable."""
+    obj = isvc("cancer", "Serverless")
+    obj["metadata"]["annotations"][TAG_ROUTING] = "true"
+    assert create(runtime, namespace, obj, dry_run=False) is None
+    wait_ready(runtime, namespace, "cancer")
+    current = runtime.get("isvc", "cancer", namespace=namespace)
+    patch = ServerlessRouter().patch(current, EVALUATING, stable_scale(AutoscalingSpec()))
+    runtime.kubectl("patch", "isvc", "cancer", "-n", namespace, "--type=merge", "-p", json.dumps(patch))
+    found = {}
+    wait_for(lambda: found.update(zip(("urls", "missing"), _addresses(runtime, namespace, EVALUATING)))
+             or found["urls"], 90, f"both versions' addresses (last: {found.get('missing')})")
+    urls = found["urls"]
+    hosts = {role: url.split("://", 1)[1] for role, url in urls.items()}
+    assert hosts["candidate"].startswith("latest-") and hosts["stable"].startswith("prev-"), hosts
+    assert routes.split(hosts["candidate"]) == [(V2, 100)]
+    assert routes.split(hosts["stable"]) == [(V1, 100)]
+    assert routes.split() == [(V1, 100)]                   # users' traffic does not move
+
+
+def test_without_tag_routing_the_candidate_at_zero_percent_has_no_address(runtime, namespace, routes):
+    assert create(runtime, namespace, isvc("cancer", "Serverless"), dry_run=False) is None
+    wait_ready(runtime, namespace, "cancer")
+    current = runtime.get("isvc", "cancer", namespace=namespace)
+    patch = ServerlessRouter().patch(current, EVALUATING, stable_scale(AutoscalingSpec()))
+    runtime.kubectl("patch", "isvc", "cancer", "-n", namespace, "--type=merge", "-p", json.dumps(patch))
+
+    def created() -> bool:
+        predictor = runtime.get("isvc", "cancer", namespace=namespace)["status"]["components"]["predictor"]
+        return predictor.get("latestReadyRevision") == predictor.get("latestCreatedRevision") != predictor.get("latestRolledoutRevision")
+    wait_for(created, 90, "the candidate's revision to be ready")
+    urls, missing = _addresses(runtime, namespace, EVALUATING)
+    assert urls is None and TAG_ROUTING in missing

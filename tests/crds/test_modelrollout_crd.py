@@ -12,7 +12,7 @@ from modelrollout.spec import SpecError, parse_spec
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "crds/modelrollout.yaml"
 EXAMPLES = sorted((CRD_PATH.parent / "examples").glob("*.yaml"))
-BASE = yaml.safe_load(EXAMPLES[0].read_text())
+BASE = yaml.safe_load((CRD_PATH.parent / "examples/cancer-serverless.yaml").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,8 @@ def test_crd_identity(crd):
     version = served["spec"]["versions"][0]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns == ["Phase", "Stable", "Canary", "Weight", "Verdict", "Reason", "Age"]
-    assert [c.get("priority", 0) for c in version["additionalPrinterColumns"]] == [0, 0, 0, 0, 0, 1, 0]   # -o wide
+    assert columns == ["Phase", "Stable", "Canary", "Weight", "Verdict", "Reason", "Evaluation", "Age"]
+    assert [c.get("priority", 0) for c in version["additionalPrinterColumns"]] == [0, 0, 0, 0, 0, 1, 1, 0]   # -o wide
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -68,6 +68,21 @@ def test_prediction_drift_gets_its_defaults_and_range_checks(crd, namespace):
     obj["spec"]["analysis"]["predictionDrift"] = {"maxDistance": 1.5}
     _, error = dry_run_create(crd, namespace, obj)
     assert error is not None and "spec.analysis.predictionDrift.maxDistance" in error
+
+
+def test_the_evaluation_step_gets_its_defaults_and_is_refused_in_standard_mode(crd, namespace):
+    obj = _with("evaluation", {"dataset": {"configMap": "holdout"}, "metric": "accuracy"})
+    stored, error = dry_run_create(crd, namespace, obj)
+    assert error is None, error
+    assert stored["spec"]["evaluation"] == {"dataset": {"configMap": "holdout", "key": "holdout.json"}, "metric": "accuracy",
+                                            "margin": 0, "batchSize": 32, "timeout": "30s"}
+    assert parse_spec(stored["spec"]).evaluation.config_map == "holdout"
+    obj["spec"]["strategy"]["trafficMode"] = "standard"
+    obj["spec"]["autoscaling"] = {"metric": "cpu"}
+    _, error = dry_run_create(crd, namespace, obj)
+    assert "evaluation needs trafficMode serverless" in error
+    with pytest.raises(SpecError, match="needs trafficMode serverless"):
+        parse_spec(obj["spec"])
 
 
 def test_standard_mode_scales_on_cpu_or_memory(crd, namespace):
@@ -113,6 +128,10 @@ INVALID = [
     ("model.version", _DELETE, "spec.model.version: Required value"),
     ("inferenceService", "", "spec.inferenceService"),
     ("retry", -1, "spec.retry"),
+    ("evaluation", {"dataset": {"configMap": "h"}, "metric": "f1"}, "spec.evaluation.metric"),
+    ("evaluation", {"dataset": {"configMap": "h"}, "metric": "mae", "gateway": "ingress:80"},
+     "evaluation.gateway must start with http"),
+    ("evaluation", {"metric": "accuracy"}, "spec.evaluation.dataset: Required value"),
     ("autoscaling", {"metric": "cpu"}, "serverless mode (Knative's autoscaler) scales on concurrency or rps"),
 ]
 
@@ -124,8 +143,8 @@ def test_invalid_specs_are_refused_naming_the_field(crd, namespace, field, value
     assert message in error, error
 
 
-@pytest.mark.parametrize("field,value,_", INVALID[:3] + INVALID[13:15] + INVALID[-1:],
-                         ids=["dec", "dup", "last", "replicas", "promote", "metric"])
+@pytest.mark.parametrize("field,value,_", INVALID[:3] + INVALID[13:15] + INVALID[-4:],
+                         ids=["dec", "dup", "last", "replicas", "promote", "eval-metric", "gateway", "dataset", "metric"])
 def test_the_operator_refuses_what_the_schema_refuses(field, value, _):
     # defence in depth: a spec that bypassed the schema still gets a SpecError naming the field
     with pytest.raises(SpecError):

@@ -4,7 +4,8 @@ import datetime as dt
 import pytest
 
 from modelrollout.analysis import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
-from modelrollout.planner import POLL_APPLIED, analysis_due, plan, timestamp
+from modelrollout.planner import plan
+from modelrollout.schedule import POLL_APPLIED, analysis_due, timestamp
 from modelrollout.spec import Step, parse_spec
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -220,7 +221,7 @@ def test_a_step_never_served_rolls_back_at_the_progress_deadline():
 
 
 def test_the_analysis_window_never_reaches_before_the_step_was_served():
-    from modelrollout.planner import analysis_window
+    from modelrollout.schedule import analysis_window
     status = progressing(started=100)
     assert analysis_window(spec(), status, at(130)) == 30          # spec window 60s, served 30s ago
     assert analysis_window(spec(), status, at(500)) == 60
@@ -236,7 +237,7 @@ def test_inconclusive_keeps_the_window_and_holds_again_from_the_look():
 
 def test_a_steps_first_tested_look_has_its_planned_share_and_later_ones_extra_shares():
     from modelrollout import stats
-    from modelrollout.planner import analysis_window, look_alpha
+    from modelrollout.schedule import analysis_window, look_alpha
     tested = Verdict(INCONCLUSIVE, "bounds straddle the limit", {"errorEvidence": {"canary": [900, 3]}}, tested=True)
     assert look_alpha(spec(), progressing()) == stats.look_alpha(0.05, 2, 1)          # step 1 of 2 analysed
     assert look_alpha(spec(), progressing(step=1, weight=50)) == stats.look_alpha(0.05, 2, 2)
@@ -260,7 +261,7 @@ def test_a_steps_last_window_joins_the_evidence_when_the_step_ends():
 
 
 def test_a_rollout_spends_at_most_its_significance_over_every_look():
-    from modelrollout.planner import look_alpha
+    from modelrollout.schedule import look_alpha
     s = spec()
     first = [look_alpha(s, progressing(step=k)) for k in range(2)]
     extra = [look_alpha(s, progressing(testedAt=timestamp(T0), extraLooks=n)) for n in range(1000)]
@@ -268,7 +269,7 @@ def test_a_rollout_spends_at_most_its_significance_over_every_look():
 
 
 def test_a_new_step_judges_from_its_start_and_a_new_rollout_starts_a_new_budget():
-    from modelrollout.planner import analysis_window
+    from modelrollout.schedule import analysis_window
     status = progressing(started=0, looks=3, testedAt=timestamp(at(100)), errorEvidence={"canary": [1, 0]})
     advanced = plan(spec(), status, SERVING, P, at(130)).status
     assert advanced["testedAt"] is None and advanced["looks"] == 3 and advanced["errorEvidence"] == {"canary": [1, 0]}

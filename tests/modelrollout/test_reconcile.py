@@ -8,9 +8,9 @@ import yaml
 
 from modelrollout.adapters.kube import Conflict, NotFound, RoutingError
 from modelrollout.adapters.traffic import merge_patch
-from modelrollout.analysis import Measurements, VersionSample
+from modelrollout.analysis import PASS, Measurements, Verdict, VersionSample
 from modelrollout.metrics import OperatorMetrics
-from modelrollout.planner import POLL_APPLIED
+from modelrollout.schedule import POLL_APPLIED
 from modelrollout.reconcile import Reconciler
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "crds/examples/cancer-serverless.yaml"
@@ -221,3 +221,42 @@ def test_a_rollout_being_deleted_is_left_to_revert_and_never_routed_again():
     assert "removed" in r.revert(copy.deepcopy(kube.rollout))
     r("default", "cancer")                       # the watch event of the finalizer's removal
     assert kube.isvc["spec"]["predictor"]["canaryTrafficPercent"] == 0
+
+
+def test_a_rollout_asking_for_evaluation_fails_until_the_service_has_tag_routing():
+    kube, now = make(evaluation={"dataset": {"configMap": "holdout"}, "metric": "accuracy"}), [T0]
+    before = copy.deepcopy(kube.isvc)
+    r, _ = reconciler(kube, now)
+    r("default", "cancer")
+    assert kube.rollout["status"]["phase"] == "Failed" and kube.log[-1] == ("event", "EvaluationNeedsTagRouting")
+    assert "serving.kserve.io/enable-tag-routing" in kube.rollout["status"]["message"] and kube.isvc == before
+    kube.isvc["metadata"]["annotations"]["serving.kserve.io/enable-tag-routing"] = "true"
+    r("default", "cancer")
+    assert kube.rollout["status"]["phase"] == "Evaluating"
+
+
+def test_the_evaluation_runs_once_kserve_gives_both_versions_an_address_then_traffic_starts():
+    kube, now = make(evaluation={"dataset": {"configMap": "holdout"}, "metric": "accuracy"}), [T0]
+    kube.isvc["metadata"]["annotations"]["serving.kserve.io/enable-tag-routing"] = "true"
+    asked = []
+
+    def evaluate(spec, namespace, addresses):
+        asked.append(addresses)
+        return Verdict(PASS, "accuracy on 114 holdout rows: candidate 0.97, stable 0.96", {"candidate": 0.97, "stable": 0.96})
+    r = Reconciler(kube, lambda *a: Measurements(HEALTHY, HEALTHY), OperatorMetrics(), evaluate=evaluate,
+                   clock=lambda: now[0])
+    r("default", "cancer")
+    assert kube.log == [("status", "Evaluating", 0), ("event", "EvaluationStarted"), ("isvc", 0, 20)]
+    assert kube.isvc["spec"]["predictor"]["model"]["storageUri"] == "pvc://models/cancer/v2"   # deployed, no traffic
+    r("default", "cancer")
+    assert asked == []                                         # no addresses yet: nothing to evaluate
+    kserve_reports(kube, 0)
+    for target in kube.isvc["status"]["components"]["predictor"]["traffic"]:
+        target["url"] = f"http://{target['tag']}-cancer-predictor.default.svc.cluster.local"
+    r("default", "cancer")
+    assert asked == [{"candidate": "http://latest-cancer-predictor.default.svc.cluster.local",
+                      "stable": "http://prev-cancer-predictor.default.svc.cluster.local"}]
+    status = kube.rollout["status"]
+    assert status["phase"] == "Progressing" and status["canaryWeight"] == 5 and status["evaluation"]["verdict"] == PASS
+    assert kube.isvc["spec"]["predictor"]["canaryTrafficPercent"] == 5
+    assert r.metrics.decisions.labels("Pass")._value.get() == 1

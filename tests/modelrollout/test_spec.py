@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from modelrollout.spec import DriftSpec, SpecError, parse_duration, parse_spec
+from modelrollout.spec import DriftSpec, EvaluationSpec, SpecError, parse_duration, parse_spec
 
 
 def spec(**changes):
@@ -94,3 +94,27 @@ def test_prediction_drift_is_off_unless_asked_for_and_parsed_with_defaults():
 def test_a_bad_prediction_drift_names_the_field(drift, field):
     with pytest.raises(SpecError, match=re.escape(field)):
         parse_spec(spec(analysis={"prometheus": {"url": "http://p"}, "predictionDrift": drift}))
+
+
+def test_the_evaluation_step_is_off_unless_asked_for_and_parsed_with_defaults():
+    assert parse_spec(spec()).evaluation is None
+    evaluation = {"dataset": {"configMap": "holdout"}, "metric": "logLoss"}
+    assert parse_spec(spec(evaluation=evaluation)).evaluation == EvaluationSpec("holdout", "logLoss")
+    evaluation.update(dataset={"configMap": "h", "key": "rows.json"}, output="probabilities", margin=0.02, batchSize=8,
+                      timeout="5s", gateway="http://istio-ingressgateway.istio-system/")
+    assert parse_spec(spec(evaluation=evaluation)).evaluation == EvaluationSpec(
+        "h", "logLoss", "rows.json", "probabilities", 0.02, 8, 5.0, "http://istio-ingressgateway.istio-system")
+
+
+@pytest.mark.parametrize("evaluation, field", [
+    ({"metric": "accuracy"}, "spec.evaluation.dataset.configMap"),
+    ({"dataset": {"configMap": "h"}, "metric": "auc"}, "spec.evaluation.metric"),
+    ({"dataset": {"configMap": "h"}, "metric": "mae", "margin": -1}, "spec.evaluation.margin"),
+    ({"dataset": {"configMap": "h"}, "metric": "mae", "batchSize": 0}, "spec.evaluation.batchSize"),
+    ({"dataset": {"configMap": "h"}, "metric": "mae", "gateway": "ingress"}, "spec.evaluation.gateway"),
+    ({"dataset": {"configMap": "h"}, "metric": "mae", "timeout": "soon"}, "spec.evaluation.timeout"),
+    ("holdout", "spec.evaluation"),
+])
+def test_a_bad_evaluation_names_the_field(evaluation, field):
+    with pytest.raises(SpecError, match=re.escape(field)):
+        parse_spec(spec(evaluation=evaluation))

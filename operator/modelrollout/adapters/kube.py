@@ -66,6 +66,7 @@ class KubeApi:
     def __init__(self, client: kubernetes.client.ApiClient):
         self.objects = kubernetes.client.CustomObjectsApi(client)
         self.events = kubernetes.client.EventsV1Api(client)
+        self.core = kubernetes.client.CoreV1Api(client)
 
     @classmethod
     def from_environment(cls) -> "KubeApi":
@@ -93,6 +94,10 @@ class KubeApi:
 
     def get_httproute(self, namespace: str, name: str) -> dict:
         return _call(self.objects.get_namespaced_custom_object, *HTTPROUTE[:2], namespace, HTTPROUTE[2], name)
+
+    def get_config_map(self, namespace: str, name: str) -> dict:
+        """A ConfigMap's data (the evaluation step's holdout)."""
+        return _call(self.core.read_namespaced_config_map, name, namespace).data or {}
 
     def patch_isvc(self, namespace: str, name: str, patch: dict) -> dict:
         try:

@@ -32,6 +32,7 @@ from .autoscaling import Scale
 
 VERSION_LABEL = "serving.modelrollout.io/version"
 STORAGE_URI = "internal.serving.kserve.io/storage-initializer-sourceuri"   # KServe stamps it on every revision
+TAG_ROUTING = "serving.kserve.io/enable-tag-routing"   # KServe then tags the latest revision's target
 ISVC_NAME_BUDGET = 63 - 11   # KServe names a canary's objects {isvc}-{name}-predictor... within a DNS label
 
 
@@ -73,6 +74,10 @@ class Router(Protocol):
     def observe(self, isvc: dict) -> list[tuple[str, str]]:
         """(kind, name) of the platform objects pending() needs: "revision" or "httproute"."""
 
+    def addresses(self, isvc: dict, traffic: Traffic, observed: dict) -> tuple[dict[str, str] | None, str]:
+        """({"candidate": url, "stable": url}, "") once each version has a ready address of its own
+        for the evaluation step (the candidate at 0%), else (None, what is missing)."""
+
 
 def _status(isvc: dict) -> dict:
     """KServe's status. Its observedGeneration is the Knative Service's (or Deployment's), not the
@@ -103,8 +108,34 @@ class ServerlessRouter:
         return int(_predictor(isvc).get("canaryTrafficPercent") or 0)
 
     def observe(self, isvc: dict) -> list[tuple[str, str]]:
-        latest = _predictor_status(isvc).get("latestCreatedRevision")
-        return [("revision", latest)] if latest else []
+        predictor = _predictor_status(isvc)
+        names = [predictor.get("latestCreatedRevision")] + [t.get("revisionName") for t in predictor.get("traffic") or []
+                                                             if t.get("tag") == "prev"]
+        return [("revision", name) for name in dict.fromkeys(names) if name]
+
+    def addresses(self, isvc: dict, traffic: Traffic, observed: dict) -> tuple[dict[str, str] | None, str]:
+        """KServe tags the traffic target of the latest revision `latest` (with the annotation
+        serving.kserve.io/enable-tag-routing) and the last rolled-out one `prev`; Knative gives each
+        tag a URL of its own. Ready when `latest` resolves to the latest created revision (Knative
+        keeps a tag on the last ready one until then) running the candidate, and `prev` runs stable."""
+        if _uri(isvc) != traffic.canary_uri:
+            return None, "the InferenceService does not hold the candidate yet"
+        predictor = _predictor_status(isvc)
+        created = predictor.get("latestCreatedRevision")
+        tagged = {t.get("tag"): t for t in predictor.get("traffic") or [] if t.get("tag")}
+        latest, prev = tagged.get("latest") or {}, tagged.get("prev") or {}
+        if not latest.get("url"):
+            return None, (f"KServe's status has no address for the latest revision: the InferenceService needs the "
+                          f"annotation {TAG_ROUTING}: \"true\"")
+        if latest.get("revisionName") != created:
+            return None, f"the candidate's revision {created} is not ready"
+        if _model_of(observed.get(("revision", created))) != traffic.canary_uri:
+            return None, f"revision {created} does not run {traffic.canary_uri} (KServe has not caught up yet)"
+        if not prev.get("url"):
+            return None, "KServe's status has no address for the revision it last rolled out (tag prev) yet"
+        if _model_of(observed.get(("revision", prev.get("revisionName")))) != traffic.stable_uri:
+            return None, f"revision {prev.get('revisionName')}, which KServe tags prev, does not run {traffic.stable_uri}"
+        return {"candidate": latest["url"], "stable": prev["url"]}, ""
 
     def pending(self, isvc: dict, traffic: Traffic, observed: dict) -> str | None:
         """Served when the traffic target KServe marks latestRevision carries the weight, Knative
@@ -125,7 +156,7 @@ class ServerlessRouter:
 
     def patch(self, isvc: dict, traffic: Traffic, stable: Scale) -> dict:
         current = _predictor(isvc)
-        if traffic.canary_version and traffic.canary_weight > 0:
+        if traffic.canary_version and (traffic.canary_weight > 0 or traffic.evaluating):
             predictor = {"canaryTrafficPercent": traffic.canary_weight,
                          "model": {"storageUri": traffic.canary_uri}, **stable.fields()}
         elif _uri(isvc) != traffic.stable_uri and "canaryTrafficPercent" in current:
@@ -175,6 +206,10 @@ class StandardRouter:
 
     def observe(self, isvc: dict) -> list[tuple[str, str]]:
         return [("httproute", (isvc.get("metadata") or {}).get("name", ""))]
+
+    def addresses(self, isvc: dict, traffic: Traffic, observed: dict) -> tuple[dict[str, str] | None, str]:
+        # spec.py refuses evaluation in standard mode: KServe runs no pods for a canary at 0%
+        return None, "standard mode cannot evaluate a candidate before traffic"
 
     def pending(self, isvc: dict, traffic: Traffic, observed: dict) -> str | None:
         """Served when KServe reports the canary ready at its weight (status.canaryStatuses) and

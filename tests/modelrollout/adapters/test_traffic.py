@@ -2,7 +2,8 @@
 import pytest
 
 from modelrollout.adapters.autoscaling import stable_scale
-from modelrollout.adapters.traffic import ServerlessRouter, StandardRouter, merge_patch, predictor_name
+from modelrollout.adapters.traffic import (STORAGE_URI, TAG_ROUTING, ServerlessRouter, StandardRouter, merge_patch,
+                                          predictor_name)
 from modelrollout.planner import Traffic
 from modelrollout.spec import AutoscalingSpec
 
@@ -54,6 +55,47 @@ def test_serverless_next_rollout_after_a_rollback_writes_the_new_candidate():
     pinned = apply(ServerlessRouter(), ROLLED_BACK, isvc=apply(ServerlessRouter(), CANARY_25))
     v3 = apply(ServerlessRouter(), Traffic("v1", "s3://m/v1", "v3", "s3://m/v3", 10), isvc=pinned)
     assert v3["spec"]["predictor"]["canaryTrafficPercent"] == 10 and v3["spec"]["predictor"]["model"]["storageUri"] == "s3://m/v3"
+
+
+def test_the_evaluation_step_writes_the_candidate_template_at_zero_percent_and_the_first_step_keeps_it():
+    evaluating = apply(ServerlessRouter(), Traffic("v1", "s3://m/v1", "v2", "s3://m/v2", 0, evaluating=True))
+    assert evaluating["spec"]["predictor"]["canaryTrafficPercent"] == 0
+    assert template(evaluating) == {"model": {**MODEL, "storageUri": "s3://m/v2"}, **STABLE.fields()}
+    at_25 = apply(ServerlessRouter(), CANARY_25, isvc=evaluating)
+    assert template(at_25) == template(evaluating)           # no second revision when traffic starts
+    failed = apply(ServerlessRouter(), ROLLED_BACK, isvc=evaluating)
+    assert failed == evaluating                              # rejected: stays at 0%, template untouched
+
+
+def _status(traffic, created="r2"):
+    return {"metadata": {"name": "cancer"}, "spec": {"predictor": {"model": {**MODEL, "storageUri": "s3://m/v2"}}},
+            "status": {"components": {"predictor": {"latestCreatedRevision": created, "traffic": traffic}}}}
+
+
+LATEST = {"tag": "latest", "revisionName": "r2", "latestRevision": True, "percent": 0, "url": "http://latest-cancer-predictor.ns.svc.cluster.local"}
+PREV = {"tag": "prev", "revisionName": "r1", "latestRevision": False, "percent": 100, "url": "http://prev-cancer-predictor.ns.svc.cluster.local"}
+RUNS = {("revision", "r2"): {"metadata": {"annotations": {STORAGE_URI: "s3://m/v2"}}},
+        ("revision", "r1"): {"metadata": {"annotations": {STORAGE_URI: "s3://m/v1"}}}}
+EVALUATING = Traffic("v1", "s3://m/v1", "v2", "s3://m/v2", 0, evaluating=True)
+
+
+@pytest.mark.parametrize("traffic, observed, missing", [
+    ([LATEST, PREV], RUNS, None),
+    ([{**LATEST, "tag": None, "url": None}, PREV], RUNS, TAG_ROUTING),
+    ([{**LATEST, "revisionName": "r1"}, PREV], RUNS, "revision r2 is not ready"),     # Knative keeps the tag on the last ready one
+    ([LATEST, PREV], {**RUNS, ("revision", "r2"): None}, "does not run s3://m/v2"),
+    ([LATEST, {**PREV, "url": None}], RUNS, "tag prev"),
+    ([LATEST, PREV], {**RUNS, ("revision", "r1"): {"metadata": {"annotations": {STORAGE_URI: "s3://m/v0"}}}},
+     "does not run s3://m/v1"),
+])
+def test_the_evaluation_addresses_are_the_tagged_urls_once_each_runs_its_version(traffic, observed, missing):
+    isvc = _status(traffic)
+    assert set(ServerlessRouter().observe(isvc)) == {("revision", "r2"), ("revision", "r1")}
+    urls, why = ServerlessRouter().addresses(isvc, EVALUATING, observed)
+    if missing is None:
+        assert urls == {"candidate": LATEST["url"], "stable": PREV["url"]} and why == ""
+    else:
+        assert urls is None and missing in why
 
 
 CANARY_ENTRY = {"trafficPercent": 25, "predictor": {"name": "v2", "model": {**MODEL, "storageUri": "s3://m/v2"}}}

@@ -1,0 +1,87 @@
+"""When a rollout next needs a look: the hold before each analysis, its window and alpha, the
+evaluation step's pace, and the requeue time. Pure functions of (spec, status, now)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from . import stats
+from .spec import RolloutSpec
+from .steps import hold_of, planned_looks, steps_changed
+
+Status = dict[str, Any]
+POLL_APPLIED = 10.0       # seconds between looks while waiting for KServe to serve a step (its
+                          # InferenceService's watch events usually bring the look sooner)
+
+
+def timestamp(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(ts: str | None) -> dt.datetime | None:
+    return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc) if ts else None
+
+
+def analysis_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
+    """Whether the next plan needs a verdict: a served step whose hold is over."""
+    if status.get("phase") not in ("Progressing", "Holding") or spec.paused or spec.abort:
+        return False
+    if spec.promote and spec.promote == status.get("canaryVersion"):
+        return False
+    if (spec.version, spec.storage_uri) != (status.get("canaryVersion"), status.get("canaryStorageUri")):
+        return False
+    if steps_changed(spec, status):
+        return False                      # the plan snaps to a step first and restarts its hold
+    since = _hold_since(status)
+    return since is not None and (now - since).total_seconds() >= hold_of(spec, status.get("currentStep", 0))
+
+
+def _hold_since(status: Status) -> dt.datetime | None:
+    """The hold before the next look counts from the step being served, or from the last look at it."""
+    started = parse_time(status.get("stepStartedAt"))
+    if started is None:
+        return None
+    looked = parse_time((status.get("lastAnalysis") or {}).get("time"))
+    return max(started, looked) if looked else started
+
+
+def analysis_window(spec: RolloutSpec, status: Status, now: dt.datetime) -> float:
+    """Seconds of metrics to judge: the spec's window, never reaching before the step was served.
+    A look after an Inconclusive sees the earlier look's requests again, and more: it spends its
+    own share of alpha, so the overlap cannot raise the rollout's false-rollback rate."""
+    started = parse_time(status.get("stepStartedAt")) or now
+    return max(0.0, min(spec.analysis.window, (now - started).total_seconds()))
+
+
+def look_alpha(spec: RolloutSpec, status: Status) -> float:
+    """The next look's share of the rollout's false-rollback budget (spec.analysis.significance):
+    a step's first tested look has the step's planned share, any further look at it (after an
+    Inconclusive or a failure below failureLimit) the next extra share."""
+    if status.get("testedAt"):
+        return stats.look_alpha(spec.analysis.significance, planned_looks(spec),
+                                planned_looks(spec) + int(status.get("extraLooks") or 0) + 1)
+    step = min(int(status.get("currentStep") or 0) + 1, planned_looks(spec))
+    return stats.look_alpha(spec.analysis.significance, planned_looks(spec), step)
+
+
+def evaluation_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
+    """Whether the next plan needs the evaluation's verdict; after one that could not run, the
+    next try waits a strategy interval."""
+    if status.get("phase") != "Evaluating" or spec.paused or spec.abort or spec.promote:
+        return False
+    if (spec.version, spec.storage_uri) != (status.get("canaryVersion"), status.get("canaryStorageUri")):
+        return False
+    tried = parse_time(status.get("evaluatedAt"))
+    return tried is None or (now - tried).total_seconds() >= spec.interval
+
+
+def requeue_after(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
+    if s.get("phase") == "Evaluating":
+        tried = parse_time(s.get("evaluatedAt"))
+        return POLL_APPLIED if tried is None else max(1.0, spec.interval - (now - tried).total_seconds())
+    if s.get("phase") not in ("Progressing", "Holding"):
+        return None
+    since = _hold_since(s)
+    if since is None:
+        return POLL_APPLIED
+    return max(1.0, hold_of(spec, int(s.get("currentStep") or 0)) - (now - since).total_seconds())
