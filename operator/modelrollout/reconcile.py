@@ -16,10 +16,9 @@ from typing import Callable, Protocol
 from .adapters.autoscaling import stable_scale
 from .adapters.kube import NotFound, RoutingError
 from .adapters.traffic import ROUTERS, Router, merge_patch, revisions_taking_traffic, served_uris
-from .analysis import Measurements, judge
+from .analysis import Measurements, Verdict, judge
 from .conditions import conditions
 from .metrics import OperatorMetrics
-from .analysis import Verdict
 from .planner import Event, Plan, Traffic, plan, traffic_of
 from .schedule import analysis_due, analysis_window, evaluation_due, look_alpha, parse_time, timestamp
 from .preflight import refusal

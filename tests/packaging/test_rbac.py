@@ -34,6 +34,16 @@ def calls_since(kube, user: str, seen_before: int) -> tuple[set, set]:
             {call_of(e) for e in events if e.get("annotations", {}).get("authorization.k8s.io/decision") == "forbid"})
 
 
+def evaluate_without_holdout(api, kube, user: str, seen_before: int) -> None:
+    """A rollout with the evaluation step, whose holdout ConfigMap is missing: the read is what counts."""
+    api.kubectl("apply", "-f", "-", input=inference_service("evaluated", "v1", tag_routing=True))
+    api.kubectl("apply", "-f", "-", input=model_rollout(
+        "v2", "http://127.0.0.1:9", name="evaluated", interval="1s", steps=[{"weight": 10}, {"weight": 100}],
+        evaluation={"dataset": {"configMap": "holdout"}, "metric": "accuracy"}))
+    wait_for(lambda: any(call_of(e)[1] == "configmaps" for e in kube.audit(user)[seen_before:] if e.get("objectRef")),
+             timeout=120, what="the holdout read")
+
+
 @pytest.fixture(scope="module")
 def audited(control_plane, tmp_path_factory):
     """(calls the operator made, calls it was refused), from the apiserver's audit log."""
@@ -58,13 +68,7 @@ def audited(control_plane, tmp_path_factory):
             autoscaling={"minReplicas": 1, "maxReplicas": 2, "metric": "cpu", "target": 70}))
         wait_for(lambda: any(call_of(e)[1] == "httproutes" for e in kube.audit(USER)[seen_before:] if e.get("objectRef")),
                  what="the HTTPRoute read")
-        # the evaluation step reads its holdout (here missing: the read is what counts)
-        api.kubectl("apply", "-f", "-", input=inference_service("evaluated", "v1", tag_routing=True))
-        api.kubectl("apply", "-f", "-", input=model_rollout(
-            "v2", "http://127.0.0.1:9", name="evaluated", interval="1s", steps=[{"weight": 10}, {"weight": 100}],
-            evaluation={"dataset": {"configMap": "holdout"}, "metric": "accuracy"}))
-        wait_for(lambda: any(call_of(e)[1] == "configmaps" for e in kube.audit(USER)[seen_before:] if e.get("objectRef")),
-                 timeout=120, what="the holdout read")
+        evaluate_without_holdout(api, kube, USER, seen_before)
         api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"abort":true}}')
         wait_for(lambda: status_of(api).get("phase") == "RolledBack", what="rollback")
         # the operator reads the revisions KServe routes to, to confirm stable serves all
@@ -111,13 +115,7 @@ def test_with_watch_namespaces_the_chart_grants_roles_there_and_nothing_namespac
         api.kubectl("apply", "-f", "-", input=model_rollout("v2", "http://127.0.0.1:9", interval="1s",
                                                           steps=[{"weight": 10}, {"weight": 100}]))
         wait_for(lambda: (status_of(api).get("lastAnalysis") or {}).get("verdict") == "Error", what="an analysis")
-        # the evaluation step reads its holdout (here missing: the read is what counts)
-        api.kubectl("apply", "-f", "-", input=inference_service("evaluated", "v1", tag_routing=True))
-        api.kubectl("apply", "-f", "-", input=model_rollout(
-            "v2", "http://127.0.0.1:9", name="evaluated", interval="1s", steps=[{"weight": 10}, {"weight": 100}],
-            evaluation={"dataset": {"configMap": "holdout"}, "metric": "accuracy"}))
-        wait_for(lambda: any(call_of(e)[1] == "configmaps" for e in kube.audit(USER)[seen_before:] if e.get("objectRef")),
-                 timeout=120, what="the holdout read")
+        evaluate_without_holdout(api, kube, user, seen_before)
         api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"abort":true}}')
         wait_for(lambda: status_of(api).get("servingVerified"), what="stable's revision confirmed after the abort")
     calls, refused = calls_since(kube, user, seen_before)
