@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -36,7 +37,8 @@ def infer(url: str, model: str, inputs: list[dict], timeout: float, gateway: str
         response = connection.getresponse()
         body = response.read()
     except (OSError, http.client.HTTPException) as exc:
-        raise InferenceError(f"{url}{path[len(target.path.rstrip('/')):]}: {exc}") from None
+        hint = " (a name that does not resolve here: set spec.evaluation.gateway)" if isinstance(exc, socket.gaierror) else ""
+        raise InferenceError(f"{url}{path[len(target.path.rstrip('/')):]}: {exc}{hint}") from None
     finally:
         connection.close()
     if response.status != 200:

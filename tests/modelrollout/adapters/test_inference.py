@@ -75,6 +75,7 @@ def missing(namespace, name):
     (lambda ns, n: {"other.json": "{}"}, None, {}, "key holdout.json: no such key"),
     (lambda ns, n: {"holdout.json": "[]"}, None, {}, "expected"),
     (holdout, {"candidate": "http://127.0.0.1:9"}, {}, "candidate: http://127.0.0.1:9"),
+    (holdout, {"stable": "http://prev-cancer-predictor.ns.invalid"}, {}, "set spec.evaluation.gateway"),
     (holdout, None, {"output": "logits"}, "no output 'logits' (it answered probabilities)"),
     (holdout, None, {"metric": "mae"}, "answered"),          # two probabilities per row against one label
 ])
