@@ -1,6 +1,7 @@
-"""The predictor benchmark: `python bench/run.py [--seconds 5]`.
+"""The predictor benchmark: `python bench/run.py [--seconds 5] [--repeat 3]`.
 
-One run measures, with single-row requests at concurrency 1, 16 and 64 over REST (wrk, JSON
+Each point is measured `repeat` times in a row and the median req/s reported (with every run's),
+as one point on a shared machine varies by 15-40% from the next. One run measures, with single-row requests at concurrency 1, 16 and 64 over REST (wrk, JSON
 bodies) and gRPC (bench/grpc_load.py, raw contents), every server pinned to CPU 0 with one torch
 thread and the load generator on CPU 1:
   raw         the in-process torch forward: rows/s at batch 1 and at the max batch size
@@ -62,16 +63,25 @@ print(json.dumps({{"batch1_rows_per_s": out[1], "max_batch": {model.max_batch_si
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(server, model: servers.BenchModel, seconds: float, concurrency: tuple[int, ...]) -> dict:
+def median_of(runs: list[dict]) -> dict:
+    """The run with the median req/s, and every run's req/s: one 5-s point on this machine
+    varies by 15-40% from the next, so one run per point cannot carry a ratio."""
+    chosen = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+    return {**chosen, "runs_rps": [round(r["rps"], 1) for r in runs]}
+
+
+def measure(server, model: servers.BenchModel, seconds: float, concurrency: tuple[int, ...], repeat: int) -> dict:
     results = {}
     for c in concurrency:
-        results[f"rest_c{c}"] = load.rest(server.http_url, model.name, model.input, model.row_shape, c, seconds)
-        results[f"grpc_c{c}"] = load.grpc(server.grpc_url, model.name, model.input, model.row_shape, c, seconds)
+        results[f"rest_c{c}"] = median_of([load.rest(server.http_url, model.name, model.input, model.row_shape, c, seconds)
+                                           for _ in range(repeat)])
+        results[f"grpc_c{c}"] = median_of([load.grpc(server.grpc_url, model.name, model.input, model.row_shape, c, seconds)
+                                           for _ in range(repeat)])
     return results
 
 
 def run_model(model: servers.BenchModel, seconds: float, workdir: Path, concurrency: tuple[int, ...],
-              ceiling: servers.BenchModel | None = None) -> dict:
+              repeat: int, ceiling: servers.BenchModel | None = None) -> dict:
     report = {"raw": raw_forward(model, seconds)}
     kinds = {"stock": lambda log: servers.stock_kserve(model, log),
              "unbatched": lambda log: servers.ours(model, log, batching=False),
@@ -83,10 +93,10 @@ def run_model(model: servers.BenchModel, seconds: float, workdir: Path, concurre
         print(f"mlserver: skipped, {why_not}")
     for kind, start in kinds.items():
         with start(workdir / f"{model.name}-{kind}.log") as server:
-            report[kind] = measure(server, model, seconds, concurrency)
+            report[kind] = measure(server, model, seconds, concurrency, repeat)
     if ceiling is not None:     # the same requests to a model that does nothing: the protocol's own cost
         with servers.ours(ceiling, workdir / f"{model.name}-ceiling.log", batching=True) as server:
-            report["ceiling"] = measure(server, ceiling, seconds, concurrency)
+            report["ceiling"] = measure(server, ceiling, seconds, concurrency, repeat)
     return report
 
 
@@ -131,14 +141,15 @@ def print_report(name: str, report: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per point; the median req/s is reported")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     a = parser.parse_args()
     a.out.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     started = time.time()
     light = servers.bench_model(servers.make_light_model(workdir / "mlp" / "v1"))
-    report = {"light": run_model(light, a.seconds, workdir, CONCURRENCY),
-              "heavy": run_model(servers.bench_model(WEATHER), a.seconds, workdir, HEAVY_CONCURRENCY,
+    report = {"light": run_model(light, a.seconds, workdir, CONCURRENCY, a.repeat),
+              "heavy": run_model(servers.bench_model(WEATHER), a.seconds, workdir, HEAVY_CONCURRENCY, a.repeat,
                                  ceiling=servers.bench_model(NOOP))}
     print_report("light (MLP 64-512-512-10)", report["light"])
     print_report("heavy (weather)", report["heavy"])
@@ -148,7 +159,7 @@ def main() -> None:
         shown = "n/a (MLServer not run)" if value is None else f"{value:.2f}"
         print(f"  {what:<62} {shown:>8}  (goal {goal})")
         report["goals"].append({"what": what, "value": value, "goal": goal})
-    report["seconds_per_point"] = a.seconds
+    report["seconds_per_point"], report["runs_per_point"] = a.seconds, a.repeat
     report["wall_seconds"] = time.time() - started
     a.out.write_text(json.dumps(report, indent=2))
     print(f"wrote {a.out}; logs in {workdir}")
