@@ -4,7 +4,9 @@
 Starts Kubernetes from e2e/controlplane (etcd, kube-apiserver with RBAC; KServe's CRDs, not its
 controller, so the machine's two cores go to the apiserver and the operator rather than to 500
 fake revisions), a real Prometheus, and the operator as a real process (kopf, authenticated as
-its ServiceAccount). It creates N serverless InferenceServices and N ModelRollouts, then reports:
+its ServiceAccount). It creates N serverless InferenceServices, writes into each the status KServe
+writes once it has rolled out the first revision (the operator waits for that before a canary),
+and N ModelRollouts, then reports:
   lag   how long each rollout took from its creation to its first step asked of KServe (the
         InferenceService patched and status.stepRequestedAt written)
   cpu   the operator's CPU per reconcile, and in cores over the run, while every rollout waits
@@ -22,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import kubernetes
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +54,15 @@ def rollouts(kube: Kubernetes) -> list[dict]:
     return json.loads(kube.kubectl("get", "mro", "-n", NAMESPACE, "-o", "json").stdout)["items"]
 
 
+def rolled_out(kube: Kubernetes, names: list[str]) -> None:
+    """What KServe's controller writes once a revision is rolled out, through the status subresource."""
+    custom = kubernetes.client.CustomObjectsApi(kubernetes.config.new_client_from_config(str(kube.kubeconfig)))
+    for name in names:
+        custom.patch_namespaced_custom_object_status(
+            "serving.kserve.io", "v1beta1", NAMESPACE, "inferenceservices", name,
+            {"status": {"components": {"predictor": {"latestRolledoutRevision": f"{name}-predictor-00001"}}}})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=500)
@@ -73,6 +85,7 @@ def main() -> None:
                             "spec": {"predictor": {"model": {"modelFormat": {"name": "pytorch"},
                                                              "storageUri": f"pvc://models/{name}/v1"}}}})
         kube.apply(dump(objects))
+        rolled_out(kube, [o["metadata"]["name"] for o in objects])
         template = yaml.safe_load(model_rollout("v2", prometheus.url, interval="5s",
                                                 steps=[{"weight": 10}, {"weight": 100}]))
         body = [{**template, "metadata": {"name": f"model-{i:03d}", "namespace": NAMESPACE},

@@ -216,12 +216,9 @@ def judge_evaluation(c: _Ctx) -> None:
     assert verdict is not None
     c.s.update(evaluatedAt=c.stamp)
     if verdict.outcome == ERROR:                # counted as unreadable metrics are
-        errors, limit = int(c.s.get("errors") or 0) + 1, c.spec.analysis.consecutive_error_limit
-        c.s.update(errors=errors)
-        if errors >= limit:
-            roll_back(c, f"the evaluation could not run {errors} times in a row: {verdict.reason}")
-        else:
-            c.go("Evaluating", "EvaluationError", f"evaluation could not run ({errors}/{limit}), "
+        counted = count_error(c, "the evaluation could not run", verdict)
+        if counted:
+            c.go("Evaluating", "EvaluationError", f"evaluation could not run ({counted}), "
                  f"trying again in {c.spec.interval:.0f}s: {verdict.reason}", warning=True)
         return
     c.s.update(evaluation={**verdict.to_status(c.stamp), "version": c.s["canaryVersion"],
@@ -292,15 +289,22 @@ def on_inconclusive(c: _Ctx, verdict: Verdict) -> None:
              f"(raise spec.retry to resume): {verdict.reason}", warning=True)
 
 
-def on_error(c: _Ctx, verdict: Verdict) -> None:
-    """The metrics could not be read: counted apart from Inconclusive, as Argo's consecutiveErrorLimit."""
-    errors = int(c.s.get("errors") or 0) + 1
+def count_error(c: _Ctx, what: str, verdict: Verdict) -> str | None:
+    """One more error in a row, counted apart from Inconclusive as Argo's consecutiveErrorLimit:
+    at the limit it rolls back and returns None, else "errors/limit"."""
+    errors, limit = int(c.s.get("errors") or 0) + 1, c.spec.analysis.consecutive_error_limit
     c.s.update(errors=errors)
-    limit = c.spec.analysis.consecutive_error_limit
     if errors >= limit:
-        roll_back(c, f"metrics unreadable {errors} times in a row: {verdict.reason}")
-    else:
-        hold(c, f"holding at {c.s['canaryWeight']}%: {verdict.reason} ({errors}/{limit})")
+        roll_back(c, f"{what} {errors} times in a row: {verdict.reason}")
+        return None
+    return f"{errors}/{limit}"
+
+
+def on_error(c: _Ctx, verdict: Verdict) -> None:
+    """The metrics could not be read."""
+    counted = count_error(c, "metrics unreadable", verdict)
+    if counted:
+        hold(c, f"holding at {c.s['canaryWeight']}%: {verdict.reason} ({counted})")
 
 
 def hold(c: _Ctx, message: str) -> None:

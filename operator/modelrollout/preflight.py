@@ -60,5 +60,21 @@ def untagged(spec: RolloutSpec, isvc: dict) -> Refusal | None:
             f"{TAG_ROUTING}: \"true\", so that KServe gives the candidate an address while it takes no traffic")
 
 
+def not_rolled_out(spec: RolloutSpec, isvc: dict) -> Refusal | None:
+    """Until KServe has rolled out a serverless InferenceService's first revision it ignores
+    canaryTrafficPercent and sends the latest revision everything (ksvc_reconciler.go routes by
+    percent only once status names a rolled-out revision): a canary written now would take all
+    traffic. The InferenceService's status changing wakes the rollout again."""
+    if spec.traffic_mode != "serverless":
+        return None
+    predictor = ((isvc.get("status") or {}).get("components") or {}).get("predictor") or {}
+    if predictor.get("latestRolledoutRevision"):
+        return None
+    return ("NotRolledOut", f"InferenceService {spec.inference_service!r} has no rolled-out revision yet "
+            "(status.components.predictor.latestRolledoutRevision), and until it has KServe sends a canary all "
+            "traffic; waiting for KServe")
+
+
 def refusal(spec: RolloutSpec, status: dict[str, Any], isvc: dict) -> Refusal | None:
-    return mode_mismatch(spec, isvc) or canary_in_place(spec, status, isvc) or untagged(spec, isvc)
+    return (mode_mismatch(spec, isvc) or not_rolled_out(spec, isvc) or canary_in_place(spec, status, isvc)
+            or untagged(spec, isvc))

@@ -6,6 +6,7 @@ import pytest
 
 from e2e.controlplane.kubernetes import Namespaced, condition_true
 from e2e.controlplane.process import wait_for
+from e2e.controlplane.routing import PlatformRoutes
 from e2e.localstack.observe import Recorder, events_of, get, status_of
 from e2e.localstack.operator import OperatorProcess
 from e2e.localstack.prometheus import PrometheusServer
@@ -102,13 +103,28 @@ def test_a_healthy_rollout_moves_weights_in_order_and_promotes(api, operator, pr
     conditions = {c["type"]: c["status"] for c in s["conditions"]}
     assert conditions == {"Ready": "True", "Progressing": "False", "Paused": "False", "Degraded": "False"}
     reasons = [e["reason"] for e in events_of(api, "cancer")]
-    assert reasons[0] == "RolloutStarted" and reasons.count("StepAdvanced") == 1 and reasons[-1] == "Promoted"
+    started = reasons.index("RolloutStarted")          # once KServe had rolled out v1 (applied together)
+    assert set(reasons[:started]) <= {"NotRolledOut"} and reasons.count("StepAdvanced") == 1 and reasons[-1] == "Promoted"
     assert operator.metric("modelrollout_decisions_total") >= 2          # one verdict per analysed step
     header, row = api.kubectl("get", "mro").stdout.splitlines()         # the CRD's printer columns
     assert header.split() == ["NAME", "PHASE", "STABLE", "CANARY", "WEIGHT", "VERDICT", "AGE"]
     assert row.split()[:3] == ["cancer", "Promoted", "v2"] and row.split()[-3:-1] == ["0", "Pass"]   # no canary
     described = api.kubectl("describe", "mro", "cancer").stdout         # status and the rollout's own Events
     assert "Phase:" in described and "RolloutStarted" in described and "Promoted" in described
+
+
+def test_a_rollout_applied_with_its_inference_service_waits_until_kserve_has_rolled_it_out(api, operator, prometheus):
+    """Until KServe has rolled out an InferenceService's first revision it sends the latest
+    revision all traffic whatever canaryTrafficPercent says (ksvc_reconciler.go): a canary written
+    then would take 100%. Applied together, the candidate's first share Knative routes is the step's."""
+    routes = PlatformRoutes(api.kube.kubeconfig, "cancer", api.namespace)
+    api.kubectl("apply", "-f", "-", input=isvc("cancer", V1) + "---\n"
+                + rollout("cancer", "v2", V2, prometheus.url, steps=[{"weight": 10, "hold": "1h"}, {"weight": 100}]))
+    first = wait_for(lambda: (lambda split: split if any(uri == V2 for uri, _ in split) else None)(routes.split()),
+                     timeout=90, what="Knative to route to the candidate")
+    assert sorted(first) == sorted([(V1, 90), (V2, 10)])
+    assert "NotRolledOut" in [e["reason"] for e in events_of(api, "cancer")]     # it did have to wait
+    wait_for(lambda: status(api).get("stepStartedAt"), what="the 10% step served")
 
 
 def test_a_restarted_operator_resumes_at_the_same_step(api, prometheus, tmp_path):

@@ -59,9 +59,14 @@ def make(isvc=True, **spec_changes):
     obj = yaml.safe_load(EXAMPLE.read_text())
     obj["spec"].update(spec_changes)
     obj["metadata"].update(namespace="default", generation=1, resourceVersion="1")
-    service = {"metadata": {"name": "cancer", "annotations": {"serving.kserve.io/deploymentMode": "Serverless"}},
-               "spec": {"predictor": {"model": {"storageUri": "pvc://models/cancer/v1"}}}}
-    return MemoryKube(obj, service if isvc else None)
+    return MemoryKube(obj, rolled_out() if isvc else None)
+
+
+def rolled_out() -> dict:
+    """An InferenceService whose first revision KServe has rolled out (it serves v1)."""
+    return {"metadata": {"name": "cancer", "annotations": {"serving.kserve.io/deploymentMode": "Serverless"}},
+            "spec": {"predictor": {"model": {"storageUri": "pvc://models/cancer/v1"}}},
+            "status": {"components": {"predictor": {"latestRolledoutRevision": "cancer-predictor-00001"}}}}
 
 
 def reconciler(kube, clock, measured=None):
@@ -98,7 +103,7 @@ def kserve_reports(kube: MemoryKube, weight: int) -> None:
     """The test's input: KServe's status with `weight` on a ready latest revision, which runs v2."""
     kube.revisions.update({"cancer-predictor-00001": "pvc://models/cancer/v1", "cancer-predictor-00002": "pvc://models/cancer/v2"})
     kube.isvc["status"] = {"components": {"predictor": {
-        "latestCreatedRevision": "cancer-predictor-00002",
+        "latestCreatedRevision": "cancer-predictor-00002", "latestRolledoutRevision": "cancer-predictor-00001",
         "traffic": [{"tag": "prev", "revisionName": "cancer-predictor-00001", "percent": 100 - weight},
                     {"tag": "latest", "revisionName": "cancer-predictor-00002", "latestRevision": True, "percent": weight}]}}}
 
@@ -138,8 +143,7 @@ def test_invalid_spec_or_missing_service_fails_without_touching_traffic():
     assert kube.rollout["status"]["phase"] == "Failed" and "not found" in kube.rollout["status"]["message"]
     assert kube.log == [("status", "Failed", None), ("event", "InferenceServiceNotFound")]
     kube.rollout["spec"]["strategy"]["steps"] = [{"weight": 50}]
-    kube.isvc = {"metadata": {"annotations": {"serving.kserve.io/deploymentMode": "Serverless"}},
-                 "spec": {"predictor": {"model": {"storageUri": "pvc://models/cancer/v1"}}}}
+    kube.isvc = rolled_out()
     r("default", "cancer")
     assert "the last step must have weight 100" in kube.rollout["status"]["message"]
     assert all(entry[0] != "isvc" for entry in kube.log)
@@ -158,6 +162,24 @@ def test_what_cannot_be_acted_on_fails_before_anything_is_written(annotation, pr
     r("default", "cancer")
     assert kube.rollout["status"]["phase"] == "Failed" and kube.log[-1] == ("event", reason)
     assert kube.isvc == before
+
+
+def test_a_serverless_rollout_waits_for_kserve_to_roll_out_the_first_revision_then_starts():
+    """Before KServe has rolled out a revision it gives the latest one all traffic whatever
+    canaryTrafficPercent says: nothing is written until its status names one."""
+    kube, now = make(), [T0]
+    del kube.isvc["status"]                                    # created a moment ago: KServe has said nothing
+    r, _ = reconciler(kube, now)
+    r("default", "cancer")
+    s = kube.rollout["status"]
+    assert s["phase"] == "Failed" and "no rolled-out revision yet" in s["message"]
+    assert [e for e in kube.log if e[0] != "status"] == [("event", "NotRolledOut")]
+    kube.isvc["status"] = {"components": {"predictor": {"latestCreatedRevision": "cancer-predictor-00001"}}}
+    r("default", "cancer")                                     # created, not yet rolled out: still waiting
+    assert all(e[0] != "isvc" for e in kube.log)
+    kube.isvc = rolled_out()
+    r("default", "cancer")
+    assert kube.rollout["status"]["phase"] == "Progressing" and kube.log[-1] == ("isvc", 5, 20)
 
 
 def test_a_refused_patch_reaches_status_events_and_metrics_once_and_clears_when_accepted():
