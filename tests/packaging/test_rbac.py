@@ -11,7 +11,7 @@ from e2e.controlplane.kubernetes import Namespaced
 from e2e.controlplane.process import wait_for
 from e2e.localstack.observe import status_of
 from e2e.localstack.operator import OperatorProcess
-from e2e.localstack.stack import OPERATOR, inference_service, install_modelrollout, isvc_ready, model_rollout
+from e2e.localstack.stack import OPERATOR, inference_service, install_modelrollout, model_rollout
 
 from .rendered import kustomized, rbac_rules, rendered_chart
 
@@ -36,10 +36,9 @@ def calls_since(kube, user: str, seen_before: int) -> tuple[set, set]:
 
 def evaluate_without_holdout(api, kube, user: str, seen_before: int) -> None:
     """A rollout with the evaluation step, whose holdout ConfigMap is missing: the read is what counts.
-    Started once KServe has rolled out the service's first revision: before that, KServe ignores
-    canaryTrafficPercent (it has no `prev` to keep), so the candidate would never get its address."""
+    Applied together with its InferenceService: the operator waits (NotRolledOut) until KServe has
+    rolled out the first revision, before which the candidate would never get its own address."""
     api.kubectl("apply", "-f", "-", input=inference_service("evaluated", "v1", tag_routing=True))
-    wait_for(lambda: isvc_ready(api, "evaluated"), 120, "InferenceService evaluated to be Ready")
     api.kubectl("apply", "-f", "-", input=model_rollout(
         "v2", "http://127.0.0.1:9", name="evaluated", interval="1s", steps=[{"weight": 10}, {"weight": 100}],
         evaluation={"dataset": {"configMap": "holdout"}, "metric": "accuracy"}))
