@@ -1,7 +1,9 @@
 """The predictor benchmark: `python bench/run.py [--seconds 5] [--repeat 3]`.
 
-Each point is measured `repeat` times in a row and the median req/s reported (with every run's),
-as one point on a shared machine varies by 15-40% from the next. One run measures, with single-row requests at concurrency 1, 16 and 64 over REST (wrk, JSON
+Every server of a model runs at once; each of `repeat` rounds measures every point on each
+server in turn (a different one first each round), and the median req/s is reported with every
+run's: one point on this machine varies by 15-40% from the next, and drifts over minutes. One
+run measures, with single-row requests at concurrency 1, 16 and 64 over REST (wrk, JSON
 bodies) and gRPC (bench/grpc_load.py, raw contents), every server pinned to CPU 0 with one torch
 thread and the load generator on CPU 1:
   raw         the in-process torch forward: rows/s at batch 1 and at the max batch size
@@ -20,7 +22,9 @@ are the report.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -64,24 +68,35 @@ print(json.dumps({{"batch1_rows_per_s": out[1], "max_batch": {model.max_batch_si
 
 
 def median_of(runs: list[dict]) -> dict:
-    """The run with the median req/s, and every run's req/s: one 5-s point on this machine
-    varies by 15-40% from the next, so one run per point cannot carry a ratio."""
+    """The run with the median req/s, and every run's req/s."""
     chosen = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
     return {**chosen, "runs_rps": [round(r["rps"], 1) for r in runs]}
 
 
-def measure(server, model: servers.BenchModel, seconds: float, concurrency: tuple[int, ...], repeat: int) -> dict:
-    results = {}
-    for c in concurrency:
-        results[f"rest_c{c}"] = median_of([load.rest(server.http_url, model.name, model.input, model.row_shape, c, seconds)
-                                           for _ in range(repeat)])
-        results[f"grpc_c{c}"] = median_of([load.grpc(server.grpc_url, model.name, model.input, model.row_shape, c, seconds)
-                                           for _ in range(repeat)])
-    return results
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, limit: float = 10.0) -> None:
+    """Until the server has finished what the load left queued (an unbatched server at
+    concurrency 128 works on for about a second after its clients are gone), so that the next
+    point does not share the server core with it."""
+    deadline, before = time.monotonic() + limit, cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = cpu_seconds(pid)
+        if now - before < 0.01:
+            return
+        before = now
 
 
 def run_model(model: servers.BenchModel, seconds: float, workdir: Path, concurrency: tuple[int, ...],
               repeat: int, ceiling: servers.BenchModel | None = None) -> dict:
+    """Every server of the comparison runs at once (the idle ones take next to no CPU), and each
+    round measures every point on each of them in turn, starting with a different server each
+    round: this machine drifts by 15-40% over minutes, and servers measured minutes apart would
+    carry that drift into their ratios."""
     report = {"raw": raw_forward(model, seconds)}
     kinds = {"stock": lambda log: servers.stock_kserve(model, log),
              "unbatched": lambda log: servers.ours(model, log, batching=False),
@@ -91,12 +106,24 @@ def run_model(model: servers.BenchModel, seconds: float, workdir: Path, concurre
         kinds["mlserver"] = lambda log: servers.mlserver(model, log, workdir)
     else:
         print(f"mlserver: skipped, {why_not}")
-    for kind, start in kinds.items():
-        with start(workdir / f"{model.name}-{kind}.log") as server:
-            report[kind] = measure(server, model, seconds, concurrency, repeat)
     if ceiling is not None:     # the same requests to a model that does nothing: the protocol's own cost
-        with servers.ours(ceiling, workdir / f"{model.name}-ceiling.log", batching=True) as server:
-            report["ceiling"] = measure(server, ceiling, seconds, concurrency, repeat)
+        kinds["ceiling"] = lambda log: servers.ours(ceiling, log, batching=True)
+    with contextlib.ExitStack() as stack:
+        running = {kind: stack.enter_context(start(workdir / f"{model.name}-{kind}.log")) for kind, start in kinds.items()}
+        runs: dict[str, dict[str, list[dict]]] = {kind: {} for kind in running}
+        order = list(running)
+        for r in range(repeat):
+            turn = order[r % len(order):] + order[:r % len(order)]
+            for c in concurrency:
+                for proto, measure in (("rest", load.rest), ("grpc", load.grpc)):
+                    for kind in turn:
+                        m, server = (ceiling if kind == "ceiling" else model), running[kind]
+                        url = server.http_url if proto == "rest" else server.grpc_url
+                        runs[kind].setdefault(f"{proto}_c{c}", []).append(
+                            measure(url, m.name, m.input, m.row_shape, c, seconds))
+                        settle(server.proc.pid)
+    for kind, points in runs.items():
+        report[kind] = {key: median_of(rs) for key, rs in points.items()}
     return report
 
 
