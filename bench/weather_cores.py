@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench import load, run, servers  # noqa: E402
-from predictor.testing import PredictorProcess  # noqa: E402
+from predictor.testing import PredictorProcess, metric  # noqa: E402
 
 CONCURRENCY = 128
 
@@ -47,19 +45,19 @@ def idle_ticks() -> tuple[int, int]:
     return fields[3] + fields[4], sum(fields)
 
 
-def batch_metric(url: str) -> tuple[float, float]:
-    text = urllib.request.urlopen(f"http://{url}/metrics").read().decode()
-    total = lambda name: sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M))  # noqa: E731
-    return total("predictor_batch_size_sum"), total("predictor_batch_size_count")
+def batch_metric(server: PredictorProcess) -> tuple[float, float]:
+    """(rows, batches) the server has run so far."""
+    text = server.metrics()
+    return metric(text, "predictor_batch_size_sum"), metric(text, "predictor_batch_size_count")
 
 
 def point(model: servers.BenchModel, cpus: str, seconds: float, repeat: int) -> dict:
     runs = []
     with PredictorProcess(model.dir, "--batching", "true", cpu=cpus, log_path=Path(f"/tmp/weather-cores-{cpus}.log")) as s:
         for _ in range(repeat):
-            cpu0, idle0, batches0, wall0 = thread_cpu(s.proc.pid), idle_ticks(), batch_metric(s.http_url), time.monotonic()
+            cpu0, idle0, batches0, wall0 = thread_cpu(s.proc.pid), idle_ticks(), batch_metric(s), time.monotonic()
             r = load.rest(s.http_url, model.name, model.input, model.row_shape, CONCURRENCY, seconds)
-            cpu1, idle1, batches1, wall = thread_cpu(s.proc.pid), idle_ticks(), batch_metric(s.http_url), time.monotonic() - wall0
+            cpu1, idle1, batches1, wall = thread_cpu(s.proc.pid), idle_ticks(), batch_metric(s), time.monotonic() - wall0
             used = sorted(((cpu1[t] - cpu0.get(t, 0.0)) / wall for t in cpu1), reverse=True)[:2]
             rows, count = batches1[0] - batches0[0], batches1[1] - batches0[1]
             runs.append({**r, "threads_cores": [round(u, 2) for u in used], "mean_batch": rows / max(count, 1),

@@ -13,6 +13,13 @@ import urllib.request
 from pathlib import Path
 
 
+def metric(text: str, name: str, **labels) -> float:
+    """The sum of the samples called `name` whose labels include `labels`, in Prometheus text."""
+    from prometheus_client.parser import text_string_to_metric_families
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,21 +15,15 @@ import torch
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
-from predictor.testing import PredictorProcess
+from predictor.testing import PredictorProcess, metric
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 CANCER = ROOT / "models" / "cancer" / "v2"
 SLOW = ROOT / "tests" / "fixtures" / "models" / "cancer" / "v3-slow"
 ROWS = np.random.default_rng(0).standard_normal((64, 30)).astype(np.float32)
-
-
-def metric(text: str, name: str, **labels) -> float:
-    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
 def status_of(url: str) -> int:

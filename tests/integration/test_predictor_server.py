@@ -12,12 +12,11 @@ import pytest
 import torch
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
 from predictor.config import load_model_config
 from predictor.runtime import TorchRunner, load_module
-from predictor.testing import PredictorProcess
+from predictor.testing import PredictorProcess, metric
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,15 +27,6 @@ WEATHER = ROOT / "models" / "weather" / "v1"
 def reference(model_dir: Path, x: np.ndarray) -> np.ndarray:
     config = load_model_config(model_dir)
     return TorchRunner(load_module(model_dir, config), config)([x])[0]
-
-
-def metric(text: str, name: str, **labels) -> float:
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
 
 
 def http_infer(url, model, x, name, binary=True):
