@@ -36,6 +36,7 @@ from e2e.controlplane.manifests import documents, dump, of_kind  # noqa: E402
 from e2e.localstack.operator import OperatorProcess  # noqa: E402
 from e2e.localstack.prometheus import PrometheusServer  # noqa: E402
 from e2e.localstack.stack import OPERATOR, install_modelrollout, model_rollout  # noqa: E402
+from predictor.testing import cpu_seconds  # noqa: E402
 from tests.integration.steady_traffic import SteadyTraffic  # noqa: E402
 
 NAMESPACE = "bench"
@@ -43,11 +44,6 @@ NAMESPACE = "bench"
 
 def when(stamp: str) -> dt.datetime:
     return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100      # utime + stime, in clock ticks of 1/100 s
 
 
 def rollouts(kube: Kubernetes) -> list[dict]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench import load, servers  # noqa: E402
+from predictor.testing import cpu_seconds  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)
 # The heavy model also at 128: 64 closed-loop clients and one forward pass at a time alternate
@@ -71,11 +71,6 @@ def median_of(runs: list[dict]) -> dict:
     """The run with the median req/s, and every run's req/s."""
     chosen = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
     return {**chosen, "runs_rps": [round(r["rps"], 1) for r in runs]}
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def settle(pid: int, limit: float = 10.0) -> None:

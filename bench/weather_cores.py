@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench import load, run, servers  # noqa: E402
-from predictor.testing import PredictorProcess, metric  # noqa: E402
+from predictor.testing import PredictorProcess, cpu_seconds, metric  # noqa: E402
 
 CONCURRENCY = 128
 
@@ -32,10 +32,9 @@ def thread_cpu(pid: int) -> dict[int, float]:
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
+            out[int(tid)] = cpu_seconds(pid, int(tid))
+        except FileNotFoundError:                   # the thread ended meanwhile
             continue
-        out[int(tid)] = (int(fields[11]) + int(fields[12])) / 100
     return out
 
 

@@ -20,6 +20,13 @@ def metric(text: str, name: str, **labels) -> float:
                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """CPU time (user + system) a process, or one of its threads, has used so far."""
+    stat = Path(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()         # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
