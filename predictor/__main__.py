@@ -78,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--access_log", type=_bool, default=_env("ACCESS_LOG", False, _bool),
                         help="log every REST request (uvicorn's access log) and gRPC call [ACCESS_LOG]")
     parser.set_defaults(model_name=_env("MODEL_NAME"), http_port=_env("HTTP_PORT", 8080, int),
-                        grpc_port=_env("GRPC_PORT", 8081, int))
+                        grpc_port=_env("GRPC_PORT", 8081, int),
+                        # gRPC's threaded server: each call holds a thread until answered, so
+                        # this bounds the gRPC rows one batch can gather (KServe's default is 4)
+                        max_threads=_env("MAX_THREADS", 64, int))
     return parser
 
 
