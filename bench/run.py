@@ -92,7 +92,7 @@ def run_model(model: servers.BenchModel, seconds: float, workdir: Path, concurre
     round measures every point on each of them in turn, starting with a different server each
     round: this machine drifts by 15-40% over minutes, and servers measured minutes apart would
     carry that drift into their ratios."""
-    report = {"raw": raw_forward(model, seconds)}
+    raws = []
     kinds = {"stock": lambda log: servers.stock_kserve(model, log),
              "unbatched": lambda log: servers.ours(model, log, batching=False),
              "batched": lambda log: servers.ours(model, log, batching=True)}
@@ -108,6 +108,7 @@ def run_model(model: servers.BenchModel, seconds: float, workdir: Path, concurre
         runs: dict[str, dict[str, list[dict]]] = {kind: {} for kind in running}
         order = list(running)
         for r in range(repeat):
+            raws.append(raw_forward(model, seconds))     # each round: the machine's speed drifts between them
             turn = order[r % len(order):] + order[:r % len(order)]
             for c in concurrency:
                 for proto, measure in (("rest", load.rest), ("grpc", load.grpc)):
@@ -117,6 +118,8 @@ def run_model(model: servers.BenchModel, seconds: float, workdir: Path, concurre
                         runs[kind].setdefault(f"{proto}_c{c}", []).append(
                             measure(url, m.name, m.input, m.row_shape, c, seconds))
                         settle(server.proc.pid)
+    report = {"raw": {**sorted(raws, key=lambda r: r["rows_per_s"])[len(raws) // 2],
+                      "runs_rows_per_s": [round(r["rows_per_s"]) for r in raws]}}
     for kind, points in runs.items():
         report[kind] = {key: median_of(rs) for key, rs in points.items()}
     return report
