@@ -4,7 +4,7 @@ when the status flips.
 
 - Ready: stable serves all traffic and no rollout is running (Idle, Promoted).
 - Progressing: a candidate is being evaluated before traffic, or takes traffic and is analysed
-  (Evaluating, Progressing, Holding).
+  (Evaluating, Progressing, Holding), or the rollout waits for KServe's status to catch up (Waiting).
 - Paused: held by spec.paused or by the onInconclusive policy.
 - Degraded: the candidate was rolled back, the spec cannot be acted on (Failed), the
   InferenceService refused the operator's patch (RoutingFailed, with the apiserver's message), or
@@ -16,7 +16,7 @@ from typing import Any
 
 TYPES = {
     "Ready": ("Idle", "Promoted"),
-    "Progressing": ("Evaluating", "Progressing", "Holding"),
+    "Progressing": ("Evaluating", "Progressing", "Holding", "Waiting"),
     "Paused": ("Paused",),
     "Degraded": ("RolledBack", "Failed"),
 }

@@ -5,7 +5,7 @@ import threading
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-PHASES = ("Idle", "Evaluating", "Progressing", "Holding", "Paused", "Promoted", "RolledBack", "Failed")
+PHASES = ("Idle", "Evaluating", "Progressing", "Holding", "Paused", "Promoted", "RolledBack", "Failed", "Waiting")
 
 
 class OperatorMetrics:

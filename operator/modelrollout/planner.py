@@ -6,7 +6,8 @@ twice with the same inputs gives the same plan (reconciles are idempotent).
 Phases: Idle (stable serves all), Evaluating (the candidate runs at 0% and answers the spec's
 labelled holdout beside stable, before any traffic: evaluation.py), Progressing (a canary step
 is running), Holding (the last analysis was Inconclusive), Paused, Promoted, RolledBack, Failed
-(a spec or InferenceService the operator cannot act on; reconcile.py sets it).
+(a spec or InferenceService the operator cannot act on) and Waiting (for KServe's status to catch
+up); reconcile.py sets the last two, and resumePhase is where the rollout carries on from.
 
 A step has two times: stepRequestedAt, when its weight was planned, and stepStartedAt, when
 KServe's status first showed that weight served by a ready canary (`applied`). The analysis
@@ -30,6 +31,7 @@ from .steps import is_last_analysed, snapped_step, steps_changed
 
 Status = dict[str, Any]
 ROLLING = ("Evaluating", "Progressing", "Holding", "Paused")
+HELD = ("Failed", "Waiting")     # set before planning, by reconcile.py's preflight
 
 
 @dataclasses.dataclass(frozen=True)
@@ -367,7 +369,7 @@ def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: V
     s: Status = dict(status)
     if not s.get("stableVersion"):
         s.update(stableVersion=serving[0], stableStorageUri=serving[1], phase="Idle", canaryWeight=0)
-    if s.get("phase") == "Failed":      # the spec and InferenceService are usable again: carry on from before
+    if s.get("phase") in HELD:      # the spec and InferenceService are usable again: carry on from before
         s.update(phase=s.get("resumePhase") or ("Progressing" if s.get("canaryVersion") else "Idle"), resumePhase=None)
     if s.get("phase") != "RolledBack" and not (s.get("phase") == "Paused" and s.get("pausedBy") == "policy"):
         s["retry"] = spec.retry     # read where there is nothing to retry, so it cannot restart a later rollback

@@ -1,7 +1,8 @@
 """What must hold before the operator writes anything into an InferenceService. Pure.
 
 Each check returns (reason, message) naming the problem, or None; reconcile.py turns a refusal
-into phase Failed with that reason, and writes nothing into the InferenceService.
+into phase Failed with that reason (Waiting for those KServe resolves by itself), and writes
+nothing into the InferenceService.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 KSERVE_MODES = {"Knative": "serverless", "Serverless": "serverless", "Standard": "standard", "RawDeployment": "standard"}
 
 Refusal = tuple[str, str]
+# refusals that end when KServe's status catches up, not when someone fixes something
+WAITS = frozenset({"DeploymentModeUnknown", "NotRolledOut"})
 
 
 def deployment_mode(isvc: dict) -> str | None:

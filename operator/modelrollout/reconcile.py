@@ -19,9 +19,9 @@ from .adapters.traffic import ROUTERS, Router, merge_patch, revisions_taking_tra
 from .analysis import Measurements, Verdict, judge
 from .conditions import conditions
 from .metrics import OperatorMetrics
-from .planner import Event, Plan, Traffic, plan, traffic_of
+from .planner import HELD, Event, Plan, Traffic, plan, traffic_of
 from .schedule import analysis_due, analysis_window, evaluation_due, look_alpha, parse_time, timestamp
-from .preflight import refusal
+from .preflight import WAITS, refusal
 from .spec import RolloutSpec, SpecError, parse_spec
 
 
@@ -97,7 +97,7 @@ class Reconciler:
                               f"InferenceService {spec.inference_service!r} not found", now)
         refused = refusal(spec, status, isvc)
         if refused:
-            return self._fail(rollout, status, *refused, now)
+            return self._fail(rollout, status, *refused, now, phase="Waiting" if refused[0] in WAITS else "Failed")
         router = ROUTERS[spec.traffic_mode]
         verdict = None
         if analysis_due(spec, status, now):
@@ -191,11 +191,13 @@ class Reconciler:
         self._route(namespace, spec, ROUTERS[spec.traffic_mode], isvc, traffic)
         return f"{status['canaryVersion']} removed, {status['stableVersion']} serves all traffic"
 
-    def _fail(self, rollout: dict, status: dict, reason: str, message: str, now: dt.datetime) -> None:
-        """Phase Failed, traffic untouched; resumePhase remembers where to carry on once fixed."""
-        resume = status.get("resumePhase") if status.get("phase") == "Failed" else status.get("phase")
-        self._finish(rollout, status, Plan({**status, "phase": "Failed", "resumePhase": resume, "message": message},
-                                           None, (Event("Warning", reason, message),)), now)
+    def _fail(self, rollout: dict, status: dict, reason: str, message: str, now: dt.datetime,
+              phase: str = "Failed") -> None:
+        """Phase Failed (or Waiting), traffic untouched; resumePhase remembers where to carry on."""
+        resume = status.get("resumePhase") if status.get("phase") in HELD else status.get("phase")
+        event = Event("Normal" if phase == "Waiting" else "Warning", reason, message)
+        self._finish(rollout, status, Plan({**status, "phase": phase, "resumePhase": resume, "message": message},
+                                           None, (event,)), now)
 
     def _finish(self, rollout: dict, before: dict, p: Plan, now: dt.datetime) -> dict:
         """Writes the plan's status (and its events) if it changed; returns the rollout as stored."""

@@ -123,7 +123,8 @@ def test_a_rollout_applied_with_its_inference_service_waits_until_kserve_has_rol
     first = wait_for(lambda: (lambda split: split if any(uri == V2 for uri, _ in split) else None)(routes.split()),
                      timeout=90, what="Knative to route to the candidate")
     assert sorted(first) == sorted([(V1, 90), (V2, 10)])
-    assert "NotRolledOut" in [e["reason"] for e in events_of(api, "cancer")]     # it did have to wait
+    # it did have to wait, as phase Waiting (the apiserver took the status: the event follows it), not as a failure
+    assert ("Normal", "NotRolledOut") in [(e["type"], e["reason"]) for e in events_of(api, "cancer")]
     wait_for(lambda: status(api).get("stepStartedAt"), what="the 10% step served")
 
 

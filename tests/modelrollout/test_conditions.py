@@ -5,7 +5,7 @@ from modelrollout.conditions import conditions
 
 @pytest.mark.parametrize("phase,true", [("Idle", "Ready"), ("Promoted", "Ready"), ("Progressing", "Progressing"),
                                         ("Holding", "Progressing"), ("Paused", "Paused"), ("RolledBack", "Degraded"),
-                                        ("Failed", "Degraded")])
+                                        ("Failed", "Degraded"), ("Waiting", "Progressing")])
 def test_one_condition_is_true_per_phase(phase, true):
     out = conditions(phase, "why", 3, "2026-01-01T00:00:00Z", None)
     assert [c["type"] for c in out if c["status"] == "True"] == [true]

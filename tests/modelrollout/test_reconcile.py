@@ -164,6 +164,21 @@ def test_what_cannot_be_acted_on_fails_before_anything_is_written(annotation, pr
     assert kube.isvc == before
 
 
+def test_an_inference_service_with_no_mode_yet_waits_for_kserve_then_the_rollout_starts():
+    """No annotation and no status.deploymentMode: KServe has not reconciled it yet."""
+    kube, now = make(), [T0]
+    del kube.isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"]
+    del kube.isvc["status"]
+    r, _ = reconciler(kube, now)
+    r("default", "cancer")
+    assert kube.rollout["status"]["phase"] == "Waiting" and kube.log[-1] == ("event", "DeploymentModeUnknown")
+    kube.isvc = rolled_out()
+    kube.isvc["metadata"]["annotations"] = {}
+    kube.isvc["status"]["deploymentMode"] = "Serverless"        # as KServe writes it
+    r("default", "cancer")
+    assert kube.rollout["status"]["phase"] == "Progressing" and kube.rollout["status"].get("resumePhase") is None
+
+
 def test_a_serverless_rollout_waits_for_kserve_to_roll_out_the_first_revision_then_starts():
     """Before KServe has rolled out a revision it gives the latest one all traffic whatever
     canaryTrafficPercent says: nothing is written until its status names one."""
@@ -172,8 +187,10 @@ def test_a_serverless_rollout_waits_for_kserve_to_roll_out_the_first_revision_th
     r, _ = reconciler(kube, now)
     r("default", "cancer")
     s = kube.rollout["status"]
-    assert s["phase"] == "Failed" and "no rolled-out revision yet" in s["message"]
+    assert s["phase"] == "Waiting" and "no rolled-out revision yet" in s["message"]
     assert [e for e in kube.log if e[0] != "status"] == [("event", "NotRolledOut")]
+    assert {c["type"]: c["status"] for c in s["conditions"]} == {      # waiting is not a failure
+        "Ready": "False", "Progressing": "True", "Paused": "False", "Degraded": "False"}
     kube.isvc["status"] = {"components": {"predictor": {"latestCreatedRevision": "cancer-predictor-00001"}}}
     r("default", "cancer")                                     # created, not yet rolled out: still waiting
     assert all(e[0] != "isvc" for e in kube.log)
