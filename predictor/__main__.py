@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         grpc_threads=args.max_threads, max_body_bytes=args.max_body_bytes, grace_period=args.grace_period,
         registered_models=TorchModelRepository(args.model_dir, configure=configure),
         enable_repository=args.enable_repository, shutdown_delay=args.shutdown_delay,
-        lean_path=args.lean_path, access_log=args.access_log)
+        lean_path=args.lean_path, access_log=args.access_log, access_log_format=args.access_log_format)
     server.start([model])
 
 

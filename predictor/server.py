@@ -163,7 +163,8 @@ class DrainingModelServer(ModelServer):
 def build_server(*, http_port: int, grpc_port: int, enable_grpc: bool, grpc_threads: int,
                  max_body_bytes: int, grace_period: int, registered_models=None,
                  enable_repository: bool = False, shutdown_delay: float = 0.0,
-                 lean_path: bool = True, access_log: bool = False) -> DrainingModelServer:
+                 lean_path: bool = True, access_log: bool = False,
+                 access_log_format: str | None = None) -> DrainingModelServer:
     configure_app(kserve_model_server.app, max_body_bytes)
     # KServe's gRPC server reads its message limits from the arguments it parsed at import.
     kserve_model_server.args.grpc_max_receive_message_length = max_body_bytes
@@ -172,4 +173,7 @@ def build_server(*, http_port: int, grpc_port: int, enable_grpc: bool, grpc_thre
         enable_grpc=enable_grpc, enable_latency_logging=False, grace_period=grace_period,
         registered_models=registered_models, enable_repository=enable_repository, shutdown_delay=shutdown_delay,
         lean_path=lean_path, access_log=access_log, max_body_bytes=max_body_bytes,
+        # KServe's default comes from the command line it parsed at import, where `--access_log
+        # true` is an abbreviation of its --access_log_format: ours, parsed in full, is passed
+        access_log_format=access_log_format,
     )

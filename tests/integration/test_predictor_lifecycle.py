@@ -50,6 +50,20 @@ def infer(url: str, rows: np.ndarray, model: str = "cancer"):
     return httpclient.InferenceServerClient(url).infer(model, [inp]).as_numpy("probabilities")
 
 
+def test_with_the_access_log_on_each_rest_request_and_grpc_call_logs_a_line(tmp_path):
+    """`--access_log true` on the command line (KServe's import-time parse once read it as its
+    own --access_log_format and the server never started)."""
+    log = tmp_path / "p.log"
+    with PredictorProcess(CANCER, "--access_log", "true", log_path=log) as p:
+        assert infer(p.http_url, ROWS[:2]).shape == (2, 2)
+        inp = grpcclient.InferInput("features", [1, 30], "FP32")
+        inp.set_data_from_numpy(ROWS[:1])
+        assert grpcclient.InferenceServerClient(p.grpc_url).infer("cancer", [inp]).as_numpy("probabilities").shape == (1, 2)
+        wait_until(lambda: "POST /v2/models/cancer/infer" in log.read_text(), what="the REST access line")
+        wait_until(lambda: "grpc method: /inference.GRPCInferenceService/ModelInfer" in log.read_text(),
+                   what="the gRPC call's line")
+
+
 def test_the_repository_extension_is_off_by_default(tmp_path):
     with PredictorProcess(CANCER, log_path=tmp_path / "p.log") as p:
         with pytest.raises(InferenceServerException, match="--enable_repository") as refused:
