@@ -1,12 +1,13 @@
 """The operator with many ModelRollouts on a real kube-apiserver:
 `python bench/operator_reconcile.py [--rollouts 500] [--watch 60]` (as root: it makes a network namespace).
 
-Starts Kubernetes from e2e/controlplane (etcd, kube-apiserver with RBAC; KServe's CRDs, not its
-controller, so the machine's two cores go to the apiserver and the operator rather than to 500
-fake revisions), a real Prometheus, and the operator as a real process (kopf, authenticated as
-its ServiceAccount). It creates N serverless InferenceServices, writes into each the status KServe
-writes once it has rolled out the first revision (the operator waits for that before a canary),
-and N ModelRollouts, then reports:
+Starts Kubernetes from e2e/controlplane (etcd, kube-apiserver with RBAC; KServe's and Knative's
+CRDs, not their controllers, so the machine's two cores go to the apiserver and the operator
+rather than to 500 fake revisions), a real Prometheus, and the operator as a real process (kopf,
+authenticated as its ServiceAccount). It creates N serverless InferenceServices, for each the
+Knative Revision running stable's storageUri, writes into each InferenceService the status KServe
+writes once it has rolled out that revision (the operator waits for that before a canary), and N
+ModelRollouts, then reports:
   lag   how long each rollout took from its creation to its first step asked of KServe (the
         InferenceService patched and status.stepRequestedAt written)
   cpu   the operator's CPU per reconcile, and in cores over the run, while every rollout waits
@@ -36,6 +37,7 @@ from e2e.controlplane.manifests import documents, dump, of_kind  # noqa: E402
 from e2e.localstack.operator import OperatorProcess  # noqa: E402
 from e2e.localstack.prometheus import PrometheusServer  # noqa: E402
 from e2e.localstack.stack import OPERATOR, install_modelrollout, model_rollout  # noqa: E402
+from modelrollout.adapters.isvc import STORAGE_URI  # noqa: E402
 from predictor.testing import cpu_seconds  # noqa: E402
 from tests.integration.steady_traffic import SteadyTraffic  # noqa: E402
 
@@ -50,13 +52,23 @@ def rollouts(kube: Kubernetes) -> list[dict]:
     return json.loads(kube.kubectl("get", "mro", "-n", NAMESPACE, "-o", "json").stdout)["items"]
 
 
+def revision(name: str) -> dict:
+    """The first revision KServe's Knative Service makes, with the model URI KServe stamps on it."""
+    return {"apiVersion": "serving.knative.dev/v1", "kind": "Revision",
+            "metadata": {"name": f"{name}-predictor-00001", "namespace": NAMESPACE,
+                         "annotations": {STORAGE_URI: f"pvc://models/{name}/v1"}},
+            "spec": {"containers": [{"image": "kind.local/modelrollout-predictor"}]}}
+
+
 def rolled_out(kube: Kubernetes, names: list[str]) -> None:
     """What KServe's controller writes once a revision is rolled out, through the status subresource."""
     custom = kubernetes.client.CustomObjectsApi(kubernetes.config.new_client_from_config(str(kube.kubeconfig)))
     for name in names:
+        first = f"{name}-predictor-00001"
         custom.patch_namespaced_custom_object_status(
             "serving.kserve.io", "v1beta1", NAMESPACE, "inferenceservices", name,
-            {"status": {"components": {"predictor": {"latestRolledoutRevision": f"{name}-predictor-00001"}}}})
+            {"status": {"components": {"predictor": {"latestCreatedRevision": first, "latestReadyRevision": first,
+                                                     "latestRolledoutRevision": first}}}})
 
 
 def main() -> None:
@@ -68,8 +80,10 @@ def main() -> None:
     root, workdir = build(), Path(tempfile.mkdtemp(prefix="bench-operator-"))
     with Kubernetes(workdir, root) as kube, SteadyTraffic("cancer", ["v1", "v2"]) as traffic, \
             PrometheusServer([traffic.target]) as prometheus:
-        kube.apply(dump(c for c in of_kind(documents(root / "config/kserve/crd/full"), "CustomResourceDefinition")
-                        if c["spec"].get("group")))
+        kube.apply(dump(c for c in of_kind(documents(root / "config/kserve/crd/full",
+                                                     root / "config/knative-serving/core/300-resources"),
+                                           "CustomResourceDefinition") if c["spec"].get("group")))
+        kube.wait_established()
         install_modelrollout(kube)
         kube.kubectl("create", "namespace", NAMESPACE)
         objects = []
@@ -80,7 +94,7 @@ def main() -> None:
                                          "annotations": {"serving.kserve.io/deploymentMode": "Serverless"}},
                             "spec": {"predictor": {"model": {"modelFormat": {"name": "pytorch"},
                                                              "storageUri": f"pvc://models/{name}/v1"}}}})
-        kube.apply(dump(objects))
+        kube.apply(dump(objects + [revision(o["metadata"]["name"]) for o in objects]))
         rolled_out(kube, [o["metadata"]["name"] for o in objects])
         template = yaml.safe_load(model_rollout("v2", prometheus.url, interval="5s",
                                                 steps=[{"weight": 10}, {"weight": 100}]))

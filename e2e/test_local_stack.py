@@ -7,32 +7,15 @@ import pytest
 
 from e2e.controlplane.kubernetes import condition_true
 from e2e.controlplane.process import wait_for
-from e2e.localstack.observe import Recorder, events_of, get, status_of
-from e2e.localstack.prometheus import PrometheusServer
-from e2e.localstack.stack import REPO, Predictors, Rollout, model_rollout, uri_of
+from e2e.localstack.observe import Recorder, events_of, get, phase_in, status_of
+from e2e.localstack.stack import REPO, Rollout, model_rollout, uri_of
 
 pytestmark = pytest.mark.e2e
 HOLDOUT = REPO / "models/cancer/holdout.json"
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    logs = tmp_path_factory.mktemp("predictors")
-    with Predictors(["v1", "v2", "v3-errors", "v3-slow", "v3-shifted"], logs) as predictors, \
-            PrometheusServer(predictors.targets()) as prometheus:
-        yield predictors, prometheus
-
-
-@pytest.fixture
-def stack(control_plane, shared, tmp_path):
-    predictors, prometheus = shared
-    with Rollout(control_plane, predictors, prometheus, tmp_path) as rollout:
-        yield rollout
-        print(rollout.report())          # shown when the scenario failed
-
-
 def phase_is(stack, *phases):
-    return lambda: (lambda s: s if s.get("phase") in phases else None)(status_of(stack.api))
+    return phase_in(stack.api, *phases)
 
 
 def weights_seen(history) -> list[int]:
@@ -174,16 +157,6 @@ def test_6_a_killed_operator_resumes_at_the_same_step(stack):
     assert get(stack.api, "isvc", "cancer")["spec"]["predictor"]["canaryTrafficPercent"] == 50
 
 
-def requests_landing(stack, count: int) -> dict[str, int]:
-    """Where the next `count` of the driver's requests go, per version."""
-    before = stack.driver.report()
-    total = lambda report: sum(r["requests"] for r in report.values())   # noqa: E731
-    after = wait_for(lambda: (lambda r: r if total(r) >= total(before) + count else None)(stack.driver.report()),
-                     timeout=60, what=f"{count} more requests")
-    return {v: r["requests"] - before.get(v, {}).get("requests", 0) for v, r in after.items()
-            if r["requests"] > before.get(v, {}).get("requests", 0)}
-
-
 def settled(stack) -> bool:
     """KServe has reconciled the InferenceService's latest spec and calls it Ready."""
     obj = get(stack.api, "isvc", "cancer")
@@ -205,7 +178,7 @@ def test_8_an_abort_leaves_the_revision_template_alone_and_sends_every_request_b
     wait_for(lambda: status_of(stack.api).get("canaryWeight") == 50 and status_of(stack.api).get("stepStartedAt"),
              timeout=120, what="50% served")
     before = get(stack.api, "isvc", "cancer")
-    assert set(requests_landing(stack, 120)) == {"v1", "v2"}
+    assert set(stack.driver.landing(120)) == {"v1", "v2"}
     stack.patch('{"spec":{"abort":true}}')
     s = wait_for(phase_is(stack, "RolledBack"), what="aborted")
     assert s["stableVersion"] == "v1"
@@ -215,7 +188,7 @@ def test_8_an_abort_leaves_the_revision_template_alone_and_sends_every_request_b
     assert after["spec"]["predictor"]["canaryTrafficPercent"] == 0 and template(after) == template(before)
     revision = lambda obj: obj["status"]["components"]["predictor"]["latestCreatedRevision"]  # noqa: E731
     assert revision(after) == revision(before)                  # no new revision
-    assert set(requests_landing(stack, 300)) == {"v1"}          # none to the rejected candidate
+    assert set(stack.driver.landing(300)) == {"v1"}          # none to the rejected candidate
 
 
 def test_9_a_candidate_whose_predictions_shifted_is_rolled_back_by_the_drift_gate(stack):

@@ -108,6 +108,18 @@ class TrafficDriver:
         with self.lock:
             return {version: s.summary() for version, s in sorted(self.stats.items())}
 
+    def landing(self, count: int, timeout: float = 60.0) -> dict[str, int]:
+        """Where the next `count` requests go, per version (waits until they have been sent)."""
+        total = lambda report: sum(r["requests"] for r in report.values())   # noqa: E731
+        before = self.report()
+        deadline = time.monotonic() + timeout
+        while total(after := self.report()) < total(before) + count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the driver sent {total(after) - total(before)} of {count} requests in {timeout:.0f}s")
+            self.stopped.wait(0.1)
+        return {v: r["requests"] - before.get(v, {}).get("requests", 0) for v, r in after.items()
+                if r["requests"] > before.get(v, {}).get("requests", 0)}
+
     def stop(self) -> dict[str, dict]:
         self.stopped.set()
         for t in self.threads:

@@ -51,3 +51,8 @@ def get(api, resource: str, name: str) -> dict:
 
 def status_of(api, name: str = "cancer") -> dict:
     return get(api, "mro", name).get("status") or {}
+
+
+def phase_in(api, *phases, name: str = "cancer"):
+    """A wait_for condition: the rollout's status once its phase is one of `phases`."""
+    return lambda: (lambda s: s if s.get("phase") in phases else None)(status_of(api, name))

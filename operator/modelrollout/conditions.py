@@ -8,7 +8,8 @@ when the status flips.
 - Paused: held by spec.paused or by the onInconclusive policy.
 - Degraded: the candidate was rolled back, the spec cannot be acted on (Failed), the
   InferenceService refused the operator's patch (RoutingFailed, with the apiserver's message), or
-  after a promotion or rollback KServe routes to a revision that does not run stable (ServingMismatch).
+  after a promotion or rollback KServe still routes to a revision that does not run stable
+  (ServingMismatch: phase Failed until it does).
 """
 from __future__ import annotations
 

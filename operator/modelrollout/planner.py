@@ -6,8 +6,9 @@ twice with the same inputs gives the same plan (reconciles are idempotent).
 Phases: Idle (stable serves all), Evaluating (the candidate runs at 0% and answers the spec's
 labelled holdout beside stable, before any traffic: evaluation.py), Progressing (a canary step
 is running), Holding (the last analysis was Inconclusive), Paused, Promoted, RolledBack, Failed
-(a spec or InferenceService the operator cannot act on) and Waiting (for KServe's status to catch
-up); reconcile.py sets the last two, and resumePhase is where the rollout carries on from.
+(a spec or InferenceService the operator cannot act on, or KServe routing other than the status
+says) and Waiting (for KServe's status to catch up); reconcile.py sets most of the last two, and
+resumePhase is where the rollout carries on from.
 
 A step has two times: stepRequestedAt, when its weight was planned, and stepStartedAt, when
 KServe's status first showed that weight served by a ready canary (`applied`). The analysis
@@ -32,6 +33,13 @@ from .steps import is_last_analysed, snapped_step, steps_changed
 Status = dict[str, Any]
 ROLLING = ("Evaluating", "Progressing", "Holding", "Paused")
 HELD = ("Failed", "Waiting")     # set before planning, by reconcile.py's preflight
+
+
+def has_canary(status: Status) -> bool:
+    """The operator has written (or is writing) the candidate into the InferenceService: a rollout
+    past its start (a candidate waiting at 0% while paused has not been written yet)."""
+    phase = status.get("resumePhase") if status.get("phase") in HELD else status.get("phase")
+    return phase in ROLLING and bool(int(status.get("canaryWeight") or 0) or status.get("stepRequestedAt"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +82,8 @@ class _Ctx:
     applied: bool
     now: dt.datetime
     pending: str = ""
+    external: str | None = None    # someone else changed the InferenceService mid-rollout (ownership.py)
+    blocked: str | None = None     # KServe would send what a canary does not take to a revision not running stable
     events: list[Event] = dataclasses.field(default_factory=list)
 
     @property
@@ -139,10 +149,19 @@ def promote(c: _Ctx, why: str) -> None:
 
 
 def roll_back(c: _Ctx, why: str) -> None:
+    """Stable takes everything back; status.servingVerified says once KServe routes so (reconcile.py)."""
     c.s.update(canaryWeight=0, stepStartedAt=None, stepRequestedAt=None, inconclusiveSince=None, servingVerified=None,
                servingError=None)
-    c.go("RolledBack", "RolledBack", f"{c.s['canaryVersion']} rolled back, {c.s['stableVersion']} serves all "
-         f"traffic: {why}", warning=True)
+    c.go("RolledBack", "RolledBack", f"{c.s['canaryVersion']} rolled back to {c.s['stableVersion']}: {why}", warning=True)
+
+
+def roll_back_found(reason: str) -> Callable[[_Ctx], None]:
+    """What the platform shows (an external change, a mismatch) as a Warning of its own, then the rollback."""
+    def transition(c: _Ctx) -> None:
+        why = c.external if reason == "ExternalChange" else c.blocked
+        c.events.append(Event("Warning", reason, why or ""))
+        roll_back(c, why or reason)
+    return transition
 
 
 def cancel(c: _Ctx) -> None:
@@ -334,6 +353,9 @@ RULES: list[tuple[str, Guard, Callable[[_Ctx], None]]] = [
     ("nothing to roll out", lambda sp, s, c: sp.version == s["stableVersion"], lambda c: None),
     ("stay rolled back", lambda sp, s, c: c.phase == "RolledBack" and not _wants_candidate(sp, s) and (
         sp.abort or not _retried(sp, s)), lambda c: None),
+    # the split the status describes is not what KServe routes: nothing measured can judge the candidate
+    ("external change", lambda sp, s, c: bool(c.external) and has_canary(s), roll_back_found("ExternalChange")),
+    ("serving mismatch", lambda sp, s, c: bool(c.blocked) and has_canary(s), roll_back_found("ServingMismatch")),
     ("abort", lambda sp, s, c: sp.abort and c.phase in ROLLING, lambda c: roll_back(c, "aborted by spec.abort")),
     ("refuse while aborted", lambda sp, s, c: sp.abort and _wants_candidate(sp, s), refuse_while_aborted),
     ("start paused", lambda sp, s, c: sp.paused and _wants_candidate(sp, s), start_paused),
@@ -360,12 +382,24 @@ def _waited(c: _Ctx) -> float:
     return 0.0 if asked is None else (c.now - asked).total_seconds()
 
 
+def wait_for_stable(c: _Ctx, before: Status) -> None:
+    """A candidate would be written now, but what it does not take would not go to stable: wait
+    (phase Waiting) until KServe has rolled out a revision that runs it, then start."""
+    message = f"waiting for KServe to roll out stable {before['stableVersion']}: {c.blocked}"
+    c.s.clear()
+    c.s.update(before, phase="Waiting", resumePhase=before.get("phase"), message=message)
+    c.events[:] = [Event("Normal", "StableNotRolledOut", message)]
+
+
 def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: Verdict | None,
-         now: dt.datetime, applied: bool = False, pending: str = "") -> Plan:
+         now: dt.datetime, applied: bool = False, pending: str = "", external: str | None = None,
+         blocked: str | None = None) -> Plan:
     """serving: (version, storageUri) the InferenceService serves as stable, for a first reconcile.
     applied: KServe's status shows the status's canary weight served by a ready canary (while
     Evaluating: both versions have addresses); pending: what it is still waiting for, if not.
-    verdict: the analysis's, or while Evaluating the evaluation's."""
+    verdict: the analysis's, or while Evaluating the evaluation's. external: why the InferenceService
+    is not as the operator left it (ownership.external_change); blocked: where KServe would send what
+    a canary does not take, when that is not stable (the router's blocked())."""
     s: Status = dict(status)
     if not s.get("stableVersion"):
         s.update(stableVersion=serving[0], stableStorageUri=serving[1], phase="Idle", canaryWeight=0)
@@ -373,9 +407,12 @@ def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: V
         s.update(phase=s.get("resumePhase") or ("Progressing" if s.get("canaryVersion") else "Idle"), resumePhase=None)
     if s.get("phase") != "RolledBack" and not (s.get("phase") == "Paused" and s.get("pausedBy") == "policy"):
         s["retry"] = spec.retry     # read where there is nothing to retry, so it cannot restart a later rollback
-    c = _Ctx(spec, s, verdict, applied, now, pending)
+    c = _Ctx(spec, s, verdict, applied, now, pending, external, blocked)
+    before = dict(s)
     for _name, guard, transition in RULES:
         if guard(spec, s, c):
             transition(c)
             break
+    if blocked and has_canary(s) and not has_canary(before):
+        wait_for_stable(c, before)
     return Plan(status=s, traffic=traffic_of(s), events=tuple(c.events), requeue_after=requeue_after(spec, s, now))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .adapters.traffic import TAG_ROUTING
+from .adapters.isvc import TAG_ROUTING
 from .spec import RolloutSpec
 
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"

@@ -1,10 +1,15 @@
-"""One reconcile of one ModelRollout: read -> (measure) -> plan -> write status -> route -> events.
+"""One reconcile of one ModelRollout: observe -> plan -> write status -> patch -> record.
 
 The decisions are the pure planner's; this module only sequences the I/O, through adapters
-passed in. Status is written before the InferenceService, so a crash in between leaves status
+passed in. It observes the rollout, its InferenceService and the Knative revisions KServe's status
+names (the storageUri each runs), and from them whether someone else changed the InferenceService
+mid-rollout (ownership.py) and whether a canary would split against stable (the router's
+blocked()). Status is written before the InferenceService, so a crash in between leaves status
 ahead of routing, and the next reconcile (planning the same from the same status) re-applies the
-routing: progress is never lost or applied twice. A status write from a stale read gets 409 and
-changes nothing.
+routing: progress is never lost or applied twice. After a patch, status records the generation
+it left, so that anyone else's change is told apart. A status write from a stale read gets 409
+and changes nothing. After a serverless promotion or rollback, every reconcile checks that the
+revisions KServe routes to run stable.
 """
 from __future__ import annotations
 
@@ -14,25 +19,20 @@ import time
 from typing import Callable, Protocol
 
 from .adapters.autoscaling import stable_scale
+from .adapters.isvc import merge_patch, served_uris
 from .adapters.kube import NotFound, RoutingError
-from .adapters.traffic import ROUTERS, Router, merge_patch, revisions_taking_traffic, served_uris
+from .adapters.traffic import ROUTERS, Router
 from .analysis import Measurements, Verdict, judge
 from .conditions import conditions
 from .metrics import OperatorMetrics
-from .planner import HELD, Event, Plan, Traffic, plan, traffic_of
+from .ownership import external_change, record
+from .planner import HELD, Event, Plan, has_canary, plan, traffic_of
 from .schedule import analysis_due, analysis_window, evaluation_due, look_alpha, parse_time, timestamp
 from .preflight import WAITS, refusal
 from .spec import RolloutSpec, SpecError, parse_spec
 
 
-SETTLE_SECONDS = 30.0  # after a promotion or rollback, how long KServe may take before a mismatch is reported
-
-
-def _seconds_in_phase(status: dict, now: dt.datetime) -> float:
-    """Since the phase's condition (Ready for Promoted, Degraded for RolledBack) last turned True."""
-    kind = "Ready" if status.get("phase") == "Promoted" else "Degraded"
-    since = next((c.get("lastTransitionTime") for c in status.get("conditions") or [] if c.get("type") == kind), None)
-    return (now - parse_time(since)).total_seconds() if since else 0.0
+SETTLE_SECONDS = 30.0  # after a patch, how long KServe may take before a promotion or rollback it does not show is reported
 
 
 def _degraded(status: dict) -> tuple[str, str] | None:
@@ -41,6 +41,10 @@ def _degraded(status: dict) -> tuple[str, str] | None:
     if status.get("servingError"):
         return "ServingMismatch", status["servingError"]
     return None
+
+
+def _unchanged(isvc: dict, patch: dict) -> bool:
+    return merge_patch(isvc, patch) == isvc
 
 
 class Kube(Protocol):
@@ -99,71 +103,91 @@ class Reconciler:
         if refused:
             return self._fail(rollout, status, *refused, now, phase="Waiting" if refused[0] in WAITS else "Failed")
         router = ROUTERS[spec.traffic_mode]
+        observed = self._observe(namespace, router.observe(isvc))
+        scale = stable_scale(spec.autoscaling)
+        blocked = router.blocked(isvc, status.get("stableStorageUri") or router.serving(isvc)[1], observed)
+        external = status.get("stableVersion") and external_change(
+            status, isvc, _unchanged(isvc, router.patch(isvc, traffic_of(status), scale, observed)))
+        unjudgeable = has_canary(status) and bool(external or blocked)    # the plan rolls back whatever is measured
         verdict = None
-        if analysis_due(spec, status, now):
+        if analysis_due(spec, status, now) and not unjudgeable:
             t0 = time.perf_counter()
             window = analysis_window(spec, status, now)
             measured = self.measure(spec, status["canaryVersion"], status["stableVersion"], window, namespace)
             verdict = judge(spec.analysis, measured, alpha=look_alpha(spec, status), evidence=status.get("errorEvidence"))
             self.metrics.analysis_duration.observe(time.perf_counter() - t0)
             self.metrics.decisions.labels(verdict.outcome).inc()
-        pending, addresses = self._pending(namespace, spec, router, isvc, status)
-        if addresses and evaluation_due(spec, status, now):
+        pending, addresses = self._pending(spec, router, isvc, status, observed)
+        if addresses and evaluation_due(spec, status, now) and not unjudgeable:
             if self.evaluate is None:
                 raise RuntimeError("a rollout asks for the evaluation step but this Reconciler has no evaluate adapter")
             verdict = self.evaluate(spec, namespace, addresses)
             self.metrics.decisions.labels(verdict.outcome).inc()
-        p = plan(spec, status, router.serving(isvc), verdict, now, applied=pending is None, pending=pending or "")
-        written = self._finish(rollout, status, p, now)
-        requeue, found, events = p.requeue_after, {}, []
+        p = plan(spec, status, router.serving(isvc), verdict, now, applied=pending is None, pending=pending or "",
+                 external=external or None, blocked=blocked)
+        patch = router.patch(isvc, p.traffic, scale, observed)
+        patching = not _unchanged(isvc, patch)
+        found, events = record(isvc, patching), list(p.events)
+        if not patching:                           # isvc is what KServe was asked for: its status can tell
+            checked, mismatch = self._check_serving(spec, isvc, observed, p.status, now)
+            found.update(checked, routingError=None)
+            events += mismatch + self._routing_restored(spec, p.status)
+        written = self._finish(rollout, status, Plan({**p.status, **found}, p.traffic, tuple(events)), now)
+        if not patching:
+            return p.requeue_after
         try:
-            patched = self._route(namespace, spec, router, isvc, p.traffic)
+            patched = self._send(namespace, spec, isvc, patch)
         except RoutingError as exc:       # status says what was asked; the condition says it was refused
             self.metrics.routing_errors.inc()
-            found = {"routingError": str(exc)}
-            events = [Event("Warning", "RoutingFailed", f"InferenceService {spec.inference_service!r} refused the patch: {exc}")]
-            requeue = ROUTING_RETRY
-        else:
-            if p.status.get("routingError"):
-                found = {"routingError": None}
-                events = [Event("Normal", "RoutingRestored", f"InferenceService {spec.inference_service!r} accepts the patch again")]
-            if not patched:                         # isvc is what KServe was asked for: its status can tell
-                checked, mismatch = self._check_serving(namespace, spec, isvc, p.status, now)
-                found.update(checked)
-                events += mismatch
-        if found:
-            self._finish(written, status, Plan({**p.status, **found}, p.traffic, tuple(events)), now)
-        return requeue
+            event = Event("Warning", "RoutingFailed", f"InferenceService {spec.inference_service!r} refused the patch: {exc}")
+            self._finish(written, written["status"], Plan({**written["status"], "routingError": str(exc)}, p.traffic,
+                                                          (event,)), now)
+            return ROUTING_RETRY
+        done = {**record(patched, False), "routedAt": timestamp(now), "routingError": None}
+        self._finish(written, written["status"], Plan({**written["status"], **done}, p.traffic,
+                                                      tuple(self._routing_restored(spec, written["status"]))), now)
+        return p.requeue_after
 
-    def _check_serving(self, namespace: str, spec: RolloutSpec, isvc: dict, s: dict,
+    @staticmethod
+    def _routing_restored(spec: RolloutSpec, s: dict) -> list[Event]:
+        if not s.get("routingError"):
+            return []
+        return [Event("Normal", "RoutingRestored", f"InferenceService {spec.inference_service!r} accepts the patch again")]
+
+    def _check_serving(self, spec: RolloutSpec, isvc: dict, observed: dict, s: dict,
                        now: dt.datetime) -> tuple[dict, list[Event]]:
-        """After a serverless promotion or rollback: the revisions KServe routes to really run the
-        stable storageUri (the revision KServe last rolled out may not be the one we think)."""
-        if spec.traffic_mode != "serverless" or s.get("phase") not in ("Promoted", "RolledBack") or s.get("servingVerified"):
+        """After a serverless promotion or rollback: the revisions KServe routes to run the stable
+        storageUri. Until they do (past SETTLE_SECONDS since the last patch) the rollout is Failed,
+        reason ServingMismatch, never Promoted or RolledBack; it returns once KServe catches up."""
+        if spec.traffic_mode != "serverless" or s.get("phase") not in ("Promoted", "RolledBack"):
             return {}, []
-        observed = self._observe(namespace, [("revision", name) for name in revisions_taking_traffic(isvc)])
         served = served_uris(isvc, {name: obj for (_, name), obj in observed.items() if obj})
         if served is None:
             return {}, []                           # KServe has not caught up yet: look again later
         if served == {s["stableStorageUri"]: 100}:
-            return {"servingVerified": True, "servingError": None}, []
-        if _seconds_in_phase(s, now) < SETTLE_SECONDS:
-            return {}, []                           # KServe may still be applying the last patch
+            if not s.get("servingError"):
+                return {"servingVerified": True}, []
+            return {"servingVerified": True, "servingError": None}, [
+                Event("Normal", "ServingRestored", f"KServe routes all traffic to {s['stableStorageUri']} again")]
+        routed = parse_time(s.get("routedAt"))
+        if routed is not None and (now - routed).total_seconds() < SETTLE_SECONDS:
+            return {"servingVerified": None}, []    # KServe may still be applying the last patch
         message = (f"KServe routes {', '.join(f'{p}% to {u}' for u, p in served.items())}; "
                    f"stable {s['stableStorageUri']} should serve all")
         # reported once: _finish writes (and announces) status only when it changes
-        return {"servingError": message}, [Event("Warning", "ServingMismatch", message)]
+        return {"servingVerified": None, "servingError": message, "phase": "Failed", "resumePhase": s["phase"]}, [
+            Event("Warning", "ServingMismatch", message)]
 
-    def _pending(self, namespace: str, spec: RolloutSpec, router: Router, isvc: dict,
-                 status: dict) -> tuple[str | None, dict | None]:
+    def _pending(self, spec: RolloutSpec, router: Router, isvc: dict, status: dict,
+                 observed: dict) -> tuple[str | None, dict | None]:
         """(what keeps KServe from serving the status's canary weight, None when it does; while
         Evaluating, the versions' addresses once both have one)."""
         if status.get("phase") == "Evaluating" and status.get("canaryVersion"):
-            addresses, missing = router.addresses(isvc, traffic_of(status), self._observe(namespace, router.observe(isvc)))
+            addresses, missing = router.addresses(isvc, traffic_of(status), observed)
             return (None, addresses) if addresses else (missing, None)
         if not status.get("canaryVersion") or not int(status.get("canaryWeight") or 0):
             return "no canary weight to serve", None
-        return router.pending(isvc, traffic_of(status), self._observe(namespace, router.observe(isvc))), None
+        return router.pending(isvc, traffic_of(status), observed), None
 
     def _observe(self, namespace: str, wanted: list[tuple[str, str]]) -> dict:
         """The platform objects a router asked for, by (kind, name); None where absent."""
@@ -188,8 +212,11 @@ class Reconciler:
         except NotFound:
             return "the InferenceService is gone"
         traffic = dataclasses.replace(traffic_of(status), canary_weight=0)
-        self._route(namespace, spec, ROUTERS[spec.traffic_mode], isvc, traffic)
-        return f"{status['canaryVersion']} removed, {status['stableVersion']} serves all traffic"
+        router = ROUTERS[spec.traffic_mode]
+        patch = router.patch(isvc, traffic, stable_scale(spec.autoscaling), self._observe(namespace, router.observe(isvc)))
+        if not _unchanged(isvc, patch):
+            self._send(namespace, spec, isvc, patch)
+        return f"{status['canaryVersion']} removed, {status['stableVersion']} takes all traffic"
 
     def _fail(self, rollout: dict, status: dict, reason: str, message: str, now: dt.datetime,
               phase: str = "Failed") -> None:
@@ -215,11 +242,7 @@ class Reconciler:
         self.metrics.observe(meta["namespace"], meta["name"], status)
         return rollout
 
-    def _route(self, namespace: str, spec: RolloutSpec, router: Router, isvc: dict, traffic: Traffic) -> bool:
-        """Patches the InferenceService if it differs from the plan; returns whether it did."""
-        patch = router.patch(isvc, traffic, stable_scale(spec.autoscaling))
-        if merge_patch(isvc, patch) == isvc:
-            return False
+    def _send(self, namespace: str, spec: RolloutSpec, isvc: dict, patch: dict) -> dict:
+        """The patch, with the resourceVersion read (a stale replica's patch is refused: 409)."""
         precondition = {"metadata": {"resourceVersion": (isvc.get("metadata") or {}).get("resourceVersion")}}
-        self.kube.patch_isvc(namespace, spec.inference_service, {**patch, **precondition})   # stale replica: 409
-        return True
+        return self.kube.patch_isvc(namespace, spec.inference_service, {**patch, **precondition})

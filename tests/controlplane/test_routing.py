@@ -7,7 +7,8 @@ import pytest
 from e2e.controlplane.process import wait_for
 from e2e.controlplane.routing import PlatformRoutes
 from modelrollout.adapters.autoscaling import stable_scale
-from modelrollout.adapters.traffic import TAG_ROUTING, ServerlessRouter
+from modelrollout.adapters.isvc import TAG_ROUTING
+from modelrollout.adapters.serverless import ServerlessRouter
 from modelrollout.planner import Traffic
 from modelrollout.spec import AutoscalingSpec
 
@@ -61,12 +62,16 @@ def test_the_status_url_host_is_one_the_kingress_routes(runtime, namespace, rout
     assert host != f"cancer-{namespace}.example.com"       # KServe's Istio-only host, which nothing routes here
 
 
+def _observed(runtime, namespace):
+    """The real InferenceService, and the revisions its status names, as the operator reads them."""
+    isvc = runtime.get("isvc", "cancer", namespace=namespace)
+    return isvc, {(kind, name): runtime.get(kind, name, namespace=namespace) for kind, name in ServerlessRouter().observe(isvc)}
+
+
 def _addresses(runtime, namespace, traffic):
     """What the operator's router makes of the real InferenceService and revisions."""
-    isvc = runtime.get("isvc", "cancer", namespace=namespace)
-    router = ServerlessRouter()
-    observed = {(kind, name): runtime.get(kind, name, namespace=namespace) for kind, name in router.observe(isvc)}
-    return router.addresses(isvc, traffic, observed)
+    isvc, observed = _observed(runtime, namespace)
+    return ServerlessRouter().addresses(isvc, traffic, observed)
 
 
 EVALUATING = Traffic("v1", V1, "v2", V2, 0, evaluating=True)
@@ -80,8 +85,8 @@ def test_the_evaluation_step_reaches_each_version_at_its_own_tagged_host_with_no
     obj["metadata"]["annotations"][TAG_ROUTING] = "true"
     assert create(runtime, namespace, obj, dry_run=False) is None
     wait_ready(runtime, namespace, "cancer")
-    current = runtime.get("isvc", "cancer", namespace=namespace)
-    patch = ServerlessRouter().patch(current, EVALUATING, stable_scale(AutoscalingSpec()))
+    current, observed = _observed(runtime, namespace)
+    patch = ServerlessRouter().patch(current, EVALUATING, stable_scale(AutoscalingSpec()), observed)
     runtime.kubectl("patch", "isvc", "cancer", "-n", namespace, "--type=merge", "-p", json.dumps(patch))
     found = {}
     wait_for(lambda: found.update(zip(("urls", "missing"), _addresses(runtime, namespace, EVALUATING)))
@@ -97,8 +102,8 @@ def test_the_evaluation_step_reaches_each_version_at_its_own_tagged_host_with_no
 def test_without_tag_routing_the_candidate_at_zero_percent_has_no_address(runtime, namespace, routes):
     assert create(runtime, namespace, isvc("cancer", "Serverless"), dry_run=False) is None
     wait_ready(runtime, namespace, "cancer")
-    current = runtime.get("isvc", "cancer", namespace=namespace)
-    patch = ServerlessRouter().patch(current, EVALUATING, stable_scale(AutoscalingSpec()))
+    current, observed = _observed(runtime, namespace)
+    patch = ServerlessRouter().patch(current, EVALUATING, stable_scale(AutoscalingSpec()), observed)
     runtime.kubectl("patch", "isvc", "cancer", "-n", namespace, "--type=merge", "-p", json.dumps(patch))
 
     def created() -> bool:

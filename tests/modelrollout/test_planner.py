@@ -332,3 +332,39 @@ def test_a_step_advance_resets_failures():
     failed_once = plan(s, progressing(), SERVING, F, at(200)).status
     advanced = plan(s, failed_once, SERVING, P, at(400)).status
     assert advanced["currentStep"] == 1 and advanced["failures"] == 0
+
+
+CHANGED = "InferenceService 'cancer' was changed by kubectl-replace (Update at ...) mid-rollout"
+BLOCKED = "KServe sends what a canary does not take to revision r2 (latestRolledoutRevision), which runs v2"
+
+
+@pytest.mark.parametrize("status, external, blocked, reasons", [
+    (progressing(), CHANGED, None, ["ExternalChange", "RolledBack"]),
+    ({**progressing(), "phase": "Holding"}, CHANGED, BLOCKED, ["ExternalChange", "RolledBack"]),
+    ({**progressing(), "phase": "Paused", "pausedBy": "spec"}, None, BLOCKED, ["ServingMismatch", "RolledBack"]),
+    ({**progressing(weight=0), "phase": "Evaluating", "stepRequestedAt": timestamp(T0)}, None, BLOCKED,
+     ["ServingMismatch", "RolledBack"]),
+])
+def test_a_canary_whose_split_kserve_no_longer_routes_is_rolled_back_whatever_was_measured(status, external, blocked, reasons):
+    p = plan(spec(paused=status["phase"] == "Paused"), status, SERVING, P, at(600), applied=True, external=external,
+             blocked=blocked)
+    assert p.status["phase"] == "RolledBack" and p.traffic.canary_weight == 0
+    assert [e.reason for e in p.events] == reasons and all(e.type == "Warning" for e in p.events)
+    assert (external or blocked) in p.status["message"] and p.status["servingVerified"] is None
+
+
+@pytest.mark.parametrize("status", [{}, {"phase": "Promoted", "stableVersion": "v1", "stableStorageUri": SERVING[1]},
+                                    {**progressing(weight=0), "phase": "RolledBack", "stepStartedAt": None}])
+def test_a_candidate_waits_while_what_it_would_not_take_would_not_go_to_stable(status):
+    p = plan(spec(retry=1), status, SERVING, None, T0, blocked=BLOCKED)
+    assert p.status["phase"] == "Waiting" and p.status["resumePhase"] == (status.get("phase") or "Idle")
+    assert p.traffic.canary_weight == 0 and not p.traffic.evaluating and BLOCKED in p.status["message"]
+    assert [(e.type, e.reason) for e in p.events] == [("Normal", "StableNotRolledOut")]
+    later = plan(spec(retry=1), p.status, SERVING, None, at(30))             # KServe has rolled stable out
+    assert later.status["phase"] == "Progressing" and later.traffic.canary_weight == 5
+
+
+def test_an_external_change_outside_a_rollout_is_none_of_its_business():
+    idle = {"phase": "Promoted", "stableVersion": "v2", "stableStorageUri": "pvc://m/cancer/v2"}
+    p = plan(spec(), idle, SERVING, None, T0, external=CHANGED, blocked=BLOCKED)
+    assert p.status["phase"] == "Promoted" and p.events == ()

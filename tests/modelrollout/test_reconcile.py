@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from modelrollout.adapters.kube import Conflict, NotFound, RoutingError
-from modelrollout.adapters.traffic import merge_patch
+from modelrollout.adapters.isvc import merge_patch
 from modelrollout.analysis import PASS, Measurements, Verdict, VersionSample
 from modelrollout.metrics import OperatorMetrics
 from modelrollout.schedule import POLL_APPLIED
@@ -15,13 +15,16 @@ from modelrollout.reconcile import Reconciler
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "crds/examples/cancer-serverless.yaml"
 T0 = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.timezone.utc)
+V2 = "pvc://models/cancer/v2"
 HEALTHY = VersionSample(1000, 1, ((0.01, 990), (0.1, 1000), (float("inf"), 1000)))
 
 
 class MemoryKube:
     def __init__(self, rollout: dict, isvc: dict | None):
         self.rollout, self.isvc, self.log, self.conflict, self.refuse = rollout, isvc, [], False, None
-        self.revisions: dict[str, str] = {}       # the test's input: which model each Knative revision runs
+        self.stop_after_patch = False             # the operator stops between a patch and its status write
+        # the test's input: which model each Knative revision runs
+        self.revisions: dict[str, str] = {"cancer-predictor-00001": "pvc://models/cancer/v1"}
 
     def get_rollout(self, namespace, name):
         return copy.deepcopy(self.rollout)
@@ -40,9 +43,12 @@ class MemoryKube:
     def patch_isvc(self, namespace, name, patch):
         if self.refuse:
             raise RoutingError(self.refuse)
-        self.isvc = merge_patch(self.isvc, patch)
+        before, self.isvc = self.isvc, merge_patch(self.isvc, patch)
+        if self.isvc["spec"] != before["spec"]:        # the apiserver counts spec changes
+            self.isvc["metadata"]["generation"] = before["metadata"].get("generation", 1) + 1
         pred = self.isvc["spec"]["predictor"]
         self.log.append(("isvc", pred.get("canaryTrafficPercent"), pred.get("maxReplicas")))
+        self.conflict = self.stop_after_patch
         return copy.deepcopy(self.isvc)
 
     def get_revision(self, namespace, name):
@@ -64,9 +70,11 @@ def make(isvc=True, **spec_changes):
 
 def rolled_out() -> dict:
     """An InferenceService whose first revision KServe has rolled out (it serves v1)."""
-    return {"metadata": {"name": "cancer", "annotations": {"serving.kserve.io/deploymentMode": "Serverless"}},
+    first = "cancer-predictor-00001"
+    return {"metadata": {"name": "cancer", "generation": 1, "annotations": {"serving.kserve.io/deploymentMode": "Serverless"}},
             "spec": {"predictor": {"model": {"storageUri": "pvc://models/cancer/v1"}}},
-            "status": {"components": {"predictor": {"latestRolledoutRevision": "cancer-predictor-00001"}}}}
+            "status": {"components": {"predictor": {"latestCreatedRevision": first, "latestReadyRevision": first,
+                                                    "latestRolledoutRevision": first}}}}
 
 
 def reconciler(kube, clock, measured=None):
@@ -80,13 +88,20 @@ def reconciler(kube, clock, measured=None):
     return r, calls
 
 
-def test_start_writes_status_then_one_patch_with_the_weight_and_stable_capacity():
+def test_start_writes_status_then_the_candidate_at_zero_until_its_revision_is_ready_then_the_weight():
+    """Until the candidate's revision is ready Knative sends the latest revision's share to the last
+    ready one, which may be an earlier, rejected candidate: the weight waits for the candidate's."""
     kube, now = make(), [T0]
     r, calls = reconciler(kube, now)
     requeue = r("default", "cancer")
-    assert kube.log == [("status", "Progressing", 5), ("event", "RolloutStarted"), ("isvc", 5, 20)]
+    assert kube.log == [("status", "Progressing", 5), ("event", "RolloutStarted"), ("isvc", 0, 20),
+                        ("status", "Progressing", 5)]            # the generation the patch left, recorded
     assert requeue == POLL_APPLIED and calls == []             # looks again for KServe to serve 5%
     assert kube.rollout["status"]["observedGeneration"] == 1
+    assert (kube.rollout["status"]["isvcGeneration"], kube.isvc["metadata"]["generation"]) == (2, 2)
+    kserve_reports(kube, 0)                                    # the candidate's revision is ready at 0%
+    r("default", "cancer")
+    assert kube.log[-2:] == [("isvc", 5, 20), ("status", "Progressing", 5)]
 
 
 def test_reconciling_again_changes_nothing():
@@ -103,7 +118,8 @@ def kserve_reports(kube: MemoryKube, weight: int) -> None:
     """The test's input: KServe's status with `weight` on a ready latest revision, which runs v2."""
     kube.revisions.update({"cancer-predictor-00001": "pvc://models/cancer/v1", "cancer-predictor-00002": "pvc://models/cancer/v2"})
     kube.isvc["status"] = {"components": {"predictor": {
-        "latestCreatedRevision": "cancer-predictor-00002", "latestRolledoutRevision": "cancer-predictor-00001",
+        "latestCreatedRevision": "cancer-predictor-00002", "latestReadyRevision": "cancer-predictor-00002",
+        "latestRolledoutRevision": "cancer-predictor-00001",
         "traffic": [{"tag": "prev", "revisionName": "cancer-predictor-00001", "percent": 100 - weight},
                     {"tag": "latest", "revisionName": "cancer-predictor-00002", "latestRevision": True, "percent": weight}]}}}
 
@@ -196,7 +212,7 @@ def test_a_serverless_rollout_waits_for_kserve_to_roll_out_the_first_revision_th
     assert all(e[0] != "isvc" for e in kube.log)
     kube.isvc = rolled_out()
     r("default", "cancer")
-    assert kube.rollout["status"]["phase"] == "Progressing" and kube.log[-1] == ("isvc", 5, 20)
+    assert kube.rollout["status"]["phase"] == "Progressing" and kube.log[-2] == ("isvc", 0, 20)
 
 
 def test_a_refused_patch_reaches_status_events_and_metrics_once_and_clears_when_accepted():
@@ -213,7 +229,7 @@ def test_a_refused_patch_reaches_status_events_and_metrics_once_and_clears_when_
     assert r.metrics.routing_errors._value.get() == 2
     kube.refuse = None
     r("default", "cancer")
-    assert kube.log[-1] == ("event", "RoutingRestored") and kube.isvc["spec"]["predictor"]["canaryTrafficPercent"] == 5
+    assert kube.log[-1] == ("event", "RoutingRestored") and kube.isvc["spec"]["predictor"]["model"]["storageUri"] == V2
     assert {c["type"]: c for c in kube.rollout["status"]["conditions"]}["Degraded"]["status"] == "False"
 
 
@@ -237,9 +253,19 @@ def test_after_a_rollback_the_revision_kserve_routes_to_must_run_stable(serving,
     degraded = {c["type"]: c for c in status["conditions"]}["Degraded"]
     if reason:
         assert degraded["reason"] == reason and "100% to pvc://models/cancer/v2" in degraded["message"]
+        assert status["phase"] == "Failed" and status["resumePhase"] == "RolledBack"   # never claims RolledBack
         assert kube.log[-1] == ("event", "ServingMismatch")
+        # no revision KServe routes to runs stable, so stable's template was written for one to be made
+        assert kube.isvc["spec"]["predictor"]["model"]["storageUri"] == "pvc://models/cancer/v1"
+        assert "canaryTrafficPercent" not in kube.isvc["spec"]["predictor"]
         r("default", "cancer")
         assert kube.log.count(("event", "ServingMismatch")) == 1          # announced once, not every look
+        kube.revisions["cancer-predictor-00003"] = "pvc://models/cancer/v1"   # KServe catches up
+        kube.isvc["status"]["components"]["predictor"]["traffic"] = [
+            {"revisionName": "cancer-predictor-00003", "latestRevision": True, "percent": 100}]
+        r("default", "cancer")
+        status = kube.rollout["status"]
+        assert (status["phase"], status["servingVerified"], kube.log[-1]) == ("RolledBack", True, ("event", "ServingRestored"))
 
 
 def test_a_refusal_is_written_and_announced_once_however_often_it_is_reconciled():
@@ -254,6 +280,7 @@ def test_a_refusal_is_written_and_announced_once_however_often_it_is_reconciled(
 def test_a_rollout_being_deleted_is_left_to_revert_and_never_routed_again():
     kube, now = make(), [T0]
     r, _ = reconciler(kube, now)
+    kserve_reports(kube, 0)
     r("default", "cancer")
     assert kube.isvc["spec"]["predictor"]["canaryTrafficPercent"] == 5
     kube.rollout["metadata"]["deletionTimestamp"] = "2026-11-22T12:01:00Z"
@@ -285,7 +312,8 @@ def test_the_evaluation_runs_once_kserve_gives_both_versions_an_address_then_tra
     r = Reconciler(kube, lambda *a: Measurements(HEALTHY, HEALTHY), OperatorMetrics(), evaluate=evaluate,
                    clock=lambda: now[0])
     r("default", "cancer")
-    assert kube.log == [("status", "Evaluating", 0), ("event", "EvaluationStarted"), ("isvc", 0, 20)]
+    assert kube.log == [("status", "Evaluating", 0), ("event", "EvaluationStarted"), ("isvc", 0, 20),
+                        ("status", "Evaluating", 0)]
     assert kube.isvc["spec"]["predictor"]["model"]["storageUri"] == "pvc://models/cancer/v2"   # deployed, no traffic
     r("default", "cancer")
     assert asked == []                                         # no addresses yet: nothing to evaluate
@@ -299,3 +327,85 @@ def test_the_evaluation_runs_once_kserve_gives_both_versions_an_address_then_tra
     assert status["phase"] == "Progressing" and status["canaryWeight"] == 5 and status["evaluation"]["verdict"] == PASS
     assert kube.isvc["spec"]["predictor"]["canaryTrafficPercent"] == 5
     assert r.metrics.decisions.labels("Pass")._value.get() == 1
+
+
+def served_at(kube, reconcile, clock, weight):
+    """The rollout's step is served: KServe reports the candidate ready, then at its weight."""
+    kserve_reports(kube, 0)
+    reconcile("default", "cancer")
+    kserve_reports(kube, weight)
+    clock[0] += dt.timedelta(seconds=5)
+    reconcile("default", "cancer")
+    assert kube.rollout["status"]["stepStartedAt"]
+
+
+def replaced_by_someone(kube, predictor):
+    """Someone else's write of the InferenceService's spec (the apiserver raises its generation)."""
+    kube.isvc["spec"]["predictor"] = predictor
+    kube.isvc["metadata"]["generation"] += 1
+    kube.isvc["metadata"]["managedFields"] = [{"manager": "kubectl-replace", "operation": "Update",
+                                               "time": "2026-11-22T12:03:00Z", "fieldsV1": {"f:spec": {}}}]
+
+
+def test_an_inference_service_changed_by_someone_else_mid_rollout_rolls_back_to_a_revision_running_stable():
+    kube, now = make(), [T0]
+    r, calls = reconciler(kube, now)
+    r("default", "cancer")
+    served_at(kube, r, now, 5)
+    replaced_by_someone(kube, {"model": {"storageUri": "pvc://models/cancer/v1"}, "canaryTrafficPercent": 5})
+    now[0] += dt.timedelta(minutes=5)                          # past the hold: the analysis would be due
+    r("default", "cancer")
+    status = kube.rollout["status"]
+    assert status["phase"] == "RolledBack" and "changed by kubectl-replace" in status["message"] and calls == []
+    assert [e for e in kube.log if e[0] == "event"][-2:] == [("event", "ExternalChange"), ("event", "RolledBack")]
+    # the rolled-out revision runs stable: KServe sends it everything, whatever the re-applied template makes
+    assert kube.isvc["spec"]["predictor"] == {"model": {"storageUri": "pvc://models/cancer/v1"}, "canaryTrafficPercent": 0}
+    assert status["isvcGeneration"] == kube.isvc["metadata"]["generation"]
+
+
+def test_a_patch_whose_record_was_lost_when_the_operator_stopped_is_still_its_own():
+    kube, now = make(), [T0]
+    r, _ = reconciler(kube, now)
+    r("default", "cancer")
+    kserve_reports(kube, 0)
+    kube.stop_after_patch = True
+    with pytest.raises(Conflict):
+        r("default", "cancer")                                 # patched to 5%, then stopped before recording it
+    kube.conflict = kube.stop_after_patch = False
+    status = kube.rollout["status"]
+    assert status["isvcPatching"] and status["isvcGeneration"] + 1 == kube.isvc["metadata"]["generation"]
+    kserve_reports(kube, 5)
+    r("default", "cancer")
+    status = kube.rollout["status"]
+    assert status["phase"] == "Progressing" and status["stepStartedAt"] and not status.get("isvcPatching")
+    assert status["isvcGeneration"] == kube.isvc["metadata"]["generation"]
+
+
+def test_a_candidate_made_rolled_out_by_someone_else_is_never_written_again_and_stable_is_restored():
+    kube, now = make(), [T0]
+    r, _ = reconciler(kube, now)
+    r("default", "cancer")
+    served_at(kube, r, now, 5)
+    # canaryTrafficPercent set to 100 by hand: KServe made the candidate's revision the rolled-out one
+    replaced_by_someone(kube, {**kube.isvc["spec"]["predictor"], "canaryTrafficPercent": 100})
+    kube.isvc["status"]["components"]["predictor"].update(latestRolledoutRevision="cancer-predictor-00002", traffic=[
+        {"revisionName": "cancer-predictor-00002", "latestRevision": True, "percent": 100}])
+    r("default", "cancer")
+    assert kube.rollout["status"]["phase"] == "RolledBack"
+    # canaryTrafficPercent 0 would send everything to the rolled-out candidate: stable's template instead
+    assert kube.isvc["spec"]["predictor"]["model"]["storageUri"] == "pvc://models/cancer/v1"
+    assert "canaryTrafficPercent" not in kube.isvc["spec"]["predictor"]
+
+
+def test_a_rollout_waits_while_kserve_has_not_rolled_out_stable_and_never_writes_a_canary_meanwhile():
+    kube, now = make(), [T0]
+    kube.revisions["cancer-predictor-00001"] = "pvc://models/cancer/v0"     # the template changed, not yet rolled out
+    r, _ = reconciler(kube, now)
+    r("default", "cancer")
+    status = kube.rollout["status"]
+    assert status["phase"] == "Waiting" and "runs pvc://models/cancer/v0" in status["message"]
+    assert [e for e in kube.log if e[0] == "event"] == [("event", "StableNotRolledOut")]
+    assert all(e[0] != "isvc" or e[1] is None for e in kube.log)          # no canary written
+    kube.revisions["cancer-predictor-00001"] = "pvc://models/cancer/v1"
+    r("default", "cancer")
+    assert kube.rollout["status"]["phase"] == "Progressing" and kube.isvc["spec"]["predictor"]["canaryTrafficPercent"] == 0

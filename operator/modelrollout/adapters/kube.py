@@ -17,6 +17,7 @@ from typing import Any
 import kubernetes
 from kubernetes.client.rest import ApiException
 
+from ..ownership import FIELD_MANAGER
 from ..planner import Event
 
 GROUP, VERSION, PLURAL = "serving.modelrollout.io", "v1alpha1", "modelrollouts"
@@ -101,7 +102,8 @@ class KubeApi:
 
     def patch_isvc(self, namespace: str, name: str, patch: dict) -> dict:
         try:
-            return _call(self.objects.patch_namespaced_custom_object, *ISVC[:2], namespace, ISVC[2], name, patch)
+            return _call(self.objects.patch_namespaced_custom_object, *ISVC[:2], namespace, ISVC[2], name, patch,
+                         field_manager=FIELD_MANAGER)
         except ApiException as exc:
             raise RoutingError(f"{exc.status} {exc.reason}: {_api_message(exc)}") from None
 
