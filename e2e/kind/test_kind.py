@@ -75,7 +75,7 @@ def rollout(version: str, steps=None, **analysis) -> str:
         "spec": {"inferenceService": "cancer", "model": {"version": version, "storageUri": uri(version)},
                  "strategy": {"trafficMode": "serverless", "interval": "30s",
                               "steps": steps or [{"weight": 20}, {"weight": 50}, {"weight": 100}]},
-                 "analysis": {"prometheus": {"url": "http://prometheus.monitoring:9090"}, "window": "30s",
+                 "analysis": {"prometheus": {"url": "http://prometheus.monitoring:9090"}, "window": "30s", "scrapeInterval": "2s",
                               "minRequests": 50, "maxErrorRate": 0.02, "maxLatencyP99": "500ms",
                               "onInconclusive": {"after": "10m", "action": "pause"}, **analysis},
                  "autoscaling": {"minReplicas": 1, "maxReplicas": 2, "metric": "concurrency", "target": 10}}})

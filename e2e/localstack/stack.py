@@ -81,7 +81,8 @@ def model_rollout(version: str, prometheus: str, mode: str = "serverless", steps
                   progress_deadline: str = "2m", evaluation: dict | None = None, **analysis) -> str:
     """A rollout with short timings for the local stack; analysis fields override the defaults."""
     # the local Prometheus scrapes loopback targets, which carry no namespace label
-    spec_analysis = {"prometheus": {"url": prometheus, "namespaceLabel": ""}, "window": "15s", "minRequests": 30, "maxErrorRate": 0.02,
+    spec_analysis = {"prometheus": {"url": prometheus, "namespaceLabel": ""}, "window": "15s", "scrapeInterval": "1s",
+                     "minRequests": 30, "maxErrorRate": 0.02,
                      "maxLatencyP99": "250ms", "compareToStable": True,
                      # millisecond latencies on a shared 2-core machine jitter: flag a canary only at 2x stable's p99
                      "latencyTolerance": 2.0,

@@ -2,28 +2,41 @@
 
 Inconclusive (no data, too few requests, stale or malformed data, an interval that straddles a
 limit) never promotes and never counts as a failure; the planner holds the step and applies the
-spec's policy after a bounded time. Error (the metrics source could not be read) is counted
-apart, against consecutiveErrorLimit, as Argo Rollouts does.
+spec's policy after a bounded time. Error (the metrics source could not be read, or holds fewer
+than two scrapes of the canary in the window) is counted apart, against consecutiveErrorLimit, as
+Argo Rollouts does.
 
-Each look that runs a test spends part of the rollout's false-rollback budget (`alpha`, from
-stats.look_alpha): only a Fail needs it. Requests of one batch share its failure and latency,
-so every count is divided by the batch design effect before it is tested; requests slower than
-a bound are also divided by how much they cluster in time (a stall is one event). An error
-rate is the version's, not the step's: the relative error test judges the window together with
-the last window of every finished step (the evidence the planner keeps in status); the latency
-and absolute gates judge the window alone. The optional drift gate compares what the versions
-predicted over the window.
+A look's window never overlaps an earlier one (schedule.analysis_window), and every window that
+was read joins the rollout's evidence (status.evidence), whatever its verdict: an error rate is
+the version's, not the step's, so the error gates judge all the rollout's requests so far; the
+latency gates and the drift gate judge the step so far. Every gate runs at every look, each at its
+share of the look's alpha (its part of the rollout's false-rollback budget, stats.look_alpha);
+any Fail fails the look, else any Inconclusive holds it (gates.py).
+
+Requests are not independent: a forward pass's requests share its failure and latency, and
+errors and stalls come in bursts. Each version's counts are divided by its dispersion: the batch
+design effect (predictor_batch_peers / predictor_batch_requests), raised when Pearson's X² of its
+per-scrape counts shows more spread than batching explains (dispersion()).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from typing import Any, Mapping
 
 from . import stats
 from .spec import AnalysisSpec
 
 PASS, FAIL, INCONCLUSIVE, ERROR = "Pass", "Fail", "Inconclusive", "Error"
+Buckets = tuple[tuple[float, float], ...]    # (le seconds, cumulative count), ending with +Inf
+
+
+@dataclasses.dataclass(frozen=True)
+class Scrape:
+    """One pod's counters over one scrape interval: the increments between two of its samples."""
+    requests: float
+    errors: float
+    buckets: Buckets = ()                      # the successes' latency histogram
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,16 +44,25 @@ class VersionSample:
     """One version's traffic over the analysis window."""
     requests: float
     errors: float
-    buckets: tuple[tuple[float, float], ...]   # latency histogram of successes (le seconds, cumulative)
+    buckets: Buckets                           # latency histogram of successes
     age: float = 0.0                           # seconds since the newest scrape of this series
     batched: float = 0.0                       # requests answered by forward passes (sum of pass sizes)
     peers: float = 0.0                         # sum over passes of size squared; 0: unknown, taken as 1 each
-    slices: tuple[tuple[tuple[float, float], ...], ...] = ()   # the latency histogram per stretch of the window
+    scrapes: tuple[Scrape, ...] = ()           # the window per scrape of each pod
     predictions: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)   # output -> bin -> count
 
     @property
     def design_effect(self) -> float:
         return stats.design_effect(self.batched, self.peers)
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """What a look counts, in epoch seconds: every scrape in (start, end], but no increment that
+    began before `since` (the step was served from then: earlier requests had another split)."""
+    start: float
+    end: float
+    since: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +72,7 @@ class Measurements:
     queries: dict[str, str] = dataclasses.field(default_factory=dict)
     error: str | None = None                   # the metrics source could not be read
     warnings: tuple[str, ...] = ()             # what Prometheus warned about while answering
+    window: tuple[str, str, str] | None = None   # (start, end, since) of the counts, as timestamps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,44 +83,105 @@ class Verdict:
     tested: bool = False                       # a test ran: this look spent its share of alpha
 
     def to_status(self, at: str) -> dict[str, Any]:
-        return {"verdict": self.outcome, "reason": self.reason, "time": at, **self.details}
+        return {"verdict": self.outcome, "reason": self.reason, "time": at,
+                **{k: v for k, v in self.details.items() if k != "evidence"}}
 
 
-Evidence = dict[str, list[float]]          # version -> [requests, errors], divided by design effects
+# -- evidence: what the rollout's windows add up to -------------------------------------------
+
+# version -> requests, errors, batched, peers, errorClusters, tailDispersion (the whole rollout);
+# "step" -> since (the step's start), and per version requests, errors, buckets, predictions
+Evidence = dict[str, dict[str, Any]]
 
 
-def accumulate(prior: Evidence | None, c: VersionSample, s: VersionSample | None, spec: AnalysisSpec) -> Evidence:
-    """The finished steps' requests and errors with this window's added (divided by design effects)."""
-    out = {k: list(v) for k, v in (prior or {}).items()}
-    usable = {"canary": c, "stable": s if s is not None and s.age <= spec.window else None}
-    for name, sample in usable.items():
+def tail_bound(buckets: Buckets) -> float | None:
+    """The first finite bucket bound at or above the p99: where 'slow' starts, for the dispersion."""
+    p99 = stats.quantile(0.99, buckets)
+    return None if p99 is None else next((le for le, _ in buckets if le >= p99 and math.isfinite(le)), None)
+
+
+def _rollout_part(sample: VersionSample, bound: float | None) -> dict[str, Any]:
+    """bound: where slow starts for both versions in this window (stable's p99 bound, as the tail test's)."""
+    used = [(s.errors, s.requests) for s in sample.scrapes if s.requests > 0]
+    usable = [b for b in (s.buckets for s in sample.scrapes)
+              if bound is not None and b and not stats.malformed(b) and any(le == bound for le, _ in b)]
+    tail = stats.pearson_dispersion([(stats.count_above(b, bound), b[-1][1]) for b in usable])
+    return {"requests": sample.requests, "errors": sample.errors, "batched": sample.batched, "peers": sample.peers,
+            "errorClusters": [sum(a * a / n for a, n in used), len(used)] if used else [0.0, 0],
+            "tailDispersion": list(tail)}
+
+
+def _le(bound: float) -> str:
+    """A bucket bound as Prometheus writes it (status is JSON, which has no infinity)."""
+    return "+Inf" if math.isinf(bound) else repr(float(bound))
+
+
+def _step_part(sample: VersionSample) -> dict[str, Any]:
+    return {"requests": sample.requests, "errors": sample.errors, "buckets": [[_le(le), n] for le, n in sample.buckets],
+            "predictions": sample.predictions}
+
+
+def _added(prior: Any, window: Any) -> Any:
+    """Counts added key by key: numbers, [x2, df] pairs, histograms as [[le, count]], prediction bins."""
+    if isinstance(window, dict):
+        prior = prior if isinstance(prior, dict) else {}
+        return {**prior, **{k: _added(prior.get(k), v) for k, v in window.items()}}
+    if isinstance(window, list) and (not window or isinstance(window[0], list)):      # a histogram by le
+        counts: dict[float, float] = {}
+        for le, n in [*(prior or []), *window]:
+            counts[float(le)] = counts.get(float(le), 0.0) + n
+        return [[_le(le), round(n, 6)] for le, n in sorted(counts.items())]
+    if isinstance(window, list):
+        return [round(a + b, 6) for a, b in zip(window, prior or [0] * len(window))]
+    return round(float(window or 0) + float(prior or 0), 6)
+
+
+def accumulate(prior: Evidence | None, c: VersionSample, s: VersionSample | None, spec: AnalysisSpec,
+               since: str = "") -> Evidence:
+    """The rollout's evidence with this window's added (stable's only while fresh); the step's part
+    starts again when the step does (since: when it was served)."""
+    out = {k: v for k, v in (prior or {}).items() if isinstance(v, dict)}    # an older operator's lists: dropped
+    step = out.get("step") if (out.get("step") or {}).get("since") == since else None
+    step = {"since": since, **{k: v for k, v in (step or {}).items() if k != "since"}}
+    fresh = s if s is not None and s.age <= spec.window else None
+    bound = tail_bound((fresh or c).buckets)
+    for name, sample in (("canary", c), ("stable", fresh)):
         if sample is not None:
-            n, e = out.get(name, [0.0, 0.0])
-            d = sample.design_effect
-            out[name] = [round(n + sample.requests / d, 3), round(e + sample.errors / d, 3)]
+            out[name] = _added(out.get(name), _rollout_part(sample, bound))
+            step[name] = _added(step.get(name), _step_part(sample))
+    out["step"] = step
     return out
 
 
-@dataclasses.dataclass
-class _Look:
-    """One judgement's inputs and the details it records."""
-    spec: AnalysisSpec
-    c: VersionSample
-    s: VersionSample | None
-    alpha: float                               # this look's share of the rollout's false-rollback budget
-    details: dict[str, Any]
-    evidence: Evidence
+def step_sample(evidence: Evidence, version: str) -> VersionSample | None:
+    """A version's traffic over the step so far (every window read since it was served)."""
+    part = (evidence.get("step") or {}).get(version)
+    if not part:
+        return None
+    return VersionSample(part["requests"], part["errors"], tuple((float(le), n) for le, n in part["buckets"]),
+                         predictions=part.get("predictions") or {})
 
-    def verdict(self, outcome: str, reason: str) -> Verdict:
-        return Verdict(outcome, reason, self.details, tested=True)
 
+def dispersion(evidence: Mapping[str, Any], kind: str) -> float:
+    """How many requests' worth of information one request carries at most, for errors or for slow
+    requests: the batch design effect, raised when the per-scrape counts are significantly more
+    spread than batching explains (stats.dispersion_bound). Errors: Pearson's X² of every scrape of
+    the rollout against its one error rate (an error burst in one window is spread against the
+    calm ones); slow requests: the windows' own X² summed (each window has its own bound)."""
+    if kind == "error":
+        squares, clusters = (evidence.get("errorClusters") or [0.0, 0])[:2]
+        x2, df = stats.pearson_from_sums(squares, float(evidence.get("errors") or 0),
+                                         float(evidence.get("requests") or 0), int(clusters))
+    else:
+        x2, df = (evidence.get("tailDispersion") or [0.0, 0])[:2]
+    batch = stats.design_effect(float(evidence.get("batched") or 0), float(evidence.get("peers") or 0))
+    return stats.dispersion_bound(x2, df, batch)
+
+
+# -- screening: what makes a look untestable (it spends nothing) -------------------------------
 
 def _rate(sample: VersionSample) -> float:
     return sample.errors / sample.requests if sample.requests else 0.0
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.4g}ms"
 
 
 def _fault(name: str, sample: VersionSample) -> str | None:
@@ -112,8 +196,20 @@ def _fault(name: str, sample: VersionSample) -> str | None:
     return f"{name} latency histogram: {problem}" if problem else None
 
 
-def _screen(spec: AnalysisSpec, m: Measurements, details: dict[str, Any]) -> Verdict | None:
-    """Whatever makes this look untestable: it spends nothing."""
+def _one_scrape(sample: VersionSample, spec: AnalysisSpec) -> str | None:
+    """A window must hold two scrape increments: one tells nothing of how counts spread."""
+    if sample.scrapes and len(sample.scrapes) < 2:
+        return (f"the window holds one scrape of the canary: Prometheus scrapes it less often than "
+                f"spec.analysis.scrapeInterval ({spec.scrape_interval:.0f}s) says; set it to the real interval")
+    return None
+
+
+def _describe(c: VersionSample, details: dict[str, Any]) -> None:
+    p99 = stats.quantile(0.99, c.buckets)
+    details.update(requests=round(c.requests), errorRate=round(_rate(c), 6), latencyP99=None if p99 is None else round(p99, 6))
+
+
+def screen(spec: AnalysisSpec, m: Measurements, details: dict[str, Any]) -> Verdict | None:
     if m.error:
         return Verdict(ERROR, f"metrics unavailable: {m.error}", details)
     c = m.canary
@@ -122,171 +218,32 @@ def _screen(spec: AnalysisSpec, m: Measurements, details: dict[str, Any]) -> Ver
     fault = _fault("canary", c) or (m.stable and _fault("stable", m.stable))
     if fault:
         return Verdict(INCONCLUSIVE, f"malformed measurement: {fault}", details)
-    p99 = stats.quantile(0.99, c.buckets)
-    details.update(requests=round(c.requests), errorRate=round(_rate(c), 6),
-                   latencyP99=None if p99 is None else round(p99, 6))
+    _describe(c, details)                       # the window's, until judge() has the step's
     if c.age > spec.window:
         return Verdict(INCONCLUSIVE, f"canary metrics are stale: newest sample is {c.age:.0f}s old", details)
-    if c.requests < spec.min_requests:
-        return Verdict(INCONCLUSIVE, f"too few canary requests: {c.requests:.0f} < {spec.min_requests}", details)
+    few = _one_scrape(c, spec)
+    if few:
+        return Verdict(ERROR, few, details)
     return None
-
-
-# -- gates: each returns a verdict that ends the look, or None to go on --------------------------
-
-def absolute_error_gate(k: _Look) -> Verdict | None:
-    """Fail when even the lower bound is over the limit (at this look's alpha); Inconclusive
-    while the interval at the spec's significance straddles it (more requests will tell)."""
-    d, limit = k.c.design_effect, k.spec.max_error_rate
-    low, _ = stats.proportion_bounds(k.c.errors / d, k.c.requests / d, 1.0 - 2 * k.alpha)
-    _, high = stats.proportion_bounds(k.c.errors / d, k.c.requests / d, 1.0 - 2 * k.spec.significance)
-    k.details.update(errorRateBounds=[round(low, 6), round(high, 6)])
-    if low > limit:
-        return k.verdict(FAIL, f"canary error rate {_rate(k.c):.4f} exceeds {limit} (lower bound {low:.4f})")
-    if high > limit:
-        return k.verdict(INCONCLUSIVE, f"canary error rate {_rate(k.c):.4f} may exceed {limit}: "
-                                       f"bounds {low:.4f}-{high:.4f} straddle it")
-    return None
-
-
-def absolute_latency_gate(k: _Look) -> Verdict | None:
-    limit, p99 = k.spec.max_latency_p99, k.details["latencyP99"]
-    if limit is None or p99 is None:
-        return None
-    buckets = stats.deflated(k.c.buckets, k.c.design_effect)
-    low, _ = stats.quantile_bounds(0.99, buckets, 1.0 - 2 * k.alpha)
-    _, high = stats.quantile_bounds(0.99, buckets, 1.0 - 2 * k.spec.significance)
-    if low is not None and low > limit:
-        return k.verdict(FAIL, f"canary p99 latency {_ms(p99)} exceeds {_ms(limit)} (lower bound {_ms(low)})")
-    if high is not None and high > limit:
-        return k.verdict(INCONCLUSIVE, f"canary p99 latency {_ms(p99)} may exceed {_ms(limit)} (upper bound {_ms(high)})")
-    return None
-
-
-def stable_comparable(k: _Look) -> Verdict | None:
-    s, spec = k.s, k.spec
-    if not spec.compare_to_stable:
-        return k.verdict(PASS, "absolute gates passed")
-    if s is None or s.requests < spec.min_requests:       # no comparison is no evidence: never a Pass
-        have = "no series" if s is None else f"{s.requests:.0f} < {spec.min_requests} requests"
-        return k.verdict(INCONCLUSIVE, f"absolute gates passed; too little stable traffic to compare ({have})")
-    if s.age > spec.window:
-        return k.verdict(INCONCLUSIVE, f"stable metrics are stale: newest sample is {s.age:.0f}s old")
-    k.details.update(stableRequests=round(s.requests), stableErrorRate=round(_rate(s), 6),
-                     designEffects=[round(k.c.design_effect, 3), round(s.design_effect, 3)])
-    return None
-
-
-def relative_error_gate(k: _Look) -> Verdict | None:
-    """Fisher's exact test on the window and the finished steps' windows, divided by design effects;
-    with a margin, the canary must also be worse by more than the margin (Wald, non-inferiority)."""
-    (cn, ce), (sn, se) = k.evidence["canary"], k.evidence["stable"]
-    odds, p = stats.proportion_test(ce, cn, se, sn)
-    k.details.update(errorOddsRatio=round(odds, 4) if math.isfinite(odds) else str(odds), errorPValue=round(p, 6))
-    if k.spec.error_rate_margin > 0:
-        p_excess = stats.excess_error_test(ce, cn, se, sn, k.spec.error_rate_margin)
-        k.details.update(errorRateMargin=k.spec.error_rate_margin, errorExcessPValue=round(p_excess, 6))
-        p = max(p, p_excess)
-    if p < k.alpha and ce / cn > se / sn:
-        return k.verdict(FAIL, f"canary error rate {ce / cn:.4f} is worse than stable's {se / sn:.4f} over "
-                               f"the rollout so far (p={p:.2g} < {k.alpha:.2g})")
-    return None
-
-
-def _tail_design_effect(sample: VersionSample, bound: float) -> float:
-    """The larger of the batch design effect and the time-clustering one of requests slower than
-    `bound` (a stall slows a run of requests at once: one event, not many). A slice that cannot be
-    read at the bound (a counter reset mid-scrape) is left out."""
-    usable = [b for b in sample.slices if not stats.malformed(b) and any(le == bound for le, _ in b)]
-    per_slice = [(stats.count_above(b, bound), b[-1][1]) for b in usable]
-    return max(sample.design_effect, stats.cluster_design_effect(per_slice))
-
-
-def relative_latency_gate(k: _Look) -> Verdict | None:
-    """The tail test: the share of canary successes slower than stable's p99 (the first shared
-    bucket bound at or above it) against stable's own share, from bucket counts (exact at a
-    shared bound) divided by design effects that include clustering in time; Fail when it is
-    significantly larger and the canary's p99 is beyond the tolerance."""
-    canary, stable = stats.common_bounds(k.c.buckets, k.s.buckets)
-    stable_p99, p99 = stats.quantile(0.99, k.s.buckets), k.details["latencyP99"]
-    k.details.update(stableLatencyP99=None if stable_p99 is None else round(stable_p99, 6))
-    if len(canary) < 2:
-        return k.verdict(INCONCLUSIVE, "canary and stable latency histograms share no bucket bounds")
-    if stable_p99 is None or p99 is None:
-        return k.verdict(INCONCLUSIVE, "no successful requests to compare latencies with")
-    bound = next((le for le, _ in stable if le >= stable_p99 and math.isfinite(le)), None)
-    if bound is None:
-        return k.verdict(INCONCLUSIVE, f"stable's p99 {_ms(stable_p99)} is past the histograms' last shared bound")
-    dc, ds = _tail_design_effect(k.c, bound), _tail_design_effect(k.s, bound)
-    k.details.update(tailDesignEffects=[round(dc, 3), round(ds, 3)])
-    c_total, s_total = canary[-1][1], stable[-1][1]
-    c_above, s_above = stats.count_above(canary, bound), stats.count_above(stable, bound)
-    _, p = stats.proportion_test(c_above / dc, c_total / dc, s_above / ds, s_total / ds)
-    c_share, s_share = c_above / max(c_total, 1), s_above / max(s_total, 1)
-    k.details.update(tailBound=bound, tailShares=[round(c_share, 6), round(s_share, 6)], latencyPValue=round(p, 6))
-    if p < k.alpha and p99 > stable_p99 * k.spec.latency_tolerance:
-        return k.verdict(FAIL, f"canary p99 {_ms(p99)} is worse than stable's {_ms(stable_p99)} beyond "
-                               f"x{k.spec.latency_tolerance}: {c_share:.2%} of canary requests "
-                               f"are slower than {_ms(bound)}, against {s_share:.2%} (p={p:.2g})")
-    return None
-
-
-def prediction_drift_gate(k: _Look) -> Verdict | None:
-    """spec.analysis.predictionDrift: per output, the canary's predictions against stable's over
-    the same window, as the Jensen-Shannon distance between their shares. Fail when even its lower
-    confidence bound (at this look's alpha, shared by the outputs) is past maxDistance;
-    Inconclusive while the estimate is past it but the bound is not (more predictions will tell),
-    or while either version has too few. Counts are not divided by design effects: a batch shares
-    its forward pass, not its inputs."""
-    drift = k.spec.prediction_drift
-    if drift is None:
-        return None
-    outputs = [drift.output] if drift.output else sorted(set(k.c.predictions) | set(k.s.predictions))
-    if not outputs:
-        return k.verdict(INCONCLUSIVE, "no prediction counts to compare: the model's config declares no "
-                                       "`predictions` on its outputs")
-    judged: dict[str, dict] = {}
-    k.details["predictionDrift"] = judged
-    for output in outputs:
-        c, s = k.c.predictions.get(output, {}), k.s.predictions.get(output, {})
-        nc, ns = sum(c.values()), sum(s.values())
-        if min(nc, ns) < drift.min_predictions:
-            return k.verdict(INCONCLUSIVE, f"too few predictions of {output!r} to compare: {nc:.0f} canary, "
-                                           f"{ns:.0f} stable (< {drift.min_predictions})")
-        distance, low = stats.distribution_shift(c, s, 1.0 - k.alpha / len(outputs))
-        judged[output] = {"distance": round(distance, 4), "lowerBound": round(low, 4),
-                          "canary": {b: round(n / nc, 4) for b, n in sorted(c.items())},
-                          "stable": {b: round(n / ns, 4) for b, n in sorted(s.items())}}
-    for output, r in judged.items():
-        if r["lowerBound"] > drift.max_distance:
-            return k.verdict(FAIL, f"canary's {output!r} predictions differ from stable's: Jensen-Shannon distance "
-                                   f"{r['distance']:.3f}, at least {r['lowerBound']:.3f} > {drift.max_distance}")
-    for output, r in judged.items():
-        if r["distance"] > drift.max_distance:
-            return k.verdict(INCONCLUSIVE, f"canary's {output!r} predictions may differ from stable's: Jensen-Shannon "
-                                           f"distance {r['distance']:.3f} > {drift.max_distance}, lower bound {r['lowerBound']:.3f}")
-    return None
-
-
-GATES: tuple[Callable[[_Look], Verdict | None], ...] = (
-    absolute_error_gate, absolute_latency_gate, stable_comparable, relative_error_gate, relative_latency_gate,
-    prediction_drift_gate)
 
 
 def judge(spec: AnalysisSpec, m: Measurements, alpha: float | None = None, evidence: Evidence | None = None) -> Verdict:
     """alpha: what this look may spend of the rollout's false-rollback budget (schedule.look_alpha),
-    the spec's significance when judged alone; evidence: the finished steps' (status.errorEvidence)."""
+    the spec's significance when judged alone; evidence: the earlier windows' (status.evidence)."""
+    from .gates import run_gates                # gates.py builds on the types above
     details: dict[str, Any] = {"queries": dict(m.queries)}
+    if m.window:
+        details["window"] = list(m.window[:2])
     if m.warnings:
         details["warnings"] = list(m.warnings)       # Prometheus's own, e.g. a series that is not a counter
-    untestable = _screen(spec, m, details)
+    untestable = screen(spec, m, details)
     if untestable:
         return untestable
-    alpha = spec.significance if alpha is None else alpha
-    details.update(alpha=round(alpha, 6), errorEvidence=accumulate(evidence, m.canary, m.stable, spec))
-    look = _Look(spec, m.canary, m.stable, alpha, details, details["errorEvidence"])
-    for gate in GATES:
-        verdict = gate(look)
-        if verdict:
-            return verdict
-    return look.verdict(PASS, "absolute and relative gates passed")
+    assert m.canary is not None
+    details["evidence"] = accumulate(evidence, m.canary, m.stable, spec, m.window[2] if m.window else "")
+    c, s = step_sample(details["evidence"], "canary"), step_sample(details["evidence"], "stable")
+    assert c is not None
+    _describe(c, details)
+    if c.requests < spec.min_requests:    # the window still joins the evidence: the next look sees more
+        return Verdict(INCONCLUSIVE, f"too few canary requests at this step: {c.requests:.0f} < {spec.min_requests}", details)
+    return run_gates(spec, c, s, spec.significance if alpha is None else alpha, details, m.stable)

@@ -20,17 +20,18 @@ from . import handlers  # noqa: F401  (registers the handlers)
 from .adapters import inference
 from .adapters.kube import KubeApi
 from .adapters.prometheus import PredictorMetricsSource, PrometheusClient
-from .analysis import Measurements
+from .analysis import Measurements, Window
 from .leader import lead, lease_name
 from .metrics import OperatorMetrics
 from .reconcile import Reconciler
 from .spec import RolloutSpec
 
 
-def measure_with_prometheus(spec: RolloutSpec, canary: str, stable: str, window: float, namespace: str) -> Measurements:
+def measure_with_prometheus(spec: RolloutSpec, canary: str, stable: str, window: Window, namespace: str) -> Measurements:
     a = spec.analysis
     scope = (((a.namespace_label, namespace),) if a.namespace_label else ()) + a.selector
-    return PredictorMetricsSource(PrometheusClient(a.prometheus_url)).measure(spec.model_name, canary, stable, window, scope)
+    source = PredictorMetricsSource(PrometheusClient(a.prometheus_url), a.scrape_interval)
+    return source.measure(spec.model_name, canary, stable, window, scope)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -112,7 +112,7 @@ def start(c: _Ctx) -> None:
         c.events.append(Event("Normal", "RolloutRestarted",
                               f"the wanted candidate changed from {c.s['canaryVersion']} to {spec.version}"))
     c.s.update(canaryVersion=spec.version, canaryStorageUri=spec.storage_uri, failures=0, errors=0, looks=0,
-               extraLooks=0, errorEvidence=None, evaluation=None, evaluatedAt=None,
+               extraLooks=0, evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
                inconclusiveSince=None, retry=spec.retry, pausedBy=None)
     if spec.evaluation is not None:
         evaluate_first(c)
@@ -128,7 +128,7 @@ def start_paused(c: _Ctx) -> None:
     """A new candidate while spec.paused: recorded at 0%, and it starts when un-paused."""
     c.s.update(canaryVersion=c.spec.version, canaryStorageUri=c.spec.storage_uri, currentStep=0, canaryWeight=0,
                stepStartedAt=None, stepRequestedAt=None, testedAt=None, failures=0, errors=0, looks=0, extraLooks=0,
-               errorEvidence=None, evaluation=None, evaluatedAt=None,
+               evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
                inconclusiveSince=None, retry=c.spec.retry, pausedBy="spec")
     c.go("Paused", "Paused", f"{c.spec.version} waits at 0% while spec.paused is set")
 
@@ -259,6 +259,7 @@ def judge_step(c: _Ctx) -> None:
     verdict = c.verdict
     assert verdict is not None
     c.s["lastAnalysis"] = verdict.to_status(c.stamp)
+    keep_evidence(c, verdict)
     if verdict.tested:                         # spent its share of alpha (look_alpha)
         extra = int(c.s.get("extraLooks") or 0) + (1 if c.s.get("testedAt") else 0)
         c.s.update(looks=int(c.s.get("looks") or 0) + 1, extraLooks=extra, testedAt=c.stamp)
@@ -266,14 +267,15 @@ def judge_step(c: _Ctx) -> None:
 
 
 def keep_evidence(c: _Ctx, verdict: Verdict) -> None:
-    """A step's last window joins the rollout's error evidence once no later look can see it
-    again (the next window starts at a new stepStartedAt), so no request is counted twice."""
-    c.s["errorEvidence"] = verdict.details.get("errorEvidence", c.s.get("errorEvidence"))
+    """Every window read joins the rollout's evidence, whatever its verdict: the next window starts
+    where it ended (measuredTo), so no request is counted twice and none that was read is lost."""
+    if "evidence" in verdict.details:
+        c.s.update(evidence=verdict.details["evidence"], errorEvidence=None,
+                   measuredTo=(verdict.details.get("window") or [None, c.stamp])[1])
 
 
 def on_pass(c: _Ctx, verdict: Verdict) -> None:
     step = int(c.s.get("currentStep") or 0)
-    keep_evidence(c, verdict)
     c.s.update(inconclusiveSince=None, errors=0)
     if is_last_analysed(c.spec, step):
         promote(c, f"analysis passed at {c.s['canaryWeight']}%")
@@ -286,13 +288,13 @@ def on_pass(c: _Ctx, verdict: Verdict) -> None:
 
 def on_fail(c: _Ctx, verdict: Verdict) -> None:
     failures = int(c.s.get("failures") or 0) + 1
-    keep_evidence(c, verdict)
     c.s.update(failures=failures, inconclusiveSince=None, errors=0)
     limit = c.spec.analysis.failure_limit
     if failures >= limit:
         roll_back(c, f"analysis failed {failures} time(s): {verdict.reason}")
     else:
-        c.s.update(stepStartedAt=c.stamp)       # the next look judges only requests after this one
+        c.s.update(stepStartedAt=c.stamp)       # the next window starts after this one (the error gates
+                                                # still judge the rollout's evidence, this window's included)
         c.go("Progressing", "AnalysisFailed", f"analysis failed ({failures}/{limit}): {verdict.reason}", warning=True)
 
 
@@ -304,10 +306,10 @@ def on_inconclusive(c: _Ctx, verdict: Verdict) -> None:
         hold(c, f"holding at {c.s['canaryWeight']}%: {verdict.reason}")
     elif c.spec.analysis.inconclusive_action == "rollback":
         roll_back(c, f"inconclusive for {waited:.0f}s: {verdict.reason}")
-    else:
-        c.s.update(pausedBy="policy")
-        c.go("Paused", "InconclusiveTimeout", f"inconclusive for {waited:.0f}s, paused at {c.s['canaryWeight']}% "
-             f"(raise spec.retry to resume): {verdict.reason}", warning=True)
+    else:                                     # paused at 0%: an unjudged candidate keeps no traffic
+        c.s.update(pausedBy="policy", canaryWeight=0, stepStartedAt=None)
+        c.go("Paused", "InconclusiveTimeout", f"inconclusive for {waited:.0f}s, paused with the candidate at 0% "
+             f"(raise spec.retry to resume at step {int(c.s.get('currentStep') or 0) + 1}): {verdict.reason}", warning=True)
 
 
 def count_error(c: _Ctx, what: str, verdict: Verdict) -> str | None:

@@ -22,7 +22,7 @@ from .adapters.autoscaling import stable_scale
 from .adapters.isvc import merge_patch, served_uris
 from .adapters.kube import NotFound, RoutingError
 from .adapters.traffic import ROUTERS, Router
-from .analysis import Measurements, Verdict, judge
+from .analysis import Measurements, Verdict, Window, judge
 from .conditions import conditions
 from .metrics import OperatorMetrics
 from .ownership import external_change, record
@@ -59,7 +59,7 @@ class Kube(Protocol):
 
 ROUTING_RETRY = 5.0   # seconds before trying a refused InferenceService patch again
 
-# (spec, canary version, stable version, window seconds, namespace) -> what Prometheus says about them
+# (spec, canary version, stable version, window, namespace) -> what Prometheus says about them
 Measure = Callable[[RolloutSpec, str, str, float, str], Measurements]
 # (spec, namespace, {"candidate": url, "stable": url}) -> the evaluation step's verdict
 Evaluate = Callable[[RolloutSpec, str, dict], Verdict]
@@ -112,9 +112,9 @@ class Reconciler:
         verdict = None
         if analysis_due(spec, status, now) and not unjudgeable:
             t0 = time.perf_counter()
-            window = analysis_window(spec, status, now)
+            window = Window(*(t.timestamp() for t in analysis_window(spec, status, now)))
             measured = self.measure(spec, status["canaryVersion"], status["stableVersion"], window, namespace)
-            verdict = judge(spec.analysis, measured, alpha=look_alpha(spec, status), evidence=status.get("errorEvidence"))
+            verdict = judge(spec.analysis, measured, alpha=look_alpha(spec, status), evidence=status.get("evidence") or status.get("errorEvidence"))
             self.metrics.analysis_duration.observe(time.perf_counter() - t0)
             self.metrics.decisions.labels(verdict.outcome).inc()
         pending, addresses = self._pending(spec, router, isvc, status, observed)
@@ -129,7 +129,7 @@ class Reconciler:
         patching = not _unchanged(isvc, patch)
         found, events = record(isvc, patching), list(p.events)
         if not patching:                           # isvc is what KServe was asked for: its status can tell
-            checked, mismatch = self._check_serving(spec, isvc, observed, p.status, now)
+            checked, mismatch = self._check_serving(spec, router, isvc, observed, p.status, now)
             found.update(checked, routingError=None)
             events += mismatch + self._routing_restored(spec, p.status)
         written = self._finish(rollout, status, Plan({**p.status, **found}, p.traffic, tuple(events)), now)
@@ -154,17 +154,20 @@ class Reconciler:
             return []
         return [Event("Normal", "RoutingRestored", f"InferenceService {spec.inference_service!r} accepts the patch again")]
 
-    def _check_serving(self, spec: RolloutSpec, isvc: dict, observed: dict, s: dict,
+    def _check_serving(self, spec: RolloutSpec, router: Router, isvc: dict, observed: dict, s: dict,
                        now: dt.datetime) -> tuple[dict, list[Event]]:
         """After a serverless promotion or rollback: the revisions KServe routes to run the stable
-        storageUri. Until they do (past SETTLE_SECONDS since the last patch) the rollout is Failed,
+        storageUri, and KServe's bookkeeping routes there next (its status once showed stable alone
+        while it was about to send the rolled-out candidate everything). Until they do (past
+        SETTLE_SECONDS since the last patch) the rollout is Failed,
         reason ServingMismatch, never Promoted or RolledBack; it returns once KServe catches up."""
         if spec.traffic_mode != "serverless" or s.get("phase") not in ("Promoted", "RolledBack"):
             return {}, []
         served = served_uris(isvc, {name: obj for (_, name), obj in observed.items() if obj})
         if served is None:
             return {}, []                           # KServe has not caught up yet: look again later
-        if served == {s["stableStorageUri"]: 100}:
+        alone, coming = {s["stableStorageUri"]: 100}, router.next_split(isvc, observed)
+        if served == alone and coming == alone:     # and KServe's next reconcile will not replace it
             if not s.get("servingError"):
                 return {"servingVerified": True}, []
             return {"servingVerified": True, "servingError": None}, [
@@ -172,8 +175,9 @@ class Reconciler:
         routed = parse_time(s.get("routedAt"))
         if routed is not None and (now - routed).total_seconds() < SETTLE_SECONDS:
             return {"servingVerified": None}, []    # KServe may still be applying the last patch
-        message = (f"KServe routes {', '.join(f'{p}% to {u}' for u, p in served.items())}; "
-                   f"stable {s['stableStorageUri']} should serve all")
+        shown = served if served != alone or coming is None else coming     # what it routes, or will
+        message = (f"KServe {'routes' if shown is served else 'is about to route'} "
+                   f"{', '.join(f'{p}% to {u}' for u, p in shown.items())}; stable {s['stableStorageUri']} should serve all")
         # reported once: _finish writes (and announces) status only when it changes
         return {"servingVerified": None, "servingError": message, "phase": "Failed", "resumePhase": s["phase"]}, [
             Event("Warning", "ServingMismatch", message)]

@@ -30,13 +30,26 @@ def _left_to_judge(spec: RolloutSpec, status: Status) -> bool:
 
 
 def analysis_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
-    """Whether the next plan needs a verdict: a served step whose hold is over."""
+    """Whether the next plan needs a verdict: a served step whose hold is over, with at least two
+    scrape increments to read since the last window (one sample is no increment)."""
     if status.get("phase") not in ("Progressing", "Holding") or not _left_to_judge(spec, status):
         return False
     if steps_changed(spec, status):
         return False                      # the plan snaps to a step first and restarts its hold
+    return _due_in(spec, status, now) == 0.0
+
+
+def _due_in(spec: RolloutSpec, status: Status, now: dt.datetime) -> float | None:
+    """Seconds until the next look (0: due), None while the step is not served."""
     since = _hold_since(status)
-    return since is not None and (now - since).total_seconds() >= hold_of(spec, status.get("currentStep", 0))
+    if since is None:
+        return None
+    held = hold_of(spec, int(status.get("currentStep") or 0)) - (now - since).total_seconds()
+    # two whole scrape intervals: after the step's start the first scrape may come a whole interval
+    # late (an increment must begin after it), after a window read the next one continues from it
+    starts_step = status.get("measuredTo") is None or _window_from(status) == parse_time(status.get("stepStartedAt"))
+    need = (3 if starts_step else 2) * spec.analysis.scrape_interval
+    return max(0.0, held, need - (now - _window_from(status)).total_seconds())
 
 
 def _hold_since(status: Status) -> dt.datetime | None:
@@ -48,12 +61,20 @@ def _hold_since(status: Status) -> dt.datetime | None:
     return max(started, looked) if looked else started
 
 
-def analysis_window(spec: RolloutSpec, status: Status, now: dt.datetime) -> float:
-    """Seconds of metrics to judge: the spec's window, never reaching before the step was served.
-    A look after an Inconclusive sees the earlier look's requests again, and more: it spends its
-    own share of alpha, so the overlap cannot raise the rollout's false-rollback rate."""
-    started = parse_time(status.get("stepStartedAt")) or now
-    return max(0.0, min(spec.analysis.window, (now - started).total_seconds()))
+def _window_from(status: Status) -> dt.datetime:
+    """Where the next window may start: after the step was served, and after the last window read."""
+    started = parse_time(status.get("stepStartedAt"))
+    assert started is not None
+    measured = parse_time(status.get("measuredTo"))
+    return max(started, measured) if measured else started
+
+
+def analysis_window(spec: RolloutSpec, status: Status, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+    """(start, end, since) of the metrics to judge: at most the spec's window, never reaching
+    before the step was served (since) or into a window already read, so no request is counted
+    twice and every window read can join the rollout's evidence."""
+    since = parse_time(status.get("stepStartedAt")) or now
+    return max(_window_from(status), now - dt.timedelta(seconds=spec.analysis.window)), now, since
 
 
 def look_alpha(spec: RolloutSpec, status: Status) -> float:
@@ -82,7 +103,5 @@ def requeue_after(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | Non
         return POLL_APPLIED if tried is None else max(1.0, spec.interval - (now - tried).total_seconds())
     if s.get("phase") not in ("Progressing", "Holding"):
         return None
-    since = _hold_since(s)
-    if since is None:
-        return POLL_APPLIED
-    return max(1.0, hold_of(spec, int(s.get("currentStep") or 0)) - (now - since).total_seconds())
+    due = _due_in(spec, s, now)
+    return POLL_APPLIED if due is None else max(1.0, due)

@@ -41,9 +41,10 @@ class AnalysisSpec:
     max_latency_p99: float | None = None   # seconds
     compare_to_stable: bool = True
     significance: float = 0.05             # p-value below which canary counts as worse than stable
-    error_rate_margin: float = 0.0         # non-inferiority margin: how much worse than stable's error rate is negligible
+    error_rate_margin: float = 0.0002      # non-inferiority margin: how much worse than stable's error rate is negligible
     latency_tolerance: float = 1.2         # canary p99 may be up to this factor of stable's
     window: float = 60.0                   # seconds of metrics each analysis looks at
+    scrape_interval: float = 15.0          # seconds between Prometheus's scrapes of a pod (the shipped PodMonitor's)
     failure_limit: int = 1                 # failed analyses that trigger a rollback
     consecutive_error_limit: int = 4       # unreadable-metrics analyses in a row that trigger a rollback
     inconclusive_after: float = 600.0      # seconds of Inconclusive before the policy applies
@@ -159,6 +160,16 @@ DEFAULT_METRIC = {"serverless": "concurrency", "standard": "cpu"}
 DEFAULT_TARGET = {"concurrency": 8, "rps": 100, "cpu": 70, "memory": 70}
 
 
+def _two_scrapes(a: Mapping[str, Any]) -> None:
+    """A window must hold two whole scrape intervals of a pod (one sample is no increment, and one
+    increment no spread), though its first scrape after the step's start may come a whole interval late."""
+    window = parse_duration(a.get("window", "1m"), "spec.analysis.window")
+    scrape = parse_duration(a.get("scrapeInterval", "15s"), "spec.analysis.scrapeInterval")
+    if scrape <= 0 or window < 3 * scrape:
+        raise SpecError(f"spec.analysis.window ({window:g}s) must hold two whole scrape intervals after a step "
+                        f"starts, three of spec.analysis.scrapeInterval ({scrape:g}s): at least {3 * scrape:g}s")
+
+
 def _drift(raw: Any) -> DriftSpec | None:
     if raw is None:
         return None
@@ -223,6 +234,7 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
     if action not in ("pause", "rollback"):
         raise SpecError(f"spec.analysis.onInconclusive.action: must be pause or rollback, got {action!r}")
     p99 = a.get("maxLatencyP99")
+    _two_scrapes(a)
     namespace_label, selector = _scope(a.get("prometheus") or {})
     analysis = AnalysisSpec(
         prometheus_url=str(prometheus).rstrip("/"),
@@ -231,9 +243,10 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         max_latency_p99=None if p99 is None else parse_duration(p99, "spec.analysis.maxLatencyP99"),
         compare_to_stable=bool(a.get("compareToStable", True)),
         significance=_float(a, "significance", "spec.analysis", 0.05, 0.0001, 0.5),
-        error_rate_margin=_float(a, "errorRateMargin", "spec.analysis", 0.0, 0.0, 1.0),
+        error_rate_margin=_float(a, "errorRateMargin", "spec.analysis", 0.0002, 0.0, 1.0),
         latency_tolerance=_float(a, "latencyTolerance", "spec.analysis", 1.2, 1.0, 100.0),
         window=parse_duration(a.get("window", "1m"), "spec.analysis.window"),
+        scrape_interval=parse_duration(a.get("scrapeInterval", "15s"), "spec.analysis.scrapeInterval"),
         failure_limit=_int(a, "failureLimit", "spec.analysis", 1, 1),
         consecutive_error_limit=_int(a, "consecutiveErrorLimit", "spec.analysis", 4, 1),
         inconclusive_after=parse_duration(policy.get("after", "10m"), "spec.analysis.onInconclusive.after"),

@@ -55,6 +55,8 @@ def test_defaults_are_applied_by_the_apiserver(crd, namespace):
     assert error is None, error
     assert stored["spec"]["strategy"]["interval"] == "1m"
     assert stored["spec"]["analysis"]["minRequests"] == 100
+    assert stored["spec"]["analysis"]["scrapeInterval"] == "15s" and stored["spec"]["analysis"]["errorRateMargin"] == 0.0002
+    assert parse_spec(stored["spec"]).analysis.error_rate_margin == 0.0002
     assert stored["spec"]["paused"] is False and stored["spec"]["retry"] == 0
     assert "predictionDrift" not in stored["spec"]["analysis"]                     # the drift gate is opt-in
 
@@ -123,6 +125,8 @@ INVALID = [
     ("analysis.maxLatencyP99", "fast", "maxLatencyP99 must be a positive duration"),
     ("analysis.prometheus.url", "prometheus:9090", "prometheus.url must start with http"),
     ("analysis.onInconclusive.action", "ignore", "spec.analysis.onInconclusive.action"),
+    ("analysis.scrapeInterval", "30s", "analysis.window must hold three scrapeIntervals"),    # 1m: two
+    ("analysis.scrapeInterval", "0s", "scrapeInterval must be a positive duration"),
     ("autoscaling", {"minReplicas": 5, "maxReplicas": 2}, "autoscaling.maxReplicas must be >= minReplicas"),
     ("promote", "v9", "spec.promote must name the candidate"),
     ("model.version", _DELETE, "spec.model.version: Required value"),
@@ -143,8 +147,9 @@ def test_invalid_specs_are_refused_naming_the_field(crd, namespace, field, value
     assert message in error, error
 
 
-@pytest.mark.parametrize("field,value,_", INVALID[:3] + INVALID[13:15] + INVALID[-4:],
-                         ids=["dec", "dup", "last", "replicas", "promote", "eval-metric", "gateway", "dataset", "metric"])
+@pytest.mark.parametrize("field,value,_", INVALID[:3] + INVALID[13:14] + INVALID[15:17] + INVALID[-4:],
+                         ids=["dec", "dup", "last", "scrapes", "replicas", "promote", "eval-metric", "gateway", "dataset",
+                              "metric"])
 def test_the_operator_refuses_what_the_schema_refuses(field, value, _):
     # defence in depth: a spec that bypassed the schema still gets a SpecError naming the field
     with pytest.raises(SpecError):

@@ -5,6 +5,7 @@ import time
 import pytest
 
 from modelrollout.adapters.prometheus import PredictorMetricsSource, PrometheusClient
+from modelrollout.analysis import Window
 from predictor.testing import free_port
 
 from e2e.controlplane.process import wait_for
@@ -13,6 +14,12 @@ from e2e.localstack.prometheus import PrometheusServer
 from .steady_traffic import Exporter
 
 pytestmark = pytest.mark.integration
+
+
+def last(seconds: float) -> Window:
+    """The window ending now, reaching `seconds` back (the step served from then)."""
+    now = time.time()
+    return Window(now - seconds, now, now - seconds)
 
 
 @pytest.fixture(scope="module")
@@ -44,26 +51,27 @@ def test_instant_and_range_queries_and_a_measurement(exporter, prometheus):
     wait_for(lambda: client.query('predictor_requests_total{version="v2",code="200"}'), what="first scrape")
     traffic(metrics, "v1", 900, 9, 0.004)
     traffic(metrics, "v2", 300, 30, 0.03)
-    m = wait_for(lambda: (lambda m: m if m.canary and m.canary.requests > 320 and m.stable.requests > 890 else None)(
-        source.measure("cancer", "v2", "v1", 30)), what="increase() to see the traffic")
+    m = wait_for(lambda: (lambda m: m if m.canary and m.canary.requests >= 330 and m.stable.requests >= 909 else None)(
+        source.measure("cancer", "v2", "v1", last(30))), what="a scrape of the traffic")
     assert m.error is None
-    # increase() extrapolates to the window's edges, so compare with a tolerance
-    assert m.canary.requests == pytest.approx(330, rel=0.35) and m.canary.errors / m.canary.requests == pytest.approx(30 / 330, rel=0.05)
-    assert m.stable.errors / m.stable.requests == pytest.approx(9 / 909, rel=0.05)
-    assert math.isinf(m.canary.buckets[-1][0]) and m.canary.age < 30
-    assert m.queries["canary_requests"].startswith("sum(increase(predictor_requests_total{")
+    # raw samples: every request exactly once, no extrapolation to the window's edges
+    assert (m.canary.requests, m.canary.errors, m.stable.requests, m.stable.errors) == (330, 30, 909, 9)
+    assert math.isinf(m.canary.buckets[-1][0]) and m.canary.buckets[-1][1] == 300 and m.canary.age < 30
+    assert m.canary.scrapes and sum(x.requests for x in m.canary.scrapes) == 330
+    assert m.queries["canary_requests"].startswith("predictor_requests_total{") and m.window[0] < m.window[1]
     now = time.time()
     series = client.query_range('sum(predictor_requests_total{model="cancer"})', now - 20, now, 1)
     assert series and len(series[0]["values"]) >= 2
 
 
 def test_a_version_with_no_series_is_no_data_not_zero(prometheus):
-    m = PredictorMetricsSource(PrometheusClient(prometheus.url)).measure("cancer", "v9", "v1", 30)
+    m = PredictorMetricsSource(PrometheusClient(prometheus.url)).measure("cancer", "v9", "v1", last(30))
     assert m.error is None and m.canary is None
 
 
 def test_an_unreachable_prometheus_is_reported_not_raised():
-    m = PredictorMetricsSource(PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout=2)).measure("cancer", "v2", "v1", 30)
+    m = PredictorMetricsSource(PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout=2)).measure("cancer", "v2", "v1",
+                                                                                                        last(30))
     assert m.canary is None and "unreachable" in m.error
 
 
@@ -87,8 +95,8 @@ def test_errors_before_the_first_scrape_of_a_version_are_counted(exporter, prome
     errors_at = time.time()
     wait_for(lambda: client.query(f'timestamp(predictor_requests_total{{version="v7",code="200"}}) > {errors_at + 1}'),
              what="a scrape after the errors")
-    sample = PredictorMetricsSource(client).sample("cancer", "v7", 30)
-    assert sample.errors == pytest.approx(4, rel=0.5)     # increase() extrapolates a little
+    sample = PredictorMetricsSource(client).sample("cancer", "v7", last(30))
+    assert sample.errors == 4
 
 
 def test_label_values_are_escaped_in_queries(exporter, prometheus):
@@ -98,7 +106,7 @@ def test_label_values_are_escaped_in_queries(exporter, prometheus):
     for _ in range(20):
         m.request_done("rest", 200, 0.005)
     source = PredictorMetricsSource(PrometheusClient(prometheus.url))
-    measured = wait_for(lambda: (lambda r: r if r.canary else None)(source.measure("cancer", odd, "v1", 30)),
+    measured = wait_for(lambda: (lambda r: r if r.canary else None)(source.measure("cancer", odd, "v1", last(30))),
                         what="the odd version's series")
     assert measured.error is None and measured.canary.requests >= 0
 
@@ -113,9 +121,9 @@ def test_the_batch_counters_reach_the_measurement_as_a_design_effect(exporter, p
         m.request_done("rest", 200, 0.005)
         m.batch_done(rows=size, requests=size, seconds=0.004)
     source = PredictorMetricsSource(client)
-    sample = wait_for(lambda: (lambda s: s if s and s.batched >= 70 else None)(source.sample("cancer", "v5", 30)),
-                      what="increase() to see the passes")
-    assert sample.design_effect == pytest.approx(26 / 8, rel=0.02)    # extrapolation scales both alike
+    sample = wait_for(lambda: (lambda s: s if s and s.batched >= 80 else None)(source.sample("cancer", "v5", last(30))),
+                      what="a scrape of the passes")
+    assert sample.design_effect == 26 / 8
 
 
 def test_queries_are_scoped_to_the_rollouts_namespace_so_a_second_scrape_is_not_counted(exporter):
@@ -126,7 +134,7 @@ def test_queries_are_scoped_to_the_rollouts_namespace_so_a_second_scrape_is_not_
     with PrometheusServer([target], jobs=jobs) as prom:
         client = PrometheusClient(prom.url)
         m = metrics.for_model("cancer", "v4")
-        # series older than the window, so increase() barely extrapolates
+        # both jobs scraping for a while, so the window holds samples from before the requests
         aged = 'count by (job) (count_over_time(predictor_requests_total{version="v4",code="200",protocol="rest"}[10s]) >= 9)'
         wait_for(lambda: len(client.query(aged)) == 2, timeout=30, what="ten seconds of both jobs' scrapes")
         for _ in range(40):
@@ -134,18 +142,19 @@ def test_queries_are_scoped_to_the_rollouts_namespace_so_a_second_scrape_is_not_
         source = PredictorMetricsSource(client)
 
         def counted():
-            each = [source.sample("cancer", "v4", 10, scope=(("namespace", ns),)) for ns in ("staging", "prod")]
-            return each if all(s and s.requests >= 30 for s in each) else None
-        staging, prod = wait_for(counted, what="each namespace's increase")
-        unscoped = source.sample("cancer", "v4", 10)
-        assert staging.requests == pytest.approx(prod.requests, rel=0.25)     # each scrape saw the 40 once
-        assert unscoped.requests > 1.5 * max(staging.requests, prod.requests)  # unscoped counts them twice (M7)
-        assert 'namespace="staging"' in source.queries("cancer", "v4", 30, (("namespace", "staging"),))["requests"]
+            window = last(10)
+            each = [source.sample("cancer", "v4", window, scope=(("namespace", ns),)) for ns in ("staging", "prod")]
+            return (each, window) if all(s and s.requests >= 40 for s in each) else None
+        (staging, prod), window = wait_for(counted, what="each namespace's scrapes of the 40")
+        unscoped = source.sample("cancer", "v4", window)
+        assert staging.requests == prod.requests == 40                      # each job saw the 40 once
+        assert unscoped.requests == 80                                      # unscoped counts them twice (M7)
+        assert 'namespace="staging"' in source.queries("cancer", "v4", window, (("namespace", "staging"),))["requests"]
 
 
-def test_slow_requests_between_two_scrapes_land_in_one_stretch_of_the_window(exporter, prometheus):
+def test_slow_requests_between_two_scrapes_land_in_one_scrape_of_the_window(exporter, prometheus):
     """Fast requests before and after, twelve slow ones at once: the raw samples place the slow
-    ones in a single stretch, and the stretches add up to what the scrapes saw."""
+    ones in a single scrape, and the scrapes add up to what was served."""
     metrics, _ = exporter
     client = PrometheusClient(prometheus.url)
     m = metrics.for_model("cancer", "v8")
@@ -158,10 +167,10 @@ def test_slow_requests_between_two_scrapes_land_in_one_stretch_of_the_window(exp
         for _ in range(20 if phase == "fast" else 12):
             m.request_done("rest", 200, 0.003 if phase == "fast" else 0.4)
         wait_for(scraped_after(time.time() + 0.1), what=f"a scrape after the {phase} requests")
-    sample = PredictorMetricsSource(client).sample("cancer", "v8", 30)
-    slow = [s for s in sample.slices if s[-1][1] - dict(s)[0.1] > 0]
+    sample = PredictorMetricsSource(client).sample("cancer", "v8", last(30))
+    slow = [s.buckets for s in sample.scrapes if s.buckets[-1][1] - dict(s.buckets)[0.1] > 0]
     assert len(slow) == 1 and slow[0][-1][1] - dict(slow[0])[0.1] == 12
-    assert sum(s[-1][1] for s in sample.slices) == 52
+    assert sum(s.buckets[-1][1] for s in sample.scrapes if s.buckets) == 52
 
 
 def test_prediction_counts_reach_the_measurement_by_output_and_bin(exporter, prometheus):
@@ -175,6 +184,5 @@ def test_prediction_counts_reach_the_measurement_by_output_and_bin(exporter, pro
         m.predicted("probabilities", {"malignant": 1, "benign": 3})
     source = PredictorMetricsSource(client)
     sample = wait_for(lambda: (lambda s: s if s and sum(s.predictions.get("probabilities", {}).values()) >= 100 else None)(
-        source.sample("cancer", "v6", 30)), what="increase() to see the predictions")
-    counts = sample.predictions["probabilities"]
-    assert set(counts) == {"malignant", "benign"} and counts["benign"] / counts["malignant"] == pytest.approx(3, rel=0.05)
+        source.sample("cancer", "v6", last(30))), what="a scrape of the predictions")
+    assert sample.predictions["probabilities"] == {"malignant": 30, "benign": 90}

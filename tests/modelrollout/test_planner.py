@@ -99,6 +99,17 @@ def test_inconclusive_holds_then_applies_the_policy_and_never_promotes(action, p
         if p.status["phase"] != "Holding":
             break
     assert status["phase"] == phase and t - 200 >= 300  # only after onInconclusive.after (5m)
+    assert p.traffic.canary_weight == 0                 # audit: a pause kept the unjudged candidate's share
+
+
+def test_a_policy_pause_at_zero_resumes_at_its_step_on_retry():
+    s = spec(analysis=dataclasses.replace(spec().analysis, inconclusive_after=0.0))
+    paused = plan(s, progressing(step=1, weight=50), SERVING, I, at(200)).status
+    assert (paused["phase"], paused["canaryWeight"], paused["currentStep"]) == ("Paused", 0, 1)
+    assert "the candidate at 0%" in paused["message"]
+    retried = plan(dataclasses.replace(s, retry=1), paused, SERVING, None, at(300))
+    assert retried.status["phase"] == "Progressing" and retried.traffic.canary_weight == 50
+    assert retried.status["stepStartedAt"] is None                 # its hold waits for KServe to serve 50% again
 
 
 def test_pause_holds_the_weight_and_resume_restarts_the_step_timer():
@@ -220,11 +231,32 @@ def test_a_step_never_served_rolls_back_at_the_progress_deadline():
     assert p.traffic.canary_weight == 0
 
 
-def test_the_analysis_window_never_reaches_before_the_step_was_served():
+def seconds(window) -> float:
+    start, end, _ = window
+    return (end - start).total_seconds()
+
+
+def test_the_analysis_window_never_reaches_before_the_step_was_served_nor_into_a_window_read():
     from modelrollout.schedule import analysis_window
     status = progressing(started=100)
-    assert analysis_window(spec(), status, at(130)) == 30          # spec window 60s, served 30s ago
-    assert analysis_window(spec(), status, at(500)) == 60
+    assert seconds(analysis_window(spec(), status, at(130))) == 30          # spec window 60s, served 30s ago
+    assert seconds(analysis_window(spec(), status, at(500))) == 60
+    assert analysis_window(spec(), status, at(500))[2] == at(100)           # since: the step's start
+    read = {**status, "measuredTo": timestamp(at(470))}
+    assert seconds(analysis_window(spec(), read, at(500))) == 30
+
+
+def test_a_look_waits_for_two_whole_scrape_intervals_to_read():
+    """After a step starts its first scrape may come a whole interval late: three intervals hold two
+    increments; after a window read, the next continues from it: two."""
+    from modelrollout.schedule import requeue_after
+    slow = spec()
+    slow = dataclasses.replace(slow, analysis=dataclasses.replace(slow.analysis, scrape_interval=60.0))
+    status = progressing(started=0)
+    assert not analysis_due(slow, status, at(120)) and analysis_due(slow, status, at(180))
+    assert requeue_after(slow, status, at(120)) == 60
+    read = {**status, "measuredTo": timestamp(at(180)), "lastAnalysis": {"time": timestamp(at(180))}}
+    assert not analysis_due(slow, read, at(290)) and analysis_due(slow, read, at(300))    # hold 2m, two scrapes
 
 
 def test_inconclusive_keeps_the_window_and_holds_again_from_the_look():
@@ -237,8 +269,8 @@ def test_inconclusive_keeps_the_window_and_holds_again_from_the_look():
 
 def test_a_steps_first_tested_look_has_its_planned_share_and_later_ones_extra_shares():
     from modelrollout import stats
-    from modelrollout.schedule import analysis_window, look_alpha
-    tested = Verdict(INCONCLUSIVE, "bounds straddle the limit", {"errorEvidence": {"canary": [900, 3]}}, tested=True)
+    from modelrollout.schedule import look_alpha
+    tested = Verdict(INCONCLUSIVE, "bounds straddle the limit", {"evidence": {"canary": {"requests": 900}}}, tested=True)
     assert look_alpha(spec(), progressing()) == stats.look_alpha(0.05, 2, 1)          # step 1 of 2 analysed
     assert look_alpha(spec(), progressing(step=1, weight=50)) == stats.look_alpha(0.05, 2, 2)
     p = plan(spec(), progressing(started=0), SERVING, tested, at(120))
@@ -246,18 +278,21 @@ def test_a_steps_first_tested_look_has_its_planned_share_and_later_ones_extra_sh
     assert look_alpha(spec(), p.status) == stats.look_alpha(0.05, 2, 3)               # the first extra share
     again = plan(spec(), p.status, SERVING, tested, at(180))
     assert again.status["extraLooks"] == 1 and look_alpha(spec(), again.status) == stats.look_alpha(0.05, 2, 4)
-    # an Inconclusive look's window grows with the step (the next look spends its own share)
-    assert analysis_window(spec(), p.status, at(150)) == 60
-    assert "errorEvidence" not in p.status                 # the step's window is not yet final
 
 
-def test_a_steps_last_window_joins_the_evidence_when_the_step_ends():
-    passed = Verdict(PASS, "ok", {"errorEvidence": {"canary": [900, 3], "stable": [9000, 20]}}, tested=True)
-    p = plan(spec(), progressing(started=0), SERVING, passed, at(120))
-    assert p.status["currentStep"] == 1 and p.status["errorEvidence"] == {"canary": [900, 3], "stable": [9000, 20]}
-    failed = Verdict(FAIL, "bad", {"errorEvidence": {"canary": [1, 1]}}, tested=True)
-    f = plan(spec(), progressing(started=0), SERVING, failed, at(120))
-    assert f.status["phase"] == "RolledBack" and f.status["errorEvidence"] == {"canary": [1, 1]}
+WINDOW_READ = {"evidence": {"canary": {"requests": 900, "errors": 3}}, "window": ["2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z"]}
+
+
+@pytest.mark.parametrize("verdict", [Verdict(PASS, "ok", WINDOW_READ, tested=True),
+                                     Verdict(INCONCLUSIVE, "too few", WINDOW_READ),
+                                     Verdict(FAIL, "bad", WINDOW_READ, tested=True)])
+def test_every_window_read_joins_the_evidence_whatever_its_verdict(verdict):
+    """audit: only Pass and Fail windows were kept, so an Inconclusive window's errors were lost."""
+    p = plan(spec(), progressing(started=0), SERVING, verdict, at(120))
+    assert p.status["evidence"] == WINDOW_READ["evidence"] and p.status["measuredTo"] == "2026-01-01T00:02:00Z"
+    assert "evidence" not in p.status["lastAnalysis"]
+    unread = plan(spec(), p.status, SERVING, Verdict(ERROR, "metrics unavailable"), at(240)).status
+    assert unread.get("evidence") == p.status["evidence"] and unread["measuredTo"] == p.status["measuredTo"]
 
 
 def test_a_rollout_spends_at_most_its_significance_over_every_look():
@@ -270,13 +305,14 @@ def test_a_rollout_spends_at_most_its_significance_over_every_look():
 
 def test_a_new_step_judges_from_its_start_and_a_new_rollout_starts_a_new_budget():
     from modelrollout.schedule import analysis_window
-    status = progressing(started=0, looks=3, testedAt=timestamp(at(100)), errorEvidence={"canary": [1, 0]})
+    status = progressing(started=0, looks=3, testedAt=timestamp(at(100)), evidence={"canary": {"requests": 1}},
+                         measuredTo=timestamp(at(100)))
     advanced = plan(spec(), status, SERVING, P, at(130)).status
-    assert advanced["testedAt"] is None and advanced["looks"] == 3 and advanced["errorEvidence"] == {"canary": [1, 0]}
+    assert advanced["testedAt"] is None and advanced["looks"] == 3 and advanced["evidence"] == {"canary": {"requests": 1}}
     served = plan(spec(), advanced, SERVING, None, at(140), applied=True).status
-    assert analysis_window(spec(), served, at(170)) == 30
+    assert seconds(analysis_window(spec(), served, at(170))) == 30
     restarted = plan(spec(version="v3", storage_uri="pvc://m/cancer/v3"), status, SERVING, None, at(130)).status
-    assert restarted["looks"] == 0 and restarted["errorEvidence"] is None
+    assert restarted["looks"] == 0 and restarted["evidence"] is None and restarted["measuredTo"] is None
 
 
 # -- commands and edits (operator-review B11, B13) ------------------------------------------------

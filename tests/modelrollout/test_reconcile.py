@@ -136,7 +136,9 @@ def test_the_hold_starts_when_kserve_serves_the_weight_then_analysis_passes_and_
     assert kube.rollout["status"]["stepStartedAt"] == "2026-11-22T12:05:00Z" and calls == []
     now[0] = T0 + dt.timedelta(minutes=5, seconds=130)
     r("default", "cancer")
-    assert calls == [("cancer", "v2", "v1", 60)]               # the spec's 1m window, all after the step was served
+    window = calls[0][3]
+    assert calls == [("cancer", "v2", "v1", window)] and window.end - window.start == 60   # the spec's 1m window
+    assert window.since == (T0 + dt.timedelta(minutes=5)).timestamp()                     # the step served from then
     status = kube.rollout["status"]
     assert status["currentStep"] == 1 and status["canaryWeight"] == 25 and status["lastAnalysis"]["verdict"] == "Pass"
     assert kube.isvc["spec"]["predictor"]["canaryTrafficPercent"] == 25
@@ -261,11 +263,28 @@ def test_after_a_rollback_the_revision_kserve_routes_to_must_run_stable(serving,
         r("default", "cancer")
         assert kube.log.count(("event", "ServingMismatch")) == 1          # announced once, not every look
         kube.revisions["cancer-predictor-00003"] = "pvc://models/cancer/v1"   # KServe catches up
-        kube.isvc["status"]["components"]["predictor"]["traffic"] = [
-            {"revisionName": "cancer-predictor-00003", "latestRevision": True, "percent": 100}]
+        kube.isvc["status"]["components"]["predictor"].update(
+            latestCreatedRevision="cancer-predictor-00003", latestReadyRevision="cancer-predictor-00003",
+            traffic=[{"revisionName": "cancer-predictor-00003", "latestRevision": True, "percent": 100}])
         r("default", "cancer")
         status = kube.rollout["status"]
         assert (status["phase"], status["servingVerified"], kube.log[-1]) == ("RolledBack", True, ("event", "ServingRestored"))
+
+
+def test_stable_alone_in_kserve_status_is_not_verified_while_its_bookkeeping_routes_the_candidate_next():
+    """Seen on the real KServe after a hand edit to 100%: its status showed the rolled-back split
+    (everything to v1's revision) built from a stale read, while it had recorded the candidate's
+    revision as rolled out, and its next reconcile sent the candidate everything."""
+    kube, now = make(abort=True), [T0]
+    r, _ = reconciler(kube, now)
+    r("default", "cancer")
+    kube.rollout["status"].update(phase="RolledBack", canaryVersion="v2", canaryStorageUri="pvc://models/cancer/v2")
+    kube.isvc["spec"]["predictor"].update(canaryTrafficPercent=0, model={"storageUri": "pvc://models/cancer/v2"})
+    kserve_reports(kube, 0)                                   # prev (v1's revision) takes 100%...
+    kube.isvc["status"]["components"]["predictor"]["latestRolledoutRevision"] = "cancer-predictor-00002"  # ...for now
+    r("default", "cancer")
+    assert not kube.rollout["status"].get("servingVerified")
+    assert kube.isvc["spec"]["predictor"]["model"]["storageUri"] == "pvc://models/cancer/v1"   # a revision of stable's
 
 
 def test_a_refusal_is_written_and_announced_once_however_often_it_is_reconciled():

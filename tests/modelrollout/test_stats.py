@@ -46,26 +46,58 @@ def test_design_effect_without_batch_counts_is_one():
     assert stats.design_effect(0, 0) == 1.0
 
 
-def test_events_spread_evenly_over_time_have_no_time_design_effect():
-    assert stats.cluster_design_effect([(2, 100)] * 10) == 1.0
-    rng = np.random.default_rng(7)             # binomial noise alone: about 1, however it falls
-    effects = [stats.cluster_design_effect([(rng.binomial(100, 0.05), 100) for _ in range(10)]) for _ in range(400)]
-    assert 0.8 < float(np.mean(effects)) < 1.3
+def test_pearson_dispersion_is_about_one_for_binomial_noise_and_large_for_a_burst():
+    rng = np.random.default_rng(7)
+    ratios = [x2 / df for x2, df in (stats.pearson_dispersion([(rng.binomial(100, 0.05), 100) for _ in range(10)])
+                                     for _ in range(400))]
+    assert 0.8 < float(np.mean(ratios)) < 1.2
+    x2, df = stats.pearson_dispersion([(20, 100)] + [(0, 100)] * 9)       # 20 events in one of ten scrapes
+    assert df == 9 and x2 / df > 15
+    assert stats.pearson_dispersion([(0, 100), (0, 0)]) == (0.0, 0)      # no events: nothing to say
 
 
-def test_events_in_one_slice_count_as_about_one_slice_of_evidence():
-    """20 slow requests all in one of ten slices of 100: a stall, not twenty independent events."""
-    effect = stats.cluster_design_effect([(20, 100)] + [(0, 100)] * 9)
-    assert effect > 15
-    assert stats.cluster_design_effect([(0, 100), (0, 0)]) == 1.0      # no events, empty slices: nothing to say
+def test_pearson_from_sums_adds_up_windows_without_keeping_their_scrapes():
+    clusters = [(3, 100), (0, 120), (9, 80), (1, 100)]
+    squares = sum(a * a / n for a, n in clusters)
+    x2, df = stats.pearson_from_sums(squares, 13, 400, 4)
+    assert (x2, df) == pytest.approx(stats.pearson_dispersion(clusters))
+
+
+@pytest.mark.parametrize("x2, df, floor, expected", [
+    (8.0 * 9, 9, 8.0, 8.0),              # as spread as batches of 8 explain: the batch design effect
+    (3.0, 9, 1.0, 1.0),                  # less spread than the binomial: never below the floor
+    (200.0, 9, 8.0, 200.0 / 4.168),      # far more: the upper 90% bound of X²/df, not its point estimate
+    (50.0, 0, 3.0, 3.0),                 # no degrees of freedom: nothing measured
+])
+def test_the_dispersion_is_raised_past_the_batch_effect_only_when_the_scrapes_show_more(x2, df, floor, expected):
+    assert stats.dispersion_bound(x2, df, floor) == pytest.approx(expected, rel=1e-3)
+
+
+def test_the_excess_test_keeps_its_level_and_finds_a_canary_far_past_the_margin():
+    rng = np.random.default_rng(5)
+    at_margin = [stats.excess_error_test(rng.binomial(5000, 0.0025), 5000, rng.binomial(50_000, 0.002), 50_000, 0.0005)
+                 for _ in range(2000)]
+    assert np.mean(np.array(at_margin) < 0.05) < 0.07            # 0.05 points worse, the margin: rejected at ~5%
+    assert stats.excess_error_test(90, 5000, 100, 50_000, 0.0005) < 1e-6   # 1.8% against 0.2%
+    assert stats.excess_error_test(11, 5000, 100, 50_000, 0.0005) > 0.5    # 0.22%: within the margin
+
+
+@pytest.mark.parametrize("shape, limit, bounds", [
+    ((970, 20, 10, 0, 0, 0), 0.01, (0.005, 0.025)),          # the p99 among 0.01-0.025: edges, not interpolation
+    ((100, 0, 0, 0, 0, 0), 0.01, (0.0, 0.005)),
+    ((0, 0, 0, 0, 0, 100), 0.01, (0.1, math.inf)),           # past the last finite bound: unbounded above
+])
+def test_quantile_bounds_are_bucket_edges(shape, limit, bounds):
+    assert stats.quantile_bounds(0.99, hist(*shape), 0.9) == bounds
+    assert stats.bucket_holding(hist(*shape), 0.02) == (0.01, 0.025)
 
 
 @pytest.mark.parametrize("planned", [1, 3, 9])
 def test_looks_never_spend_more_than_alpha_however_many_there_are(planned):
     shares = [stats.look_alpha(0.05, planned, look) for look in range(1, 10_000)]
     assert sum(shares) <= 0.05
-    assert sum(shares[:planned]) == pytest.approx(0.05 * 0.75)          # planned looks share 75%, growing
-    assert all(b >= a for a, b in zip(shares[:planned], shares[1:planned]))
+    assert sum(shares[:planned]) == pytest.approx(0.05 * 0.75)          # planned looks share 75%, equally
+    assert len(set(shares[:planned])) == 1
     assert all(b < a for a, b in zip(shares[planned:], shares[planned + 1:]))   # extras: ever smaller
 
 

@@ -66,6 +66,22 @@ class ServerlessRouter:
                 f"(latestRolledoutRevision), which runs {r.runs('rolled_out') or 'a model it does not name'}, "
                 f"not stable's {stable_uri}")
 
+    def next_split(self, isvc: dict, observed: dict) -> dict[str, int] | None:
+        """{storageUri: percent} KServe's next reconcile routes, from the InferenceService's spec and
+        KServe's own bookkeeping (ksvc_reconciler.go): the percentage to the latest ready revision,
+        the rest to the rolled-out one. Its status can show a split KServe is about to replace (it
+        built the Knative Service from a stale read); None where a revision is not known."""
+        r, canary = revisions(isvc, observed), predictor(isvc).get("canaryTrafficPercent")
+        shares = [("ready", 100)] if canary is None else [("ready", int(canary)), ("rolled_out", 100 - int(canary))]
+        out: dict[str, int] = {}
+        for role, percent in shares:
+            if percent:
+                uri = r.runs(role)
+                if uri is None:
+                    return None
+                out[uri] = out.get(uri, 0) + percent
+        return out
+
     def addresses(self, isvc: dict, traffic: Traffic, observed: dict) -> tuple[dict[str, str] | None, str]:
         """KServe tags the traffic target of the latest revision `latest` (with the annotation
         serving.kserve.io/enable-tag-routing) and the last rolled-out one `prev`; Knative gives each

@@ -61,6 +61,9 @@ class StandardRouter:
                     "this KServe does not split standard-mode traffic (its Gateway API canary weights need a later release)")
         return None
 
+    def next_split(self, isvc: dict, observed: dict) -> dict[str, int] | None:
+        return None             # not read: the serving check is serverless mode's
+
     def blocked(self, isvc: dict, stable_uri: str, observed: dict) -> str | None:
         return None             # stable is the main predictor: what the canary does not take goes to it
 

@@ -39,6 +39,10 @@ class Router(Protocol):
         to a revision not running `stable_uri`), or None. Before a rollout it waits; during one,
         waiting cannot mend it."""
 
+    def next_split(self, isvc: dict, observed: dict) -> dict[str, int] | None:
+        """{storageUri: percent} the platform's next reconcile routes from the InferenceService as it
+        is (serverless: KServe's bookkeeping of rolled-out revisions), None where unknown."""
+
     def addresses(self, isvc: dict, traffic: Traffic, observed: dict) -> tuple[dict[str, str] | None, str]:
         """({"candidate": url, "stable": url}, "") once each version has a ready address of its own
         for the evaluation step (the candidate at 0%), else (None, what is missing)."""

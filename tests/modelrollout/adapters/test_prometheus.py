@@ -1,29 +1,76 @@
-"""Turning Prometheus's raw samples into per-stretch histograms (the answer's shape is the
-HTTP API's range-vector result)."""
+"""Turning Prometheus's raw samples into exact per-scrape counts (the answer's shape is the HTTP
+API's range-vector result)."""
 import math
 
-from modelrollout.adapters.prometheus import time_slices
+import pytest
+
+from modelrollout.adapters.prometheus import PredictorMetricsSource, version_sample
+from modelrollout.analysis import Window
 
 
-def series(le, *samples, pod="a"):
-    return {"metric": {"le": le, "pod": pod}, "values": [[t, str(v)] for t, v in samples]}
+def series(*samples, pod="a", **labels):
+    return {"metric": {"pod": pod, **labels}, "values": [[t, str(v)] for t, v in samples]}
 
 
-def test_each_scrapes_increment_lands_in_its_stretch_summed_over_pods():
-    answer = [series("0.01", (100, 5), (101, 9), (102, 9), (103, 10)),
-              series("+Inf", (100, 6), (101, 10), (102, 30), (103, 31)),
-              series("0.01", (100.5, 0), (102.5, 4), pod="b"),
-              series("+Inf", (100.5, 0), (102.5, 4), pod="b")]
-    # a 4 s window in 4 stretches ending at 103: (99,100], (100,101], (101,102], (102,103]
-    assert time_slices(answer, window=4, count=4) == (
-        ((0.01, 4.0), (math.inf, 4.0)),             # pod a's 100 -> 101
-        ((0.01, 0.0), (math.inf, 20.0)),            # 101 -> 102: 20 requests slower than 10 ms
-        ((0.01, 5.0), (math.inf, 5.0)),             # a: 102 -> 103, and b's one increment at 102.5
-    )
+def answers(requests=(), latency=(), batched=(), peers=(), predictions=()):
+    return {"requests": list(requests), "latency": list(latency), "batched": list(batched), "peers": list(peers),
+            "predictions": list(predictions)}
 
 
-def test_a_counter_reset_counts_the_new_value_and_no_sample_no_stretch():
-    answer = [series("+Inf", (10, 50), (11, 3), (12, 7))]                 # the pod restarted before 11
-    assert time_slices(answer, window=10, count=10) == (((math.inf, 3.0),), ((math.inf, 4.0),))
-    assert time_slices([], window=10) == ()
-    assert time_slices([series("+Inf", (10, 50))], window=10) == ()       # one sample: no increment
+WINDOW = Window(start=100, end=130, since=90)
+
+
+def test_each_scrape_is_counted_exactly_without_extrapolation():
+    """15 s scrapes: the window (100, 130] holds the increments ending at 105, 120 (and the pair
+    90 -> 105 begins at the step's start). increase() would have scaled them to the window's edges."""
+    ok = series((90, 10), (105, 40), (120, 70), (135, 100), code="200")
+    failed = series((90, 0), (105, 1), (120, 1), (135, 5), code="500")
+    s = version_sample(answers([ok, failed]), WINDOW)
+    assert (s.requests, s.errors) == (61, 1)                      # (40-10)+1 and (70-40)+0; 135 is after the end
+    assert [(x.requests, x.errors) for x in s.scrapes] == [(31, 1), (30, 0)]
+    assert s.age == 10
+
+
+def test_nothing_that_began_before_the_step_was_served_counts():
+    ok = series((80, 0), (95, 30), (110, 60), (125, 90), code="200")
+    s = version_sample(answers([ok]), Window(start=100, end=130, since=96))
+    assert s.requests == 30 and len(s.scrapes) == 1                # 95 -> 110 began before 96: left out
+
+
+def test_consecutive_windows_count_every_scrape_once():
+    ok = series(*[(t, t * 2) for t in range(90, 200, 15)], code="200")
+    first = version_sample(answers([ok]), Window(90, 130, 90))
+    second = version_sample(answers([ok]), Window(130, 190, 90))
+    whole = version_sample(answers([ok]), Window(90, 190, 90))
+    assert first.requests + second.requests == whole.requests == 2 * (180 - 90)
+
+
+def test_a_counter_reset_counts_the_new_value_and_pods_are_scrapes_of_their_own():
+    a = series((90, 50), (105, 3), (120, 7), code="200")           # the pod restarted before 105
+    b = series((92, 0), (107, 10), (122, 20), code="200", pod="b")
+    s = version_sample(answers([a, b]), WINDOW)
+    assert s.requests == 3 + 4 + 10 + 10 and len(s.scrapes) == 4
+
+
+def test_the_latency_histogram_and_batch_counters_join_their_scrapes():
+    ok = series((90, 0), (105, 10), (120, 30), code="200", protocol="rest")
+    latency = [series((90, 0), (105, 8), (120, 18), le="0.01", protocol="rest", status_class="2xx"),
+               series((90, 0), (105, 10), (120, 30), le="+Inf", protocol="rest", status_class="2xx")]
+    s = version_sample(answers([ok], latency, [series((90, 0), (120, 30))], [series((90, 0), (120, 90))]), WINDOW)
+    assert s.buckets == ((0.01, 18), (math.inf, 30))
+    assert [x.buckets for x in s.scrapes] == [((0.01, 8), (math.inf, 10)), ((0.01, 10), (math.inf, 20))]
+    assert s.design_effect == pytest.approx(3.0)
+
+
+def test_a_version_without_request_series_is_no_data_and_one_sample_is_no_count():
+    assert version_sample(answers(), WINDOW) is None
+    s = version_sample(answers([series((110, 50), code="200")]), WINDOW)
+    assert s.requests == 0 and s.scrapes == ()
+
+
+def test_the_range_reaches_two_scrapes_before_the_window_but_not_before_the_step():
+    source = PredictorMetricsSource(client=None, scrape_interval=15)
+    q = source.queries("cancer", "v2", Window(start=1000, end=1060, since=900))
+    assert q["requests"] == 'predictor_requests_total{model="cancer",version="v2"}[91s]'
+    q = source.queries("cancer", "v2", Window(start=1000, end=1060, since=995))
+    assert q["latency"].endswith('status_class="2xx"}[66s]')

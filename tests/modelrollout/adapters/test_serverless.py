@@ -149,3 +149,13 @@ def test_serving_reads_the_version_label_else_the_uri():
     assert ROUTER.serving(isvc) == ("v1", V1)
     isvc["metadata"]["labels"] = {"serving.modelrollout.io/version": "1.0"}
     assert ROUTER.serving(isvc) == ("1.0", V1)
+
+
+@pytest.mark.parametrize("state, expected", [
+    (kserve(template=V2, canary=25, created="r2", ready="r2"), {V2: 25, V1: 75}),
+    (kserve(template=V2, canary=0, created="r2", ready="r2", rolled_out="r2"), {V2: 100}),   # 0%: all to "rolled out"
+    (kserve(template=V2, created="r2", ready="r2"), {V2: 100}),                              # no field: latest ready
+    (kserve(template=V2, canary=25, created="r2", ready="r9"), None),                        # a revision not known
+])
+def test_the_next_split_is_what_kserves_bookkeeping_routes(state, expected):
+    assert ROUTER.next_split(*state) == expected
