@@ -78,10 +78,12 @@ def isvc_ready(api: Namespaced, name: str = "cancer") -> bool:
 
 def model_rollout(version: str, prometheus: str, mode: str = "serverless", steps: list[dict] | None = None,
                   interval: str = "4s", name: str = "cancer", autoscaling: dict | None = None,
-                  progress_deadline: str = "2m", evaluation: dict | None = None, **analysis) -> str:
-    """A rollout with short timings for the local stack; analysis fields override the defaults."""
-    # the local Prometheus scrapes loopback targets, which carry no namespace label
-    spec_analysis = {"prometheus": {"url": prometheus, "namespaceLabel": ""}, "window": "15s", "scrapeInterval": "1s",
+                  progress_deadline: str = "2m", evaluation: dict | None = None, namespace_label: str = "",
+                  access: dict | None = None, **analysis) -> str:
+    """A rollout with short timings for the local stack; analysis fields override the defaults.
+    namespace_label: "" as the shared Prometheus scrapes loopback targets, which carry no namespace
+    label; access: more of spec.analysis.prometheus (authorization, tlsConfig, headers)."""
+    spec_analysis = {"prometheus": {"url": prometheus, "namespaceLabel": namespace_label, **(access or {})}, "window": "15s", "scrapeInterval": "1s",
                      "minRequests": 30, "maxErrorRate": 0.02,
                      "maxLatencyP99": "250ms", "compareToStable": True,
                      # millisecond latencies on a shared 2-core machine jitter: flag a canary only at 2x stable's p99
@@ -119,6 +121,10 @@ class Predictors:
             p.terminate()
 
 
+def new_namespace() -> str:
+    return f"rollout-{os.urandom(3).hex()}"
+
+
 class Rollout:
     """One ModelRollout's run on the shared control plane, in a namespace of its own: the
     InferenceService (KServe and Knative make it Ready), the operator watching that namespace as
@@ -128,11 +134,11 @@ class Rollout:
 
     def __init__(self, control_plane: ControlPlane, predictors: Predictors, prometheus: PrometheusServer,
                  workdir: Path | None = None, mode: str = "serverless", rate: float = 60.0, resync: float = 0.5,
-                 tag_routing: bool = False):
+                 tag_routing: bool = False, namespace: str | None = None):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="localstack-"))
         self.control_plane, self.kube = control_plane, control_plane.kube
         self.predictors, self.prometheus, self.mode, self.resync = predictors, prometheus, mode, resync
-        self.namespace = f"rollout-{os.urandom(3).hex()}"
+        self.namespace = namespace or new_namespace()
         self.api = Namespaced(self.kube, self.namespace)
         self.operator: OperatorProcess | None = None
         self.driver: TrafficDriver | None = None

@@ -73,6 +73,7 @@ class Measurements:
     error: str | None = None                   # the metrics source could not be read
     warnings: tuple[str, ...] = ()             # what Prometheus warned about while answering
     window: tuple[str, str, str] | None = None   # (start, end, since) of the counts, as timestamps
+    lacks: tuple[str, ...] = ()                # what the provider's series cannot tell (status: notMeasured)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,6 +237,8 @@ def judge(spec: AnalysisSpec, m: Measurements, alpha: float | None = None, evide
         details["window"] = list(m.window[:2])
     if m.warnings:
         details["warnings"] = list(m.warnings)       # Prometheus's own, e.g. a series that is not a counter
+    if m.lacks:
+        details["notMeasured"] = list(m.lacks)       # said, never passed silently
     untestable = screen(spec, m, details)
     if untestable:
         return untestable

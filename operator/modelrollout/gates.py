@@ -186,7 +186,9 @@ def applicable(spec: AnalysisSpec, comparable: bool) -> list[tuple[str, Gate]]:
     if spec.max_latency_p99 is not None:
         gates.append(("absoluteLatency", absolute_latency_gate))
     if spec.compare_to_stable and comparable:
-        gates += [("relativeError", relative_error_gate), ("relativeLatency", relative_latency_gate)]
+        gates.append(("relativeError", relative_error_gate))
+        if spec.metrics.has_latency:
+            gates.append(("relativeLatency", relative_latency_gate))
         if spec.prediction_drift is not None:
             gates.append(("predictionDrift", prediction_drift_gate))
     return gates

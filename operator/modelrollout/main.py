@@ -19,19 +19,10 @@ from prometheus_client import start_http_server
 from . import handlers  # noqa: F401  (registers the handlers)
 from .adapters import inference
 from .adapters.kube import KubeApi
-from .adapters.prometheus import PredictorMetricsSource, PrometheusClient
-from .analysis import Measurements, Window
+from .adapters.measure import PrometheusMeasure
 from .leader import lead, lease_name
 from .metrics import OperatorMetrics
 from .reconcile import Reconciler
-from .spec import RolloutSpec
-
-
-def measure_with_prometheus(spec: RolloutSpec, canary: str, stable: str, window: Window, namespace: str) -> Measurements:
-    a = spec.analysis
-    scope = (((a.namespace_label, namespace),) if a.namespace_label else ()) + a.selector
-    source = PredictorMetricsSource(PrometheusClient(a.prometheus_url), a.scrape_interval)
-    return source.measure(spec.model_name, canary, stable, window, scope)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -63,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("leaderelection").setLevel(logging.WARNING)   # it logs every renewal at INFO
     kube = KubeApi.from_environment()
-    reconciler = Reconciler(kube, measure_with_prometheus, OperatorMetrics(),
+    reconciler = Reconciler(kube, PrometheusMeasure(kube.get_secret, kube.get_config_map), OperatorMetrics(),
                             evaluate=functools.partial(inference.evaluate, kube.get_config_map))
     if args.metrics_port:                       # served while waiting for the Lease too
         start_http_server(args.metrics_port, addr=args.metrics_address, registry=reconciler.metrics.registry)

@@ -59,8 +59,9 @@ class Kube(Protocol):
 
 ROUTING_RETRY = 5.0   # seconds before trying a refused InferenceService patch again
 
-# (spec, canary version, stable version, window, namespace) -> what Prometheus says about them
-Measure = Callable[[RolloutSpec, str, str, float, str], Measurements]
+# (spec, canary version, stable version, window, namespace, {version: Knative revisions running it})
+# -> what Prometheus says about them
+Measure = Callable[[RolloutSpec, str, str, Window, str, dict[str, tuple[str, ...]]], Measurements]
 # (spec, namespace, {"candidate": url, "stable": url}) -> the evaluation step's verdict
 Evaluate = Callable[[RolloutSpec, str, dict], Verdict]
 
@@ -113,7 +114,10 @@ class Reconciler:
         if analysis_due(spec, status, now) and not unjudgeable:
             t0 = time.perf_counter()
             window = Window(*(t.timestamp() for t in analysis_window(spec, status, now)))
-            measured = self.measure(spec, status["canaryVersion"], status["stableVersion"], window, namespace)
+            running = router.revisions(isvc, observed)
+            revisions = {status[f"{role}Version"]: running.get(status.get(f"{role}StorageUri") or "", ())
+                         for role in ("canary", "stable")}
+            measured = self.measure(spec, status["canaryVersion"], status["stableVersion"], window, namespace, revisions)
             verdict = judge(spec.analysis, measured, alpha=look_alpha(spec, status), evidence=status.get("evidence") or status.get("errorEvidence"))
             self.metrics.analysis_duration.observe(time.perf_counter() - t0)
             self.metrics.decisions.labels(verdict.outcome).inc()

@@ -5,27 +5,12 @@ message that names the field.
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any, Mapping
 
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
+from .fields import LABEL as _LABEL, SpecError, _float, _int, parse_duration
+from .sources import MetricsSpec, PrometheusAccess, parse_access, parse_metrics
 
-
-class SpecError(ValueError):
-    """A spec the operator cannot act on; the message names the field."""
-
-
-def parse_duration(text: Any, field: str) -> float:
-    """'90s', '2m', '1h30m', '250ms' -> seconds (Go-style, as Kubernetes users write them)."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text)
-    match = _DURATION.match(str(text).strip()) if text not in (None, "") else None
-    if not match or not any(match.groups()):
-        raise SpecError(f"{field}: {text!r} is not a duration such as 30s, 2m, 1h30m or 250ms")
-    h, m, s, ms = (float(g) if g else 0.0 for g in match.groups())
-    return h * 3600 + m * 60 + s + ms / 1000
-
+__all__ = ["SpecError", "parse_duration", "parse_spec", "RolloutSpec", "AnalysisSpec"]
 
 @dataclasses.dataclass(frozen=True)
 class Step:
@@ -52,6 +37,8 @@ class AnalysisSpec:
     namespace_label: str = "namespace"     # the series' label holding the pod's namespace; "": not scoped
     selector: tuple[tuple[str, str], ...] = ()   # more exact label matchers, e.g. one scrape job
     prediction_drift: DriftSpec | None = None   # off unless the spec asks for it
+    metrics: MetricsSpec = MetricsSpec()   # which series: the provider
+    access: PrometheusAccess = PrometheusAccess()   # authorization, CA and headers for Prometheus
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +79,7 @@ class RolloutSpec:
     interval: float
     traffic_mode: str                      # serverless | standard
     analysis: AnalysisSpec
-    autoscaling: AutoscalingSpec
+    autoscaling: AutoscalingSpec | None    # None: the InferenceService's own autoscaling is left alone
     paused: bool = False
     promote: str | None = None             # a version: promote it now if it is the candidate
     abort: bool = False                    # roll back now, and stay rolled back while true
@@ -100,21 +87,6 @@ class RolloutSpec:
     model_name: str = ""                   # the predictor's `model` metrics label; default inference_service
     progress_deadline: float = 600.0       # seconds a step may wait for KServe to serve its weight
     evaluation: EvaluationSpec | None = None   # off unless the spec asks for it
-
-
-def _int(raw: Mapping, key: str, field: str, default: int, low: int, high: int | None = None) -> int:
-    value = raw.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise SpecError(f"{field}.{key}: must be an integer {bound}, got {value!r}")
-    return value
-
-
-def _float(raw: Mapping, key: str, field: str, default: float, low: float, high: float) -> float:
-    value = raw.get(key, default)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
-        raise SpecError(f"{field}.{key}: must be a number between {low} and {high}, got {value!r}")
-    return float(value)
 
 
 def parse_steps(raw: Any) -> tuple[Step, ...]:
@@ -252,8 +224,31 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         inconclusive_after=parse_duration(policy.get("after", "10m"), "spec.analysis.onInconclusive.after"),
         inconclusive_action=action, namespace_label=namespace_label, selector=selector,
         prediction_drift=_drift(a.get("predictionDrift")),
+        metrics=parse_metrics(a.get("metrics"), mode, a.get("predictionDrift") is not None, p99 is not None),
+        access=parse_access(a.get("prometheus") or {}),
     )
-    s = spec.get("autoscaling") or {}
+    promote = spec.get("promote")
+    if promote not in (None, "") and str(promote) != str(model["version"]):
+        raise SpecError(f"spec.promote: must name the candidate spec.model.version ({model['version']!r}), got {promote!r}")
+    return RolloutSpec(
+        inference_service=str(spec["inferenceService"]), version=str(model["version"]),
+        storage_uri=str(model["storageUri"]), steps=parse_steps(strategy.get("steps")),
+        interval=parse_duration(strategy.get("interval", "1m"), "spec.strategy.interval"),
+        traffic_mode=mode, analysis=analysis, autoscaling=_autoscaling(spec.get("autoscaling"), mode),
+        progress_deadline=parse_duration(strategy.get("progressDeadline", "10m"), "spec.strategy.progressDeadline"),
+        paused=bool(spec.get("paused", False)), promote=None if promote in (None, "") else str(promote),
+        abort=bool(spec.get("abort", False)), retry=_int(spec, "retry", "spec", 0, 0),
+        model_name=str(model.get("name") or spec["inferenceService"]),
+        evaluation=_evaluation(spec.get("evaluation"), mode),
+    )
+
+
+def _autoscaling(s: Any, mode: str) -> AutoscalingSpec | None:
+    """The stable's autoscaling the rollout sets; absent, the InferenceService's own stay as they are."""
+    if s is None:
+        return None
+    if not isinstance(s, Mapping):
+        raise SpecError("spec.autoscaling: expected a mapping such as {minReplicas: 1, maxReplicas: 4}")
     autoscaling = AutoscalingSpec(
         min_replicas=_int(s, "minReplicas", "spec.autoscaling", 1, 0),
         max_replicas=_int(s, "maxReplicas", "spec.autoscaling", max(1, s.get("minReplicas", 1) or 1), 1),
@@ -265,17 +260,4 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
                         f"not {autoscaling.metric!r} ({SCALER[mode]})")
     if autoscaling.max_replicas < autoscaling.min_replicas:
         raise SpecError(f"spec.autoscaling.maxReplicas ({autoscaling.max_replicas}) must be >= minReplicas ({autoscaling.min_replicas})")
-    promote = spec.get("promote")
-    if promote not in (None, "") and str(promote) != str(model["version"]):
-        raise SpecError(f"spec.promote: must name the candidate spec.model.version ({model['version']!r}), got {promote!r}")
-    return RolloutSpec(
-        inference_service=str(spec["inferenceService"]), version=str(model["version"]),
-        storage_uri=str(model["storageUri"]), steps=parse_steps(strategy.get("steps")),
-        interval=parse_duration(strategy.get("interval", "1m"), "spec.strategy.interval"),
-        traffic_mode=mode, analysis=analysis, autoscaling=autoscaling,
-        progress_deadline=parse_duration(strategy.get("progressDeadline", "10m"), "spec.strategy.progressDeadline"),
-        paused=bool(spec.get("paused", False)), promote=None if promote in (None, "") else str(promote),
-        abort=bool(spec.get("abort", False)), retry=_int(spec, "retry", "spec", 0, 0),
-        model_name=str(model.get("name") or spec["inferenceService"]),
-        evaluation=_evaluation(spec.get("evaluation"), mode),
-    )
+    return autoscaling

@@ -87,6 +87,19 @@ def test_the_evaluation_step_gets_its_defaults_and_is_refused_in_standard_mode(c
         parse_spec(obj["spec"])
 
 
+def test_the_knative_provider_is_refused_in_standard_mode(crd, namespace):
+    obj = _with("analysis.metrics", {"provider": "knative"})
+    stored, error = dry_run_create(crd, namespace, obj)
+    assert error is None, error
+    assert stored["spec"]["analysis"]["metrics"] == {"provider": "knative", "revisionLabel": "serving_knative_dev_revision"}
+    assert parse_spec(stored["spec"]).analysis.metrics.provider == "knative"
+    obj["spec"]["strategy"]["trafficMode"] = "standard"
+    obj["spec"]["autoscaling"] = {"metric": "cpu"}
+    assert "provider knative reads the queue-proxy of Knative revisions" in dry_run_create(crd, namespace, obj)[1]
+    with pytest.raises(SpecError, match="which only trafficMode serverless has"):
+        parse_spec(obj["spec"])
+
+
 def test_standard_mode_scales_on_cpu_or_memory(crd, namespace):
     obj = _with("strategy.trafficMode", "standard")
     obj["spec"]["autoscaling"] = {"metric": "memory"}
@@ -138,6 +151,18 @@ INVALID = [
     ("evaluation", {"metric": "accuracy"}, "spec.evaluation.dataset: Required value"),
     ("autoscaling", {"metric": "cpu"}, "serverless mode (Knative's autoscaler) scales on concurrency or rps"),
 ]
+# where measurements come from (sources.py refuses the same)
+SOURCES = [
+    ("analysis.metrics", {"provider": "custom"}, "metrics.queries: required by provider custom"),
+    ("analysis.metrics", {"provider": "knative", "queries": {"requests": "a", "errors": "b"}}, "taken by no other"),
+    ("analysis.metrics", {"provider": "datadog"}, "spec.analysis.metrics.provider"),
+    ("analysis.metrics", {"provider": "custom", "queries": {"requests": "a"}}, "spec.analysis.metrics.queries.errors"),
+    ("analysis.prometheus.tlsConfig", {"ca": {"secret": {"name": "a", "key": "b"}, "configMap": {"name": "a", "key": "b"}}},
+     "exactly one of secret or configMap"),
+    ("analysis.prometheus.authorization", {"credentials": {"name": "token"}}, "spec.analysis.prometheus.authorization.credentials.key"),
+    ("analysis.prometheus.headers", {"X-Scope-OrgID": 7}, "spec.analysis.prometheus.headers"),
+]
+INVALID += SOURCES
 
 
 @pytest.mark.parametrize("field,value,message", INVALID, ids=[f"{f}={v}" for f, v, _ in INVALID])
@@ -147,9 +172,9 @@ def test_invalid_specs_are_refused_naming_the_field(crd, namespace, field, value
     assert message in error, error
 
 
-@pytest.mark.parametrize("field,value,_", INVALID[:3] + INVALID[13:14] + INVALID[15:17] + INVALID[-4:],
+@pytest.mark.parametrize("field,value,_", INVALID[:3] + INVALID[13:14] + INVALID[15:17] + INVALID[-4 - len(SOURCES):],
                          ids=["dec", "dup", "last", "scrapes", "replicas", "promote", "eval-metric", "gateway", "dataset",
-                              "metric"])
+                              "metric", *(f"sources-{i}" for i in range(len(SOURCES)))])
 def test_the_operator_refuses_what_the_schema_refuses(field, value, _):
     # defence in depth: a spec that bypassed the schema still gets a SpecError naming the field
     with pytest.raises(SpecError):

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from modelrollout.adapters.prometheus import PredictorMetricsSource, PrometheusClient
+from modelrollout.adapters.prometheus import PrometheusClient, PrometheusSource
+from modelrollout.adapters.providers import Target
 from modelrollout.analysis import Window
 from predictor.testing import free_port
 
@@ -14,6 +15,11 @@ from e2e.localstack.prometheus import PrometheusServer
 from .steady_traffic import Exporter
 
 pytestmark = pytest.mark.integration
+
+
+def cancer(version: str) -> Target:
+    """Model cancer's `version`, as the predictor labels its series."""
+    return Target("default", "cancer", "cancer", version)
 
 
 def last(seconds: float) -> Window:
@@ -45,14 +51,14 @@ def traffic(metrics, version, ok, errors, seconds):
 def test_instant_and_range_queries_and_a_measurement(exporter, prometheus):
     metrics, _ = exporter
     client = PrometheusClient(prometheus.url)
-    source = PredictorMetricsSource(client)
+    source = PrometheusSource(client)
     for version in ("v1", "v2"):  # series exist from zero, so increase() sees every request
         metrics.for_model("cancer", version)
     wait_for(lambda: client.query('predictor_requests_total{version="v2",code="200"}'), what="first scrape")
     traffic(metrics, "v1", 900, 9, 0.004)
     traffic(metrics, "v2", 300, 30, 0.03)
     m = wait_for(lambda: (lambda m: m if m.canary and m.canary.requests >= 330 and m.stable.requests >= 909 else None)(
-        source.measure("cancer", "v2", "v1", last(30))), what="a scrape of the traffic")
+        source.measure(cancer("v2"), cancer("v1"), last(30))), what="a scrape of the traffic")
     assert m.error is None
     # raw samples: every request exactly once, no extrapolation to the window's edges
     assert (m.canary.requests, m.canary.errors, m.stable.requests, m.stable.errors) == (330, 30, 909, 9)
@@ -65,13 +71,12 @@ def test_instant_and_range_queries_and_a_measurement(exporter, prometheus):
 
 
 def test_a_version_with_no_series_is_no_data_not_zero(prometheus):
-    m = PredictorMetricsSource(PrometheusClient(prometheus.url)).measure("cancer", "v9", "v1", last(30))
+    m = PrometheusSource(PrometheusClient(prometheus.url)).measure(cancer("v9"), cancer("v1"), last(30))
     assert m.error is None and m.canary is None
 
 
 def test_an_unreachable_prometheus_is_reported_not_raised():
-    m = PredictorMetricsSource(PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout=2)).measure("cancer", "v2", "v1",
-                                                                                                        last(30))
+    m = PrometheusSource(PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout=2)).measure(cancer("v2"), cancer("v1"), last(30))
     assert m.canary is None and "unreachable" in m.error
 
 
@@ -95,7 +100,7 @@ def test_errors_before_the_first_scrape_of_a_version_are_counted(exporter, prome
     errors_at = time.time()
     wait_for(lambda: client.query(f'timestamp(predictor_requests_total{{version="v7",code="200"}}) > {errors_at + 1}'),
              what="a scrape after the errors")
-    sample = PredictorMetricsSource(client).sample("cancer", "v7", last(30))
+    sample = PrometheusSource(client).sample(cancer("v7"), last(30))
     assert sample.errors == 4
 
 
@@ -105,8 +110,8 @@ def test_label_values_are_escaped_in_queries(exporter, prometheus):
     m = metrics.for_model("cancer", odd)
     for _ in range(20):
         m.request_done("rest", 200, 0.005)
-    source = PredictorMetricsSource(PrometheusClient(prometheus.url))
-    measured = wait_for(lambda: (lambda r: r if r.canary else None)(source.measure("cancer", odd, "v1", last(30))),
+    source = PrometheusSource(PrometheusClient(prometheus.url))
+    measured = wait_for(lambda: (lambda r: r if r.canary else None)(source.measure(cancer(odd), cancer("v1"), last(30))),
                         what="the odd version's series")
     assert measured.error is None and measured.canary.requests >= 0
 
@@ -120,8 +125,8 @@ def test_the_batch_counters_reach_the_measurement_as_a_design_effect(exporter, p
     for size in (1, 3, 4) * 10:
         m.request_done("rest", 200, 0.005)
         m.batch_done(rows=size, requests=size, seconds=0.004)
-    source = PredictorMetricsSource(client)
-    sample = wait_for(lambda: (lambda s: s if s and s.batched >= 80 else None)(source.sample("cancer", "v5", last(30))),
+    source = PrometheusSource(client)
+    sample = wait_for(lambda: (lambda s: s if s and s.batched >= 80 else None)(source.sample(cancer("v5"), last(30))),
                       what="a scrape of the passes")
     assert sample.design_effect == 26 / 8
 
@@ -139,17 +144,17 @@ def test_queries_are_scoped_to_the_rollouts_namespace_so_a_second_scrape_is_not_
         wait_for(lambda: len(client.query(aged)) == 2, timeout=30, what="ten seconds of both jobs' scrapes")
         for _ in range(40):
             m.request_done("rest", 200, 0.005)
-        source = PredictorMetricsSource(client)
+        source = PrometheusSource(client)
 
         def counted():
             window = last(10)
-            each = [source.sample("cancer", "v4", window, scope=(("namespace", ns),)) for ns in ("staging", "prod")]
+            each = [source.sample(cancer("v4"), window, scope=(("namespace", ns),)) for ns in ("staging", "prod")]
             return (each, window) if all(s and s.requests >= 40 for s in each) else None
         (staging, prod), window = wait_for(counted, what="each namespace's scrapes of the 40")
-        unscoped = source.sample("cancer", "v4", window)
+        unscoped = source.sample(cancer("v4"), window)
         assert staging.requests == prod.requests == 40                      # each job saw the 40 once
         assert unscoped.requests == 80                                      # unscoped counts them twice (M7)
-        assert 'namespace="staging"' in source.queries("cancer", "v4", window, (("namespace", "staging"),))["requests"]
+        assert 'namespace="staging"' in source.queries(cancer("v4"), window, (("namespace", "staging"),))["requests"]
 
 
 def test_slow_requests_between_two_scrapes_land_in_one_scrape_of_the_window(exporter, prometheus):
@@ -167,7 +172,7 @@ def test_slow_requests_between_two_scrapes_land_in_one_scrape_of_the_window(expo
         for _ in range(20 if phase == "fast" else 12):
             m.request_done("rest", 200, 0.003 if phase == "fast" else 0.4)
         wait_for(scraped_after(time.time() + 0.1), what=f"a scrape after the {phase} requests")
-    sample = PredictorMetricsSource(client).sample("cancer", "v8", last(30))
+    sample = PrometheusSource(client).sample(cancer("v8"), last(30))
     slow = [s.buckets for s in sample.scrapes if s.buckets[-1][1] - dict(s.buckets)[0.1] > 0]
     assert len(slow) == 1 and slow[0][-1][1] - dict(slow[0])[0.1] == 12
     assert sum(s.buckets[-1][1] for s in sample.scrapes if s.buckets) == 52
@@ -182,7 +187,7 @@ def test_prediction_counts_reach_the_measurement_by_output_and_bin(exporter, pro
     for _ in range(30):
         m.request_done("rest", 200, 0.005)
         m.predicted("probabilities", {"malignant": 1, "benign": 3})
-    source = PredictorMetricsSource(client)
+    source = PrometheusSource(client)
     sample = wait_for(lambda: (lambda s: s if s and sum(s.predictions.get("probabilities", {}).values()) >= 100 else None)(
-        source.sample("cancer", "v6", last(30))), what="a scrape of the predictions")
+        source.sample(cancer("v6"), last(30))), what="a scrape of the predictions")
     assert sample.predictions["probabilities"] == {"malignant": 30, "benign": 90}

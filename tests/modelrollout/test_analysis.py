@@ -306,3 +306,16 @@ def test_each_output_is_judged_and_shares_the_looks_alpha():
     verdict = judge(DRIFT, Measurements(canary, stable))
     assert verdict.outcome == FAIL and "'b' predictions" in verdict.reason
     assert verdict.details["predictionDrift"]["a"]["distance"] == 0.0
+
+
+def test_what_a_provider_cannot_measure_is_said_and_its_gates_do_not_run():
+    """A custom provider without a latency query: no latency gate runs (none passes silently), and
+    the verdict says what was not measured."""
+    from modelrollout.sources import CustomQueries, MetricsSpec
+    spec = dataclasses.replace(SPEC, max_latency_p99=None, metrics=MetricsSpec("custom", custom=CustomQueries("r", "e")))
+    lacks = ("latency: no latency template, no latency gates",)
+    no_latency = dataclasses.replace(sample(2000, 0), buckets=())
+    verdict = judge(spec, Measurements(no_latency, dataclasses.replace(sample(2000, 0), buckets=()), lacks=lacks))
+    assert verdict.outcome == PASS, verdict.reason
+    assert set(verdict.details["gates"]) == {"absoluteError", "relativeError"}
+    assert verdict.details["notMeasured"] == list(lacks)

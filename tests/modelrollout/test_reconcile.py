@@ -80,7 +80,7 @@ def rolled_out() -> dict:
 def reconciler(kube, clock, measured=None):
     calls = []
 
-    def measure(spec, canary, stable, window, namespace):
+    def measure(spec, canary, stable, window, namespace, revisions):
         calls.append((spec.model_name, canary, stable, window))
         assert namespace == "default"
         return measured or Measurements(HEALTHY, HEALTHY)
@@ -428,3 +428,41 @@ def test_a_rollout_waits_while_kserve_has_not_rolled_out_stable_and_never_writes
     kube.revisions["cancer-predictor-00001"] = "pvc://models/cancer/v1"
     r("default", "cancer")
     assert kube.rollout["status"]["phase"] == "Progressing" and kube.isvc["spec"]["predictor"]["canaryTrafficPercent"] == 0
+
+
+def own_autoscaling(kube: MemoryKube) -> dict:
+    kube.isvc["spec"]["predictor"].update(minReplicas=2, maxReplicas=6, scaleMetric="rps", scaleTarget=30)
+    del kube.rollout["spec"]["autoscaling"]
+    return {k: kube.isvc["spec"]["predictor"][k] for k in ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget")}
+
+
+@pytest.mark.parametrize("version, uri", [("v1", "pvc://models/cancer/v1"), ("v2", V2)])
+def test_without_spec_autoscaling_the_inference_services_own_autoscaling_is_left_alone(version, uri):
+    """Nothing to roll out (v1 is served) or a candidate: no patch writes min/max replicas or the
+    scale metric when the rollout names none."""
+    kube, now = make(), [T0]
+    kube.rollout["spec"]["model"].update(version=version, storageUri=uri)
+    own = own_autoscaling(kube)
+    r, _ = reconciler(kube, now)
+    r("default", "cancer")
+    kserve_reports(kube, 0)
+    r("default", "cancer")
+    predictor = kube.isvc["spec"]["predictor"]
+    assert {k: predictor.get(k) for k in own} == own
+
+
+def test_each_look_names_the_knative_revisions_that_run_each_version():
+    """For providers that tell versions apart by revision (knative), from the revisions KServe names."""
+    kube, now = make(), [T0]
+    seen = []
+
+    def measure(spec, canary, stable, window, namespace, revisions):
+        seen.append(revisions)
+        return Measurements(HEALTHY, HEALTHY)
+    r = Reconciler(kube, measure, OperatorMetrics(), clock=lambda: now[0])
+    r("default", "cancer")
+    kserve_reports(kube, 5)
+    r("default", "cancer")
+    now[0] = T0 + dt.timedelta(seconds=130)
+    r("default", "cancer")
+    assert seen == [{"v2": ("cancer-predictor-00002",), "v1": ("cancer-predictor-00001",)}]

@@ -32,8 +32,12 @@ def test_a_valid_spec():
 
 @pytest.mark.parametrize("mode, metric, target", [("serverless", "concurrency", 8), ("standard", "cpu", 70)])
 def test_the_scale_metric_defaults_to_what_the_mode_scales_on(mode, metric, target):
-    s = parse_spec(spec(strategy={"steps": [{"weight": 100}], "trafficMode": mode}))
+    s = parse_spec(spec(strategy={"steps": [{"weight": 100}], "trafficMode": mode}, autoscaling={"maxReplicas": 3}))
     assert (s.autoscaling.metric, s.autoscaling.target) == (metric, target)
+
+
+def test_no_autoscaling_section_sets_none():
+    assert parse_spec(spec(strategy={"steps": [{"weight": 100}]})).autoscaling is None
 
 
 @pytest.mark.parametrize("changes, field", [

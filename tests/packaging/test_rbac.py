@@ -59,10 +59,13 @@ def audited(control_plane, tmp_path_factory):
     seen_before = len(kube.audit(USER))
     # cluster-wide, as manifests/ deploys it (watching one namespace, kopf also lists namespaces)
     with OperatorProcess(kube.service_account_kubeconfig(*OPERATOR), tmp_path_factory.mktemp("rbac") / "operator.log"):
-        # Prometheus unreachable on purpose: the analysis path still runs (Inconclusive)
+        # Prometheus unreachable on purpose: the analysis path still runs (Error); its token is
+        # read from a Secret (missing: the read is what counts)
+        token = {"authorization": {"credentials": {"name": "prometheus-token", "key": "token"}}}
         api.kubectl("apply", "-f", "-", input=model_rollout("v2", "http://127.0.0.1:9", interval="1s",
-                                                          steps=[{"weight": 10}, {"weight": 100}]))
+                                                          steps=[{"weight": 10}, {"weight": 100}], access=token))
         wait_for(lambda: (status_of(api).get("lastAnalysis") or {}).get("verdict") == "Error", what="an analysis")
+        assert "Secret" in status_of(api)["lastAnalysis"]["reason"]
         # a standard-mode rollout reads KServe's HTTPRoute to see whether the split is served
         api.kubectl("apply", "-f", "-", input=inference_service("std", "v1", "standard"))
         api.kubectl("apply", "-f", "-", input=model_rollout(

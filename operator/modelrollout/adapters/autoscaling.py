@@ -14,16 +14,18 @@ from ..spec import AutoscalingSpec
 
 @dataclasses.dataclass(frozen=True)
 class Scale:
-    min_replicas: int
-    max_replicas: int
-    metric: str
-    target: int
+    """None: the rollout sets no autoscaling, so its patches leave the InferenceService's own."""
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    metric: str | None = None
+    target: int | None = None
 
     def fields(self) -> dict:
-        """As KServe's component spec spells them."""
-        return {"minReplicas": self.min_replicas, "maxReplicas": self.max_replicas,
-                "scaleMetric": self.metric, "scaleTarget": self.target}
+        """As KServe's component spec spells them (a merge patch without a field leaves it)."""
+        named = {"minReplicas": self.min_replicas, "maxReplicas": self.max_replicas,
+                 "scaleMetric": self.metric, "scaleTarget": self.target}
+        return {k: v for k, v in named.items() if v is not None}
 
 
-def stable_scale(spec: AutoscalingSpec) -> Scale:
-    return Scale(spec.min_replicas, spec.max_replicas, spec.metric, spec.target)
+def stable_scale(spec: AutoscalingSpec | None) -> Scale:
+    return Scale() if spec is None else Scale(spec.min_replicas, spec.max_replicas, spec.metric, spec.target)

@@ -8,6 +8,7 @@ admission policies, RBAC) are raised as RoutingError with the apiserver's messag
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -97,8 +98,13 @@ class KubeApi:
         return _call(self.objects.get_namespaced_custom_object, *HTTPROUTE[:2], namespace, HTTPROUTE[2], name)
 
     def get_config_map(self, namespace: str, name: str) -> dict:
-        """A ConfigMap's data (the evaluation step's holdout)."""
+        """A ConfigMap's data (the evaluation step's holdout, a Prometheus CA)."""
         return _call(self.core.read_namespaced_config_map, name, namespace).data or {}
+
+    def get_secret(self, namespace: str, name: str) -> dict[str, str]:
+        """A Secret's data, decoded (a Prometheus token or CA)."""
+        data = _call(self.core.read_namespaced_secret, name, namespace).data or {}
+        return {k: base64.b64decode(v).decode(errors="replace") for k, v in data.items()}
 
     def patch_isvc(self, namespace: str, name: str, patch: dict) -> dict:
         try:

@@ -66,6 +66,14 @@ class ServerlessRouter:
                 f"(latestRolledoutRevision), which runs {r.runs('rolled_out') or 'a model it does not name'}, "
                 f"not stable's {stable_uri}")
 
+    def revisions(self, isvc: dict, observed: dict) -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for kind, name in self.observe(isvc):
+            uri = model_of(observed.get((kind, name)))
+            if uri:
+                out[uri] = (*out.get(uri, ()), name)
+        return out
+
     def next_split(self, isvc: dict, observed: dict) -> dict[str, int] | None:
         """{storageUri: percent} KServe's next reconcile routes, from the InferenceService's spec and
         KServe's own bookkeeping (ksvc_reconciler.go): the percentage to the latest ready revision,

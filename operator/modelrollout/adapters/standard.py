@@ -64,6 +64,9 @@ class StandardRouter:
     def next_split(self, isvc: dict, observed: dict) -> dict[str, int] | None:
         return None             # not read: the serving check is serverless mode's
 
+    def revisions(self, isvc: dict, observed: dict) -> dict[str, tuple[str, ...]]:
+        return {}               # raw deployments: no Knative revisions
+
     def blocked(self, isvc: dict, stable_uri: str, observed: dict) -> str | None:
         return None             # stable is the main predictor: what the canary does not take goes to it
 

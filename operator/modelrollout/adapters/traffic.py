@@ -43,6 +43,10 @@ class Router(Protocol):
         """{storageUri: percent} the platform's next reconcile routes from the InferenceService as it
         is (serverless: KServe's bookkeeping of rolled-out revisions), None where unknown."""
 
+    def revisions(self, isvc: dict, observed: dict) -> dict[str, tuple[str, ...]]:
+        """{storageUri: names of the Knative revisions KServe names that run it} (standard: none),
+        for providers that tell versions apart by revision."""
+
     def addresses(self, isvc: dict, traffic: Traffic, observed: dict) -> tuple[dict[str, str] | None, str]:
         """({"candidate": url, "stable": url}, "") once each version has a ready address of its own
         for the evaluation step (the candidate at 0%), else (None, what is missing)."""

@@ -4,8 +4,14 @@ import math
 
 import pytest
 
-from modelrollout.adapters.prometheus import PredictorMetricsSource, version_sample
+from modelrollout.adapters.prometheus import PrometheusSource, version_sample
+from modelrollout.adapters.providers import Target
 from modelrollout.analysis import Window
+
+
+def cancer(version: str) -> Target:
+    """Model cancer's `version`, as the predictor labels its series."""
+    return Target("default", "cancer", "cancer", version)
 
 
 def series(*samples, pod="a", **labels):
@@ -68,9 +74,22 @@ def test_a_version_without_request_series_is_no_data_and_one_sample_is_no_count(
     assert s.requests == 0 and s.scrapes == ()
 
 
-def test_the_range_reaches_two_scrapes_before_the_window_but_not_before_the_step():
-    source = PredictorMetricsSource(client=None, scrape_interval=15)
-    q = source.queries("cancer", "v2", Window(start=1000, end=1060, since=900))
+def test_the_range_reaches_two_scrapes_before_the_window_even_before_the_step():
+    """Samples before the step count nothing (increments start at since); they show which series are new."""
+    source = PrometheusSource(client=None, scrape_interval=15)
+    q = source.queries(cancer("v2"), Window(start=1000, end=1060, since=900))
     assert q["requests"] == 'predictor_requests_total{model="cancer",version="v2"}[91s]'
-    q = source.queries("cancer", "v2", Window(start=1000, end=1060, since=995))
-    assert q["latency"].endswith('status_class="2xx"}[66s]')
+    q = source.queries(cancer("v2"), Window(start=1000, end=1060, since=1000))
+    assert q["latency"].endswith('status_class="2xx"}[91s]')
+
+
+def test_a_series_born_in_the_window_counts_its_first_value():
+    """A runtime creates the series of a status code at its first such request: the first scrape's
+    value is its first increment. One seen from the range's start is not new: its first value is
+    no increment."""
+    first_errors = series((112, 3), (127, 5), code="500")
+    old = series((72, 100), (87, 100), (102, 100), (117, 130), code="200")
+    s = version_sample(answers([old, first_errors]), Window(start=100, end=130, since=90), born=70 + 22.5)
+    assert (s.requests, s.errors) == (35, 5)
+    # first seen before the step: served under the earlier split, so none of it counts
+    assert version_sample(answers([old, first_errors]), Window(start=100, end=130, since=115), born=92.5).errors == 0
