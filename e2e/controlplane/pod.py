@@ -108,8 +108,13 @@ class QueueProxiedPod:
 
     def start(self) -> "QueueProxiedPod":
         self.dir.mkdir(parents=True, exist_ok=True)
-        holder = subprocess.Popen(["unshare", "--net", "--", "sh", "-c", "ip link set lo up && exec sleep 3600"])
+        # the namespace's holder; its line says it is in a namespace of its own with loopback up
+        # (until then /proc/PID/ns/net may still be ours)
+        holder = subprocess.Popen(["unshare", "--net", "--", "sh", "-c", "ip link set lo up && echo up && exec sleep 3600"],
+                                  stdout=subprocess.PIPE, text=True)
         self.procs.append(holder)
+        if holder.stdout.readline().strip() != "up":
+            raise RuntimeError(f"the pod {self.pod}'s network namespace did not come up (unshare exited {holder.wait(5)})")
         enter = ["nsenter", f"--net=/proc/{holder.pid}/ns/net", "--"]
         serving, metrics, user = (Forwarder(holder.pid, p) for p in (SERVING_PORT, METRICS_PORT, USER_PORT))
         self.forwarders += [serving, metrics, user]

@@ -113,7 +113,7 @@ def start(c: _Ctx) -> None:
                               f"the wanted candidate changed from {c.s['canaryVersion']} to {spec.version}"))
     c.s.update(canaryVersion=spec.version, canaryStorageUri=spec.storage_uri, failures=0, errors=0, looks=0,
                extraLooks=0, evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
-               inconclusiveSince=None, retry=spec.retry, pausedBy=None)
+               inconclusiveSince=None, retry=spec.retry, pausedBy=None, guardLooks=0, guardedAt=None)
     if spec.evaluation is not None:
         evaluate_first(c)
         return
@@ -153,6 +153,14 @@ def roll_back(c: _Ctx, why: str) -> None:
     c.s.update(canaryWeight=0, stepStartedAt=None, stepRequestedAt=None, inconclusiveSince=None, servingVerified=None,
                servingError=None)
     c.go("RolledBack", "RolledBack", f"{c.s['canaryVersion']} rolled back to {c.s['stableVersion']}: {why}", warning=True)
+
+
+def guardrail_tripped(c: _Ctx) -> None:
+    """A gross failure seen during the hold (guardrail.py): back to stable now, not after the hold."""
+    assert c.verdict is not None
+    c.s.update(lastAnalysis=c.verdict.to_status(timestamp(c.now)))
+    c.events.append(Event("Warning", "GuardrailFailed", c.verdict.reason))
+    roll_back(c, c.verdict.reason)
 
 
 def roll_back_found(reason: str) -> Callable[[_Ctx], None]:
@@ -372,6 +380,8 @@ RULES: list[tuple[str, Guard, Callable[[_Ctx], None]]] = [
      and c.applied, confirm_step),
     ("progress deadline", lambda sp, s, c: c.phase in ("Progressing", "Holding") and not s.get("stepStartedAt")
      and _waited(c) >= sp.progress_deadline, miss_deadline),
+    ("guardrail", lambda sp, s, c: c.phase in ("Progressing", "Holding") and c.verdict is not None
+     and bool(c.verdict.details.get("guardrail")), guardrail_tripped),
     ("judge", lambda sp, s, c: c.phase in ("Progressing", "Holding") and c.verdict is not None, judge_step),
     ("evaluation deadline", lambda sp, s, c: c.phase == "Evaluating" and not c.applied
      and _waited(c) >= sp.progress_deadline, miss_deadline),
@@ -395,14 +405,17 @@ def wait_for_stable(c: _Ctx, before: Status) -> None:
 
 def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: Verdict | None,
          now: dt.datetime, applied: bool = False, pending: str = "", external: str | None = None,
-         blocked: str | None = None) -> Plan:
+         blocked: str | None = None, guarded: bool = False) -> Plan:
     """serving: (version, storageUri) the InferenceService serves as stable, for a first reconcile.
     applied: KServe's status shows the status's canary weight served by a ready canary (while
     Evaluating: both versions have addresses); pending: what it is still waiting for, if not.
     verdict: the analysis's, or while Evaluating the evaluation's. external: why the InferenceService
     is not as the operator left it (ownership.external_change); blocked: where KServe would send what
-    a canary does not take, when that is not stable (the router's blocked())."""
+    a canary does not take, when that is not stable (the router's blocked()). guarded: a guard look
+    ran (guardrail.py; a Fail comes as the verdict): counted, for its share of the budget."""
     s: Status = dict(status)
+    if guarded:
+        s.update(guardLooks=int(s.get("guardLooks") or 0) + 1, guardedAt=timestamp(now))
     if not s.get("stableVersion"):
         s.update(stableVersion=serving[0], stableStorageUri=serving[1], phase="Idle", canaryWeight=0)
     if s.get("phase") in HELD:      # the spec and InferenceService are usable again: carry on from before

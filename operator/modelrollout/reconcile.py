@@ -23,6 +23,7 @@ from .adapters.isvc import merge_patch, served_uris
 from .adapters.kube import NotFound, RoutingError
 from .adapters.traffic import ROUTERS, Router
 from .analysis import Measurements, Verdict, Window, judge
+from .guardrail import guard, guard_alpha, guard_due
 from .conditions import conditions
 from .metrics import OperatorMetrics
 from .ownership import external_change, record
@@ -59,9 +60,9 @@ class Kube(Protocol):
 
 ROUTING_RETRY = 5.0   # seconds before trying a refused InferenceService patch again
 
-# (spec, canary version, stable version, window, namespace, {version: Knative revisions running it})
-# -> what Prometheus says about them
-Measure = Callable[[RolloutSpec, str, str, Window, str, dict[str, tuple[str, ...]]], Measurements]
+# (spec, canary version, stable version (None: the canary alone), window, namespace,
+# {version: Knative revisions running it}) -> what Prometheus says about them
+Measure = Callable[[RolloutSpec, str, str | None, Window, str, dict[str, tuple[str, ...]]], Measurements]
 # (spec, namespace, {"candidate": url, "stable": url}) -> the evaluation step's verdict
 Evaluate = Callable[[RolloutSpec, str, dict], Verdict]
 
@@ -114,13 +115,19 @@ class Reconciler:
         if analysis_due(spec, status, now) and not unjudgeable:
             t0 = time.perf_counter()
             window = Window(*(t.timestamp() for t in analysis_window(spec, status, now)))
-            running = router.revisions(isvc, observed)
-            revisions = {status[f"{role}Version"]: running.get(status.get(f"{role}StorageUri") or "", ())
-                         for role in ("canary", "stable")}
-            measured = self.measure(spec, status["canaryVersion"], status["stableVersion"], window, namespace, revisions)
+            measured = self.measure(spec, status["canaryVersion"], status["stableVersion"], window, namespace,
+                                    self._revisions(router, isvc, observed, status))
             verdict = judge(spec.analysis, measured, alpha=look_alpha(spec, status), evidence=status.get("evidence") or status.get("errorEvidence"))
             self.metrics.analysis_duration.observe(time.perf_counter() - t0)
             self.metrics.decisions.labels(verdict.outcome).inc()
+        guarded = verdict is None and guard_due(spec, status, now) and not unjudgeable
+        if guarded:                             # the hold's cheap look: the canary since the step started
+            started = parse_time(status["stepStartedAt"]).timestamp()
+            measured = self.measure(spec, status["canaryVersion"], None, Window(started, now.timestamp(), started),
+                                    namespace, self._revisions(router, isvc, observed, status))
+            verdict = guard(spec, measured, guard_alpha(spec, status))
+            if verdict is not None:
+                self.metrics.decisions.labels(verdict.outcome).inc()
         pending, addresses = self._pending(spec, router, isvc, status, observed)
         if addresses and evaluation_due(spec, status, now) and not unjudgeable:
             if self.evaluate is None:
@@ -128,7 +135,7 @@ class Reconciler:
             verdict = self.evaluate(spec, namespace, addresses)
             self.metrics.decisions.labels(verdict.outcome).inc()
         p = plan(spec, status, router.serving(isvc), verdict, now, applied=pending is None, pending=pending or "",
-                 external=external or None, blocked=blocked)
+                 external=external or None, blocked=blocked, guarded=guarded)
         patch = router.patch(isvc, p.traffic, scale, observed)
         patching = not _unchanged(isvc, patch)
         found, events = record(isvc, patching), list(p.events)
@@ -196,6 +203,13 @@ class Reconciler:
         if not status.get("canaryVersion") or not int(status.get("canaryWeight") or 0):
             return "no canary weight to serve", None
         return router.pending(isvc, traffic_of(status), observed), None
+
+    @staticmethod
+    def _revisions(router: Router, isvc: dict, observed: dict, status: dict) -> dict[str, tuple[str, ...]]:
+        """{version: the Knative revisions running it}, for providers that read revisions."""
+        running = router.revisions(isvc, observed)
+        return {status[f"{role}Version"]: running.get(status.get(f"{role}StorageUri") or "", ())
+                for role in ("canary", "stable")}
 
     def _observe(self, namespace: str, wanted: list[tuple[str, str]]) -> dict:
         """The platform objects a router asked for, by (kind, name); None where absent."""

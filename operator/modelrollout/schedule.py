@@ -77,15 +77,21 @@ def analysis_window(spec: RolloutSpec, status: Status, now: dt.datetime) -> tupl
     return max(_window_from(status), now - dt.timedelta(seconds=spec.analysis.window)), now, since
 
 
+def analysis_budget(spec: RolloutSpec) -> float:
+    """What the analysis's looks may spend: the significance, less the guardrail's share."""
+    g = spec.analysis.guardrail
+    return spec.analysis.significance * (1.0 - (g.share if g else 0.0))
+
+
 def look_alpha(spec: RolloutSpec, status: Status) -> float:
-    """The next look's share of the rollout's false-rollback budget (spec.analysis.significance):
-    a step's first tested look has the step's planned share, any further look at it (after an
+    """The next look's share of the rollout's false-rollback budget (analysis_budget): a step's
+    first tested look has the step's planned share, any further look at it (after an
     Inconclusive or a failure below failureLimit) the next extra share."""
+    budget = analysis_budget(spec)
     if status.get("testedAt"):
-        return stats.look_alpha(spec.analysis.significance, planned_looks(spec),
-                                planned_looks(spec) + int(status.get("extraLooks") or 0) + 1)
+        return stats.look_alpha(budget, planned_looks(spec), planned_looks(spec) + int(status.get("extraLooks") or 0) + 1)
     step = min(int(status.get("currentStep") or 0) + 1, planned_looks(spec))
-    return stats.look_alpha(spec.analysis.significance, planned_looks(spec), step)
+    return stats.look_alpha(budget, planned_looks(spec), step)
 
 
 def evaluation_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
@@ -104,4 +110,6 @@ def requeue_after(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | Non
     if s.get("phase") not in ("Progressing", "Holding"):
         return None
     due = _due_in(spec, s, now)
+    if due is not None and spec.analysis.guardrail is not None:
+        due = min(due, spec.analysis.scrape_interval)     # the guard looks each scrape interval
     return POLL_APPLIED if due is None else max(1.0, due)

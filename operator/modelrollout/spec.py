@@ -37,8 +37,16 @@ class AnalysisSpec:
     namespace_label: str = "namespace"     # the series' label holding the pod's namespace; "": not scoped
     selector: tuple[tuple[str, str], ...] = ()   # more exact label matchers, e.g. one scrape job
     prediction_drift: DriftSpec | None = None   # off unless the spec asks for it
+    guardrail: GuardrailSpec | None = None   # a look at every resync during a hold; off unless asked for
     metrics: MetricsSpec = MetricsSpec()   # which series: the provider
     access: PrometheusAccess = PrometheusAccess()   # authorization, CA and headers for Prometheus
+
+
+@dataclasses.dataclass(frozen=True)
+class GuardrailSpec:
+    """spec.analysis.guardrail: roll back during a hold on an error rate significantly above this."""
+    max_error_rate: float = 0.2
+    share: float = 0.1                     # of significance, for the guard's looks; the analysis spends the rest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +163,16 @@ def _drift(raw: Any) -> DriftSpec | None:
                      min_predictions=_int(raw, "minPredictions", where, 100, 1))
 
 
+def _guardrail(raw: Any) -> GuardrailSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise SpecError("spec.analysis.guardrail: expected a mapping such as {maxErrorRate: 0.2}")
+    where = "spec.analysis.guardrail"
+    return GuardrailSpec(max_error_rate=_float(raw, "maxErrorRate", where, 0.2, 0.0, 1.0),
+                         share=_float(raw, "share", where, 0.1, 0.01, 0.5))
+
+
 METRICS = ("accuracy", "logLoss", "mae")
 
 
@@ -224,6 +242,7 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         inconclusive_after=parse_duration(policy.get("after", "10m"), "spec.analysis.onInconclusive.after"),
         inconclusive_action=action, namespace_label=namespace_label, selector=selector,
         prediction_drift=_drift(a.get("predictionDrift")),
+        guardrail=_guardrail(a.get("guardrail")),
         metrics=parse_metrics(a.get("metrics"), mode, a.get("predictionDrift") is not None, p99 is not None),
         access=parse_access(a.get("prometheus") or {}),
     )

@@ -87,6 +87,13 @@ def test_the_evaluation_step_gets_its_defaults_and_is_refused_in_standard_mode(c
         parse_spec(obj["spec"])
 
 
+def test_the_guardrail_gets_its_defaults(crd, namespace):
+    stored, error = dry_run_create(crd, namespace, _with("analysis.guardrail", {}))
+    assert error is None, error
+    assert stored["spec"]["analysis"]["guardrail"] == {"maxErrorRate": 0.2, "share": 0.1}
+    assert parse_spec(stored["spec"]).analysis.guardrail.max_error_rate == 0.2
+
+
 def test_the_knative_provider_is_refused_in_standard_mode(crd, namespace):
     obj = _with("analysis.metrics", {"provider": "knative"})
     stored, error = dry_run_create(crd, namespace, obj)
@@ -162,7 +169,7 @@ SOURCES = [
     ("analysis.prometheus.authorization", {"credentials": {"name": "token"}}, "spec.analysis.prometheus.authorization.credentials.key"),
     ("analysis.prometheus.headers", {"X-Scope-OrgID": 7}, "spec.analysis.prometheus.headers"),
 ]
-INVALID += SOURCES
+INVALID += SOURCES + [("analysis.guardrail", {"share": 0.9}, "spec.analysis.guardrail.share")]
 
 
 @pytest.mark.parametrize("field,value,message", INVALID, ids=[f"{f}={v}" for f, v, _ in INVALID])
@@ -172,9 +179,9 @@ def test_invalid_specs_are_refused_naming_the_field(crd, namespace, field, value
     assert message in error, error
 
 
-@pytest.mark.parametrize("field,value,_", INVALID[:3] + INVALID[13:14] + INVALID[15:17] + INVALID[-4 - len(SOURCES):],
+@pytest.mark.parametrize("field,value,_", INVALID[:3] + INVALID[13:14] + INVALID[15:17] + INVALID[-5 - len(SOURCES):],
                          ids=["dec", "dup", "last", "scrapes", "replicas", "promote", "eval-metric", "gateway", "dataset",
-                              "metric", *(f"sources-{i}" for i in range(len(SOURCES)))])
+                              "metric", *(f"sources-{i}" for i in range(len(SOURCES))), "guardrail-share"])
 def test_the_operator_refuses_what_the_schema_refuses(field, value, _):
     # defence in depth: a spec that bypassed the schema still gets a SpecError naming the field
     with pytest.raises(SpecError):

@@ -8,7 +8,7 @@ import yaml
 
 from modelrollout.adapters.kube import Conflict, NotFound, RoutingError
 from modelrollout.adapters.isvc import merge_patch
-from modelrollout.analysis import PASS, Measurements, Verdict, VersionSample
+from modelrollout.analysis import PASS, Measurements, Scrape, Verdict, VersionSample
 from modelrollout.metrics import OperatorMetrics
 from modelrollout.schedule import POLL_APPLIED
 from modelrollout.reconcile import Reconciler
@@ -466,3 +466,23 @@ def test_each_look_names_the_knative_revisions_that_run_each_version():
     now[0] = T0 + dt.timedelta(seconds=130)
     r("default", "cancer")
     assert seen == [{"v2": ("cancer-predictor-00002",), "v1": ("cancer-predictor-00001",)}]
+
+
+def test_with_a_guardrail_a_canary_failing_most_requests_rolls_back_during_the_hold():
+    """The guard reads the canary alone (stable None) since the step started, each resync."""
+    kube, now = make(), [T0]
+    kube.rollout["spec"]["analysis"]["guardrail"] = {"maxErrorRate": 0.2}
+    seen = []
+
+    def measure(spec, canary, stable, window, namespace, revisions):
+        seen.append((stable, window.since == window.start))
+        return Measurements(VersionSample(300, 200, (), scrapes=(Scrape(100, 67), Scrape(100, 66), Scrape(100, 67))), None)
+    r = Reconciler(kube, measure, OperatorMetrics(), clock=lambda: now[0])
+    r("default", "cancer")
+    kserve_reports(kube, 5)
+    r("default", "cancer")                                   # the step is served: its hold starts
+    now[0] = T0 + dt.timedelta(seconds=40)                   # within the example's 2m hold
+    r("default", "cancer")
+    assert seen == [(None, True)]
+    assert kube.rollout["status"]["phase"] == "RolledBack" and "guardrail" in kube.rollout["status"]["message"]
+    assert ("event", "GuardrailFailed") in kube.log

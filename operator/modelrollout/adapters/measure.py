@@ -45,9 +45,9 @@ class PrometheusMeasure:
     read_secret: Read
     read_config_map: Read
 
-    def __call__(self, spec: RolloutSpec, canary: str, stable: str, window: Window, namespace: str,
+    def __call__(self, spec: RolloutSpec, canary: str, stable: str | None, window: Window, namespace: str,
                  revisions: Mapping[str, tuple[str, ...]] | None = None) -> Measurements:
-        """revisions: version -> the Knative revisions that run it (serverless)."""
+        """stable None: the canary alone; revisions: version -> the Knative revisions that run it (serverless)."""
         a, revisions = spec.analysis, revisions or {}
         scope = (((a.namespace_label, namespace),) if a.namespace_label else ()) + a.selector
         target = (lambda v: Target(namespace, spec.inference_service, spec.model_name, v, revisions.get(v, ())))
@@ -56,4 +56,4 @@ class PrometheusMeasure:
         except (AccessError, PrometheusError) as exc:
             return Measurements(None, None, error=f"cannot reach Prometheus as spec.analysis.prometheus says: {exc}")
         source = PrometheusSource(client, provider(a.metrics), a.scrape_interval)
-        return source.measure(target(canary), target(stable), window, scope)
+        return source.measure(target(canary), None if stable is None else target(stable), window, scope)

@@ -149,14 +149,16 @@ class PrometheusSource:
         return version_sample({name: self.client.query(promql, at=window.end) for name, promql in q.items()},
                               window, self.provider, born=self.reach(window) + 1.5 * self.scrape_interval)
 
-    def measure(self, canary: Target, stable: Target, window: Window, scope: Scope = ()) -> Measurements:
+    def measure(self, canary: Target, stable: Target | None, window: Window, scope: Scope = ()) -> Measurements:
+        """stable None: the canary alone (a guardrail's look)."""
         queries = {f"canary_{k}": v for k, v in self.queries(canary, window, scope).items()}
-        queries.update({f"stable_{k}": v for k, v in self.queries(stable, window, scope).items()})
+        if stable is not None:
+            queries.update({f"stable_{k}": v for k, v in self.queries(stable, window, scope).items()})
         span = tuple(timestamp(dt.datetime.fromtimestamp(t, dt.timezone.utc)) for t in (window.start, window.end, window.since))
         lacks = self.provider.lacks
         try:
             self.client.warnings.clear()
-            return Measurements(self.sample(canary, window, scope), self.sample(stable, window, scope), queries,
+            return Measurements(self.sample(canary, window, scope), stable and self.sample(stable, window, scope), queries,
                                 warnings=tuple(dict.fromkeys(self.client.warnings)), window=span, lacks=lacks)
         except PrometheusError as exc:
             return Measurements(None, None, queries, error=str(exc), window=span, lacks=lacks)
