@@ -147,7 +147,13 @@ class PrometheusSource:
     def sample(self, target: Target, window: Window, scope: Scope = ()) -> VersionSample | None:
         q = self.queries(target, window, scope)
         return version_sample({name: self.client.query(promql, at=window.end) for name, promql in q.items()},
-                              window, self.provider, born=self.reach(window) + 1.5 * self.scrape_interval)
+                              window, self.provider, born=self.born(window))
+
+    def born(self, window: Window) -> float | None:
+        """increments' `born`, for runtimes that create a series at its first request (queue-proxy,
+        custom); the predictor's series exist from zero, and after a scrape outage longer than the
+        reach a series' first sample is old counts, not new ones (not told apart yet)."""
+        return None if self.provider.name == "modelrollout" else self.reach(window) + 1.5 * self.scrape_interval
 
     def measure(self, canary: Target, stable: Target | None, window: Window, scope: Scope = ()) -> Measurements:
         """stable None: the canary alone (a guardrail's look)."""

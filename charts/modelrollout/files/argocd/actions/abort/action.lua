@@ -1,0 +1,3 @@
+-- Roll back now, and stay rolled back while spec.abort is true.
+obj.spec.abort = true
+return obj
