@@ -17,7 +17,7 @@ from typing import Any
 
 from . import stats
 from .analysis import FAIL, Measurements, Verdict, _fault, accumulate, dispersion
-from .schedule import parse_time
+from .schedule import left_to_judge, parse_time
 from .spec import RolloutSpec
 
 Status = dict[str, Any]
@@ -30,7 +30,7 @@ def guard_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
     started = parse_time(status.get("stepStartedAt"))
     if g is None or started is None or status.get("phase") not in ("Progressing", "Holding"):
         return False
-    if spec.paused or spec.abort or (spec.version, spec.storage_uri) != (status.get("canaryVersion"), status.get("canaryStorageUri")):
+    if not left_to_judge(spec, status):
         return False
     last = parse_time(status.get("guardedAt"))
     return (now - started).total_seconds() >= 2 * a.scrape_interval and (

@@ -22,7 +22,7 @@ def parse_time(ts: str | None) -> dt.datetime | None:
     return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc) if ts else None
 
 
-def _left_to_judge(spec: RolloutSpec, status: Status) -> bool:
+def left_to_judge(spec: RolloutSpec, status: Status) -> bool:
     """No pause, abort or promotion overrides a verdict, and the status's candidate is the spec's."""
     if spec.paused or spec.abort or (spec.promote and spec.promote == status.get("canaryVersion")):
         return False
@@ -32,7 +32,7 @@ def _left_to_judge(spec: RolloutSpec, status: Status) -> bool:
 def analysis_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
     """Whether the next plan needs a verdict: a served step whose hold is over, with at least two
     scrape increments to read since the last window (one sample is no increment)."""
-    if status.get("phase") not in ("Progressing", "Holding") or not _left_to_judge(spec, status):
+    if status.get("phase") not in ("Progressing", "Holding") or not left_to_judge(spec, status):
         return False
     if steps_changed(spec, status):
         return False                      # the plan snaps to a step first and restarts its hold
@@ -97,7 +97,7 @@ def look_alpha(spec: RolloutSpec, status: Status) -> float:
 def evaluation_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
     """Whether the next plan needs the evaluation's verdict; after one that could not run, the
     next try waits a strategy interval."""
-    if status.get("phase") != "Evaluating" or not _left_to_judge(spec, status):
+    if status.get("phase") != "Evaluating" or not left_to_judge(spec, status):
         return False
     tried = parse_time(status.get("evaluatedAt"))
     return tried is None or (now - tried).total_seconds() >= spec.interval
