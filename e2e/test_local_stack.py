@@ -94,10 +94,11 @@ def test_3_a_candidate_with_a_latency_regression_is_rolled_back(stack):
 
 
 def test_4_manual_pause_promote_and_abort(stack):
+    """Steered with the kubectl plugin, run by the real kubectl (`kubectl modelrollout ...`)."""
     steps = [{"weight": 20}, {"weight": 50}, {"weight": 100}]
     stack.apply(model_rollout("v2", stack.prometheus.url, steps=steps, interval="3s"))
     wait_for(lambda: status_of(stack.api).get("canaryWeight") == 20, what="first step")
-    stack.patch('{"spec":{"paused":true}}')
+    assert stack.plugin("pause", "cancer").returncode == 0
     wait_for(phase_is(stack, "Paused"), what="paused")
     reconciles = stack.operator.metric("modelrollout_reconcile_duration_seconds_count")
     wait_for(lambda: stack.operator.metric("modelrollout_reconcile_duration_seconds_count") > reconciles + 20,
@@ -106,16 +107,26 @@ def test_4_manual_pause_promote_and_abort(stack):
     assert s["phase"] == "Paused" and s["canaryWeight"] == 20
     assert get(stack.api, "isvc", "cancer")["spec"]["predictor"]["canaryTrafficPercent"] == 20
 
-    stack.patch('{"spec":{"promote":"v2"}}')                     # promote now, straight from 20%
-    wait_for(phase_is(stack, "Promoted"), what="promoted at once")
+    screen = stack.plugin("get", "cancer").stdout
+    assert "Status:           ॥ Paused" in screen and "v2  pvc://models/cancer/v2  20%" in screen, screen
+    promoted = stack.plugin("promote", "cancer")                 # promote now, straight from 20%
+    assert promoted.returncode == 0 and '"promote": "v2"' in promoted.stdout, promoted.stderr
+    waited = stack.plugin("status", "cancer", "--watch", "--timeout", "90", timeout=120)
+    assert waited.returncode == 0 and "Promoted" in waited.stdout.splitlines()[-1], (waited.stdout, waited.stderr)
     wait_for(isvc_serves(stack, "v2"), what="v2 serving all")
+    refused = stack.plugin("abort", "cancer")                    # nothing to abort once promoted
+    assert refused.returncode == 1 and "nothing to abort: the rollout is Promoted" in refused.stderr
 
     stack.patch('{"spec":{"paused":false,"promote":null,"model":{"version":"v1","storageUri":"%s"}}}' % uri_of("v1"))
     wait_for(lambda: status_of(stack.api).get("canaryVersion") == "v1", what="a rollout of v1 over v2")
-    stack.patch('{"spec":{"abort":true}}')
+    assert stack.plugin("abort", "cancer").returncode == 0
+    waited = stack.plugin("status", "cancer", "--watch", "--timeout", "90", timeout=120)
+    assert waited.returncode == 1 and "RolledBack" in waited.stdout.splitlines()[-1], (waited.stdout, waited.stderr)
     s = wait_for(phase_is(stack, "RolledBack"), what="aborted")
     wait_for(stable_pinned(stack, "v1"), what="v2 pinned")
     assert s["stableVersion"] == "v2" and "aborted by spec.abort" in s["message"]
+    listed = stack.plugin("get").stdout.splitlines()
+    assert listed[0].split()[:3] == ["NAME", "PHASE", "STABLE"] and listed[1].split()[:3] == ["cancer", "RolledBack", "v2"]
 
 
 def test_5_prometheus_outage_holds_the_weight_and_then_continues(stack):
@@ -193,8 +204,11 @@ def test_8_an_abort_leaves_the_revision_template_alone_and_sends_every_request_b
 
 def test_9_a_candidate_whose_predictions_shifted_is_rolled_back_by_the_drift_gate(stack):
     """v3-shifted is v2 answering `benign` for half the inputs: as fast, never failing, so only the
-    drift gate can tell (issue 15)."""
-    stack.apply(model_rollout("v3-shifted", stack.prometheus.url, **DRIFT))
+    drift gate can tell (issue 15). The latency gate is given no say: a process on this shared
+    2-core machine is at times slower for a whole window (one CI run: 7 of 160 canary requests
+    over 18ms, spread over 8 scrapes, against 0 of 595), which no time clustering can tell from a
+    slower model; that false alarm is not what this scenario is about (issue 25)."""
+    stack.apply(model_rollout("v3-shifted", stack.prometheus.url, **DRIFT, latencyTolerance=100.0))
     s = wait_for(phase_is(stack, "RolledBack", "Promoted"), timeout=180, what="a verdict")
     wait_for(stable_pinned(stack, "v3-shifted"), what="stable pinned")
     analysis = s["lastAnalysis"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -171,6 +173,14 @@ class Rollout:
 
     def patch(self, spec: str) -> None:
         self.api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", spec)
+
+    def plugin(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """`kubectl modelrollout ARGS -n NAMESPACE` as a user runs it: the real kubectl finds the
+        plugin (pyproject's console script) on PATH and passes it what follows its name."""
+        env = {**os.environ, "KUBECONFIG": str(self.kube.kubeconfig),
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        return subprocess.run([str(self.kube.bin / "kubectl"), "modelrollout", *args, "-n", self.namespace],
+                              env=env, capture_output=True, text=True, timeout=timeout)
 
     def report(self) -> str:
         """What a failed scenario needs to be understood: the rollout, what the driver and each

@@ -44,6 +44,12 @@ def _degraded(status: dict) -> tuple[str, str] | None:
     return None
 
 
+def _settling(rollout: dict, status: dict) -> bool:
+    """Promoted in serverless mode, but not yet seen routed alone (_check_serving)."""
+    mode = ((rollout.get("spec") or {}).get("strategy") or {}).get("trafficMode", "serverless")
+    return status.get("phase") == "Promoted" and mode == "serverless" and not status.get("servingVerified")
+
+
 def _unchanged(isvc: dict, patch: dict) -> bool:
     return merge_patch(isvc, patch) == isvc
 
@@ -254,7 +260,7 @@ class Reconciler:
         generation = int(meta.get("generation") or 0)
         status = {**p.status, "observedGeneration": generation,
                   "conditions": conditions(p.status["phase"], p.status.get("message", ""), generation, timestamp(now),
-                                           before.get("conditions"), _degraded(p.status))}
+                                           before.get("conditions"), _degraded(p.status), _settling(rollout, p.status))}
         stored = rollout.get("status") or {}
         if merge_patch(stored, status) != stored:   # as the apiserver merges it: a None only removes
             rollout = self.kube.write_status(rollout, status) or {**rollout, "status": merge_patch(stored, status)}

@@ -101,8 +101,11 @@ def test_a_healthy_rollout_moves_weights_in_order_and_promotes(api, operator, pr
     analysis = s["lastAnalysis"]
     assert analysis["verdict"] == "Pass" and analysis["requests"] >= 50 and "errorPValue" in analysis
     assert analysis["queries"]["canary_requests"].startswith("predictor_requests_total{")   # raw samples, per scrape
+    # Ready once KServe routes v2 alone (kstatus: Current), Reconciling until then
+    s = wait_for(lambda: (lambda s: s if s.get("servingVerified") else None)(status(api)), what="v2 routed alone")
     conditions = {c["type"]: c["status"] for c in s["conditions"]}
-    assert conditions == {"Ready": "True", "Progressing": "False", "Paused": "False", "Degraded": "False"}
+    assert conditions == {"Ready": "True", "Progressing": "False", "Paused": "False", "Degraded": "False",
+                          "Reconciling": "False", "Stalled": "False"}
     reasons = [e["reason"] for e in events_of(api, "cancer")]
     started = reasons.index("RolloutStarted")          # once KServe had rolled out v1 (applied together)
     assert set(reasons[:started]) <= {"NotRolledOut"} and reasons.count("StepAdvanced") == 1 and reasons[-1] == "Promoted"

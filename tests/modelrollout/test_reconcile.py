@@ -208,7 +208,7 @@ def test_a_serverless_rollout_waits_for_kserve_to_roll_out_the_first_revision_th
     assert s["phase"] == "Waiting" and "no rolled-out revision yet" in s["message"]
     assert [e for e in kube.log if e[0] != "status"] == [("event", "NotRolledOut")]
     assert {c["type"]: c["status"] for c in s["conditions"]} == {      # waiting is not a failure
-        "Ready": "False", "Progressing": "True", "Paused": "False", "Degraded": "False"}
+        "Ready": "False", "Progressing": "True", "Paused": "False", "Degraded": "False", "Reconciling": "True", "Stalled": "False"}
     kube.isvc["status"] = {"components": {"predictor": {"latestCreatedRevision": "cancer-predictor-00001"}}}
     r("default", "cancer")                                     # created, not yet rolled out: still waiting
     assert all(e[0] != "isvc" for e in kube.log)

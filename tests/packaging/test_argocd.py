@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from modelrollout.spec import parse_spec
-from tests.modelrollout.test_reconcile import T0, kserve_reports, make, reconciler
 
+from .phases import PHASES, phase_of
 from .rendered import REPO
 
 ARGOCD = REPO / "charts/modelrollout/files/argocd"
@@ -44,66 +44,29 @@ def lupa_table(value) -> bool:
     return lua51.lua_type(value) == "table"
 
 
-def phases() -> dict[str, dict]:
-    """One ModelRollout per phase, reconciled by the operator's Reconciler."""
-    out, clock = {}, [T0]
-    kube = make()
-    r, _ = reconciler(kube, clock)
-    r("default", "cancer")
-    out["Progressing"] = copy.deepcopy(kube.rollout)
-    kube.rollout["spec"]["paused"] = True
-    kube.rollout["metadata"]["generation"] += 1
-    r("default", "cancer")
-    out["Paused"] = copy.deepcopy(kube.rollout)
-    kube.rollout["spec"]["paused"] = False
-    kube.rollout["spec"]["abort"] = True
-    kube.rollout["metadata"]["generation"] += 1
-    r("default", "cancer")
-    out["RolledBack"] = copy.deepcopy(kube.rollout)
-    promoted = make()
-    r, _ = reconciler(promoted, clock)
-    r("default", "cancer")
-    kserve_reports(promoted, 5)
-    promoted.rollout["spec"]["promote"] = "v2"
-    promoted.rollout["metadata"]["generation"] += 1
-    r("default", "cancer")
-    out["Promoted"] = copy.deepcopy(promoted.rollout)
-    broken = make()
-    broken.rollout["spec"]["strategy"]["steps"] = [{"weight": 50}]
-    r, _ = reconciler(broken, clock)
-    r("default", "cancer")
-    out["Failed"] = copy.deepcopy(broken.rollout)
-    idle = make()
-    idle.rollout["spec"]["model"] = {"version": "v1", "storageUri": "pvc://models/cancer/v1"}
-    r, _ = reconciler(idle, clock)
-    r("default", "cancer")
-    out["Idle"] = copy.deepcopy(idle.rollout)
-    waiting = make()
-    del waiting.isvc["status"]["components"]["predictor"]["latestRolledoutRevision"]
-    r, _ = reconciler(waiting, clock)
-    r("default", "cancer")
-    out["Waiting"] = copy.deepcopy(waiting.rollout)
-    return out
-
-
-PHASES = phases()
 HEALTH = {"Progressing": "Progressing", "Paused": "Suspended", "RolledBack": "Degraded", "Promoted": "Progressing",
-          "Failed": "Degraded", "Idle": "Healthy", "Waiting": "Progressing"}
+          "Promoted, routed alone": "Healthy", "Failed": "Degraded", "Idle": "Healthy", "Waiting": "Progressing",
+          "Evaluating": "Progressing", "Holding": "Progressing"}
 
 
-@pytest.mark.parametrize("phase", list(HEALTH))
-def test_health_follows_the_phase(phase):
-    obj = PHASES[phase]
-    assert obj["status"]["phase"] == phase
+@pytest.mark.parametrize("name", list(HEALTH))
+def test_health_follows_the_phase(name):
+    obj = PHASES[name]
+    assert obj["status"]["phase"] == phase_of(name)
     hs = run(ARGOCD / "health.lua", obj)
-    assert hs["status"] == HEALTH[phase], hs
+    assert hs["status"] == HEALTH[name], hs
     assert isinstance(hs["message"], str) and hs["message"]
 
 
 def test_a_promotion_is_healthy_once_kserve_routes_it_alone():
+    assert "waiting for KServe" in run(ARGOCD / "health.lua", PHASES["Promoted"])["message"]
+    assert run(ARGOCD / "health.lua", PHASES["Promoted, routed alone"]) == {"status": "Healthy", "message": "Promoted v2"}
+
+
+def test_in_standard_mode_a_promotion_is_healthy_at_once():
+    """The operator verifies serving only in serverless mode (no Knative revisions otherwise)."""
     obj = copy.deepcopy(PHASES["Promoted"])
-    assert "waiting for KServe" in run(ARGOCD / "health.lua", obj)["message"]
-    obj["status"]["servingVerified"] = "2026-11-22T12:00:05Z"
+    obj["spec"]["strategy"]["trafficMode"] = "standard"
     assert run(ARGOCD / "health.lua", obj) == {"status": "Healthy", "message": "Promoted v2"}
 
 

@@ -16,7 +16,9 @@ local phase = s.phase
 if phase == "Idle" or phase == "Promoted" then
   hs.status = "Healthy"
   hs.message = (phase == "Promoted" and ("Promoted " .. (s.stableVersion or ""))) or ("Serving " .. (s.stableVersion or ""))
-  if phase == "Promoted" and s.servingVerified == nil then
+  local mode = (obj.spec ~= nil and obj.spec.strategy ~= nil and obj.spec.strategy.trafficMode) or "serverless"
+  -- in serverless mode the operator verifies which revisions KServe routes to (status.servingVerified)
+  if phase == "Promoted" and mode == "serverless" and s.servingVerified == nil then
     hs.status = "Progressing"
     hs.message = "Promoted " .. (s.stableVersion or "") .. "; waiting for KServe to route it alone"
   end

@@ -1,0 +1,2 @@
+"""kubectl-modelrollout: the kubectl plugin (screen.py draws a ModelRollout, cli.py talks to the
+apiserver)."""
