@@ -19,6 +19,7 @@ from prometheus_client import start_http_server
 from . import handlers  # noqa: F401  (registers the handlers)
 from .adapters import inference
 from .adapters.kube import KubeApi
+from .adapters.hooks import Hooks
 from .adapters.measure import PrometheusMeasure
 from .leader import lead, lease_name
 from .metrics import OperatorMetrics
@@ -54,8 +55,10 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("leaderelection").setLevel(logging.WARNING)   # it logs every renewal at INFO
     kube = KubeApi.from_environment()
-    reconciler = Reconciler(kube, PrometheusMeasure(kube.get_secret, kube.get_config_map), OperatorMetrics(),
-                            evaluate=functools.partial(inference.evaluate, kube.get_config_map))
+    metrics = OperatorMetrics()
+    reconciler = Reconciler(kube, PrometheusMeasure(kube.get_secret, kube.get_config_map), metrics,
+                            evaluate=functools.partial(inference.evaluate, kube.get_config_map),
+                            hooks=Hooks(kube.get_secret, metrics))
     if args.metrics_port:                       # served while waiting for the Lease too
         start_http_server(args.metrics_port, addr=args.metrics_address, registry=reconciler.metrics.registry)
     # shared by every object's memo copy: rollouts by target InferenceService (and back), locks by rollout

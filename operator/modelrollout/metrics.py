@@ -29,6 +29,12 @@ class OperatorMetrics:
         self.evaluation_score = Gauge("modelrollout_evaluation_score",
                                       "The evaluation step's score on the holdout (role: candidate or stable)",
                                       ["namespace", "name", "version", "role", "metric"], registry=r)
+        self.webhook_calls = Counter("modelrollout_webhook_calls_total",
+                                     "Webhook calls by type and outcome (ok, refused: a non-2xx answer, failed: none)",
+                                     ["type", "outcome"], registry=r)
+        self.notification_failures = Counter("modelrollout_notification_failures_total",
+                                             "Notifications and event/post-rollout webhooks not delivered (never blocking)",
+                                             ["kind"], registry=r)
         self._phases: dict[tuple[str, str], str] = {}
         self._scores: dict[tuple[str, str], list[tuple[str, ...]]] = {}
         self._weights: dict[tuple[str, str], tuple[str, str]] = {}

@@ -29,6 +29,7 @@ from .analysis import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
 from .schedule import parse_time, requeue_after, timestamp
 from .spec import RolloutSpec
 from .steps import is_last_analysed, snapped_step, steps_changed
+from .webhooks import Answer, HookAnswers
 
 Status = dict[str, Any]
 ROLLING = ("Evaluating", "Progressing", "Holding", "Paused")
@@ -68,9 +69,10 @@ class Plan:
 
 
 def traffic_of(status: Status) -> Traffic:
+    """The candidate runs at 0% while Evaluating and while the pre-rollout webhooks are asked."""
     return Traffic(status["stableVersion"], status["stableStorageUri"], status.get("canaryVersion"),
                    status.get("canaryStorageUri"), int(status.get("canaryWeight") or 0),
-                   status.get("phase") == "Evaluating")
+                   status.get("phase") == "Evaluating" or status.get("gate") == "pre-rollout")
 
 
 @dataclasses.dataclass
@@ -84,6 +86,7 @@ class _Ctx:
     pending: str = ""
     external: str | None = None    # someone else changed the InferenceService mid-rollout (ownership.py)
     blocked: str | None = None     # KServe would send what a canary does not take to a revision not running stable
+    hooks: HookAnswers = HookAnswers()
     events: list[Event] = dataclasses.field(default_factory=list)
 
     @property
@@ -99,9 +102,13 @@ class _Ctx:
         self.events.append(Event("Warning" if warning else "Normal", reason, message))
 
     def request_step(self, step: int) -> None:
-        """Ask for a step's weight; its hold starts once KServe serves it."""
+        """Ask for a step's weight; its hold starts once KServe serves it. Before the first
+        traffic, the pre-rollout webhooks (if any) must pass for this candidate: until then it
+        runs at 0% (webhooks.py)."""
         self.s.update(currentStep=step, canaryWeight=self.spec.steps[step].weight, stepRequestedAt=self.stamp,
-                      stepStartedAt=None, testedAt=None)
+                      stepStartedAt=None, testedAt=None, gate=None)
+        if self.spec.has_hooks("pre-rollout") and self.s.get("preRolloutPassed") != self.s.get("canaryVersion"):
+            self.s.update(canaryWeight=0, gate="pre-rollout")
 
 
 # -- transitions -------------------------------------------------------------------------------
@@ -113,15 +120,22 @@ def start(c: _Ctx) -> None:
                               f"the wanted candidate changed from {c.s['canaryVersion']} to {spec.version}"))
     c.s.update(canaryVersion=spec.version, canaryStorageUri=spec.storage_uri, failures=0, errors=0, looks=0,
                extraLooks=0, evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
-               inconclusiveSince=None, retry=spec.retry, pausedBy=None, guardLooks=0, guardedAt=None)
+               inconclusiveSince=None, retry=spec.retry, pausedBy=None, guardLooks=0, guardedAt=None,
+               preRolloutPassed=None, gate=None, gateCheckedAt=None)
     if spec.evaluation is not None:
         evaluate_first(c)
         return
     c.request_step(0)
     c.go("Progressing", "RolloutStarted", f"rolling out {spec.version} over {c.s['stableVersion']}: "
-         f"step 1/{len(spec.steps)} at {spec.steps[0].weight}%")
-    if spec.steps[0].weight >= 100:
+         + _first_step(c))
+    if spec.steps[0].weight >= 100 and not c.s.get("gate"):
         promote(c, "no step below 100% to analyse")
+
+
+def _first_step(c: _Ctx) -> str:
+    if c.s.get("gate") == "pre-rollout":
+        return "at 0% until the pre-rollout webhooks answer 2xx"
+    return f"step 1/{len(c.spec.steps)} at {c.spec.steps[0].weight}%"
 
 
 def start_paused(c: _Ctx) -> None:
@@ -129,7 +143,7 @@ def start_paused(c: _Ctx) -> None:
     c.s.update(canaryVersion=c.spec.version, canaryStorageUri=c.spec.storage_uri, currentStep=0, canaryWeight=0,
                stepStartedAt=None, stepRequestedAt=None, testedAt=None, failures=0, errors=0, looks=0, extraLooks=0,
                evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
-               inconclusiveSince=None, retry=c.spec.retry, pausedBy="spec")
+               inconclusiveSince=None, retry=c.spec.retry, pausedBy="spec", preRolloutPassed=None, gate=None)
     c.go("Paused", "Paused", f"{c.spec.version} waits at 0% while spec.paused is set")
 
 
@@ -144,14 +158,14 @@ def promote(c: _Ctx, why: str) -> None:
     version = c.s["canaryVersion"]
     c.s.update(stableVersion=version, stableStorageUri=c.s["canaryStorageUri"], canaryVersion=None,
                canaryStorageUri=None, canaryWeight=0, currentStep=None, stepStartedAt=None, stepRequestedAt=None,
-               inconclusiveSince=None, servingVerified=None, servingError=None)
+               inconclusiveSince=None, servingVerified=None, servingError=None, gate=None)
     c.go("Promoted", "Promoted", f"{version} promoted to stable: {why}")
 
 
 def roll_back(c: _Ctx, why: str) -> None:
     """Stable takes everything back; status.servingVerified says once KServe routes so (reconcile.py)."""
     c.s.update(canaryWeight=0, stepStartedAt=None, stepRequestedAt=None, inconclusiveSince=None, servingVerified=None,
-               servingError=None)
+               servingError=None, gate=None)
     c.go("RolledBack", "RolledBack", f"{c.s['canaryVersion']} rolled back to {c.s['stableVersion']}: {why}", warning=True)
 
 
@@ -174,7 +188,7 @@ def roll_back_found(reason: str) -> Callable[[_Ctx], None]:
 
 def cancel(c: _Ctx) -> None:
     c.s.update(canaryVersion=None, canaryStorageUri=None, canaryWeight=0, currentStep=None, stepStartedAt=None,
-               stepRequestedAt=None)
+               stepRequestedAt=None, gate=None)
     c.go("Idle", "RolloutCancelled", f"the wanted version is stable {c.spec.version} again")
 
 
@@ -245,7 +259,7 @@ def judge_evaluation(c: _Ctx) -> None:
     assert verdict is not None
     c.s.update(evaluatedAt=c.stamp)
     if verdict.outcome == ERROR:                # counted as unreadable metrics are
-        counted = count_error(c, "the evaluation could not run", verdict)
+        counted = count_error(c, "the evaluation could not run", verdict.reason)
         if counted:
             c.go("Evaluating", "EvaluationError", f"evaluation could not run ({counted}), "
                  f"trying again in {c.spec.interval:.0f}s: {verdict.reason}", warning=True)
@@ -257,9 +271,8 @@ def judge_evaluation(c: _Ctx) -> None:
         roll_back(c, f"evaluation failed before any traffic: {verdict.reason}")
         return
     c.request_step(0)
-    c.go("Progressing", "EvaluationPassed", f"evaluation passed ({verdict.reason}); "
-         f"step 1/{len(c.spec.steps)} at {c.spec.steps[0].weight}%")
-    if c.spec.steps[0].weight >= 100:
+    c.go("Progressing", "EvaluationPassed", f"evaluation passed ({verdict.reason}); " + _first_step(c))
+    if c.spec.steps[0].weight >= 100 and not c.s.get("gate"):
         promote(c, "no step below 100% to analyse")
 
 
@@ -285,6 +298,11 @@ def keep_evidence(c: _Ctx, verdict: Verdict) -> None:
 def on_pass(c: _Ctx, verdict: Verdict) -> None:
     step = int(c.s.get("currentStep") or 0)
     c.s.update(inconclusiveSince=None, errors=0)
+    if is_last_analysed(c.spec, step) and c.spec.has_hooks("confirm-promotion"):
+        c.s.update(gate="confirm-promotion", gateCheckedAt=None)
+        c.go("Progressing", "AwaitingConfirmation", f"analysis passed at {c.s['canaryWeight']}%; "
+             "promoting once the confirm-promotion webhooks answer 2xx")
+        return
     if is_last_analysed(c.spec, step):
         promote(c, f"analysis passed at {c.s['canaryWeight']}%")
         return
@@ -320,20 +338,20 @@ def on_inconclusive(c: _Ctx, verdict: Verdict) -> None:
              f"(raise spec.retry to resume at step {int(c.s.get('currentStep') or 0) + 1}): {verdict.reason}", warning=True)
 
 
-def count_error(c: _Ctx, what: str, verdict: Verdict) -> str | None:
+def count_error(c: _Ctx, what: str, reason: str) -> str | None:
     """One more error in a row, counted apart from Inconclusive as Argo's consecutiveErrorLimit:
     at the limit it rolls back and returns None, else "errors/limit"."""
     errors, limit = int(c.s.get("errors") or 0) + 1, c.spec.analysis.consecutive_error_limit
     c.s.update(errors=errors)
     if errors >= limit:
-        roll_back(c, f"{what} {errors} times in a row: {verdict.reason}")
+        roll_back(c, f"{what} {errors} times in a row: {reason}")
         return None
     return f"{errors}/{limit}"
 
 
 def on_error(c: _Ctx, verdict: Verdict) -> None:
     """The metrics could not be read."""
-    counted = count_error(c, "metrics unreadable", verdict)
+    counted = count_error(c, "metrics unreadable", verdict.reason)
     if counted:
         hold(c, f"holding at {c.s['canaryWeight']}%: {verdict.reason} ({counted})")
 
@@ -343,6 +361,49 @@ def hold(c: _Ctx, message: str) -> None:
         c.s.update(message=message)
     else:
         c.go("Holding", "AnalysisInconclusive", message)
+
+
+# -- the webhooks' gates (webhooks.py) ---------------------------------------------------------
+
+def gate_refused(c: _Ctx, answer: Answer) -> None:
+    """A gate hook answered non-2xx or not at all: counted as an analysis Error."""
+    kind = c.s["gate"]
+    counted = count_error(c, f"the {kind} webhooks refused", answer.message)
+    c.events.append(Event("Warning", "WebhookRefused", f"{kind}: {answer.message}"))
+    if counted:
+        c.s.update(message=f"waiting for the {kind} webhooks ({counted}): {answer.message}")
+
+
+def pre_rollout(c: _Ctx) -> None:
+    answer = c.hooks.gate
+    if answer is None:
+        if not c.applied and _waited(c) >= c.spec.progress_deadline:
+            miss_deadline(c)
+        return
+    if not answer.ok:
+        gate_refused(c, answer)
+        return
+    c.s.update(preRolloutPassed=c.s["canaryVersion"], errors=0)
+    c.request_step(int(c.s.get("currentStep") or 0))
+    c.go("Progressing", "PreRolloutPassed", f"pre-rollout webhooks passed ({answer.message}); step "
+         f"{int(c.s['currentStep']) + 1}/{len(c.spec.steps)} at {c.s['canaryWeight']}%")
+    if c.s["canaryWeight"] >= 100:
+        promote(c, "no step below 100% to analyse")
+
+
+def confirm_promotion(c: _Ctx) -> None:
+    answer = c.hooks.gate
+    assert answer is not None
+    if not answer.ok:
+        gate_refused(c, answer)
+        return
+    c.s.update(gate=None, errors=0)
+    promote(c, f"analysis passed at {c.s['canaryWeight']}% and the confirm-promotion webhooks answered 2xx")
+
+
+def webhook_rollback(c: _Ctx) -> None:
+    c.events.append(Event("Warning", "WebhookRollback", c.hooks.rollback or ""))
+    roll_back(c, f"asked by a rollback webhook: {c.hooks.rollback}")
 
 
 # -- rules: the first whose guard holds applies ------------------------------------------------
@@ -367,6 +428,8 @@ RULES: list[tuple[str, Guard, Callable[[_Ctx], None]]] = [
     ("external change", lambda sp, s, c: bool(c.external) and has_canary(s), roll_back_found("ExternalChange")),
     ("serving mismatch", lambda sp, s, c: bool(c.blocked) and has_canary(s), roll_back_found("ServingMismatch")),
     ("abort", lambda sp, s, c: sp.abort and c.phase in ROLLING, lambda c: roll_back(c, "aborted by spec.abort")),
+    ("rollback webhook", lambda sp, s, c: bool(c.hooks.rollback) and c.phase in ROLLING and not _wants_candidate(sp, s),
+     webhook_rollback),
     ("refuse while aborted", lambda sp, s, c: sp.abort and _wants_candidate(sp, s), refuse_while_aborted),
     ("start paused", lambda sp, s, c: sp.paused and _wants_candidate(sp, s), start_paused),
     ("start", lambda sp, s, c: _wants_candidate(sp, s) or c.phase == "RolledBack", start),
@@ -376,12 +439,15 @@ RULES: list[tuple[str, Guard, Callable[[_Ctx], None]]] = [
     ("resume", lambda sp, s, c: not sp.paused and c.phase == "Paused" and (
         s.get("pausedBy") != "policy" or _retried(sp, s)), resume),
     ("steps edited", lambda sp, s, c: c.phase in ROLLING and steps_changed(sp, s), snap_steps),
+    ("pre-rollout", lambda sp, s, c: c.phase in ("Progressing", "Holding") and s.get("gate") == "pre-rollout", pre_rollout),
     ("step served", lambda sp, s, c: c.phase in ("Progressing", "Holding") and not s.get("stepStartedAt")
      and c.applied, confirm_step),
     ("progress deadline", lambda sp, s, c: c.phase in ("Progressing", "Holding") and not s.get("stepStartedAt")
      and _waited(c) >= sp.progress_deadline, miss_deadline),
     ("guardrail", lambda sp, s, c: c.phase in ("Progressing", "Holding") and c.verdict is not None
      and bool(c.verdict.details.get("guardrail")), guardrail_tripped),
+    ("confirm promotion", lambda sp, s, c: c.phase in ("Progressing", "Holding") and s.get("gate") == "confirm-promotion"
+     and c.hooks.gate is not None, confirm_promotion),
     ("judge", lambda sp, s, c: c.phase in ("Progressing", "Holding") and c.verdict is not None, judge_step),
     ("evaluation deadline", lambda sp, s, c: c.phase == "Evaluating" and not c.applied
      and _waited(c) >= sp.progress_deadline, miss_deadline),
@@ -405,24 +471,29 @@ def wait_for_stable(c: _Ctx, before: Status) -> None:
 
 def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: Verdict | None,
          now: dt.datetime, applied: bool = False, pending: str = "", external: str | None = None,
-         blocked: str | None = None, guarded: bool = False) -> Plan:
+         blocked: str | None = None, guarded: bool = False, hooks: HookAnswers = HookAnswers()) -> Plan:
     """serving: (version, storageUri) the InferenceService serves as stable, for a first reconcile.
     applied: KServe's status shows the status's canary weight served by a ready canary (while
     Evaluating: both versions have addresses); pending: what it is still waiting for, if not.
     verdict: the analysis's, or while Evaluating the evaluation's. external: why the InferenceService
     is not as the operator left it (ownership.external_change); blocked: where KServe would send what
     a canary does not take, when that is not stable (the router's blocked()). guarded: a guard look
-    ran (guardrail.py; a Fail comes as the verdict): counted, for its share of the budget."""
+    ran (guardrail.py; a Fail comes as the verdict): counted, for its share of the budget. hooks:
+    what the gate and rollback webhooks answered, when they were called (webhooks.py)."""
     s: Status = dict(status)
     if guarded:
         s.update(guardLooks=int(s.get("guardLooks") or 0) + 1, guardedAt=timestamp(now))
+    if hooks.gate is not None:
+        s.update(gateCheckedAt=timestamp(now))
+    if hooks.rollback_checked:
+        s.update(rollbackCheckedAt=timestamp(now))
     if not s.get("stableVersion"):
         s.update(stableVersion=serving[0], stableStorageUri=serving[1], phase="Idle", canaryWeight=0)
     if s.get("phase") in HELD:      # the spec and InferenceService are usable again: carry on from before
         s.update(phase=s.get("resumePhase") or ("Progressing" if s.get("canaryVersion") else "Idle"), resumePhase=None)
     if s.get("phase") != "RolledBack" and not (s.get("phase") == "Paused" and s.get("pausedBy") == "policy"):
         s["retry"] = spec.retry     # read where there is nothing to retry, so it cannot restart a later rollback
-    c = _Ctx(spec, s, verdict, applied, now, pending, external, blocked)
+    c = _Ctx(spec, s, verdict, applied, now, pending, external, blocked, hooks)
     before = dict(s)
     for _name, guard, transition in RULES:
         if guard(spec, s, c):

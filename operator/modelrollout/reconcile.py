@@ -19,6 +19,7 @@ import time
 from typing import Callable, Protocol
 
 from .adapters.autoscaling import stable_scale
+from .adapters.hooks import Hooks
 from .adapters.isvc import merge_patch, served_uris
 from .adapters.kube import NotFound, RoutingError
 from .adapters.traffic import ROUTERS, Router
@@ -28,9 +29,11 @@ from .conditions import conditions
 from .metrics import OperatorMetrics
 from .ownership import external_change, record
 from .planner import HELD, Event, Plan, has_canary, plan, traffic_of
-from .schedule import analysis_due, analysis_window, evaluation_due, look_alpha, parse_time, timestamp
+from .schedule import (analysis_due, analysis_window, evaluation_due, gate_due, look_alpha, parse_time,
+                       rollback_hooks_due, timestamp)
 from .preflight import WAITS, refusal
 from .spec import RolloutSpec, SpecError, parse_spec
+from .webhooks import HookAnswers
 
 
 SETTLE_SECONDS = 30.0  # after a patch, how long KServe may take before a promotion or rollback it does not show is reported
@@ -79,6 +82,7 @@ class Reconciler:
     measure: Measure
     metrics: OperatorMetrics
     evaluate: Evaluate | None = None    # None: no rollout may ask for the evaluation step
+    hooks: Hooks | None = None          # None: no rollout may have webhooks or notifications
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
 
     def __call__(self, namespace: str, name: str) -> float | None:
@@ -140,8 +144,9 @@ class Reconciler:
                 raise RuntimeError("a rollout asks for the evaluation step but this Reconciler has no evaluate adapter")
             verdict = self.evaluate(spec, namespace, addresses)
             self.metrics.decisions.labels(verdict.outcome).inc()
+        hooked = self._ask_hooks(spec, rollout, status, now, pending, unjudgeable)
         p = plan(spec, status, router.serving(isvc), verdict, now, applied=pending is None, pending=pending or "",
-                 external=external or None, blocked=blocked, guarded=guarded)
+                 external=external or None, blocked=blocked, guarded=guarded, hooks=hooked)
         patch = router.patch(isvc, p.traffic, scale, observed)
         patching = not _unchanged(isvc, patch)
         found, events = record(isvc, patching), list(p.events)
@@ -199,6 +204,29 @@ class Reconciler:
         return {"servingVerified": None, "servingError": message, "phase": "Failed", "resumePhase": s["phase"]}, [
             Event("Warning", "ServingMismatch", message)]
 
+    def _ask_hooks(self, spec: RolloutSpec, rollout: dict, status: dict, now: dt.datetime, pending: str | None,
+                   unjudgeable: bool) -> HookAnswers:
+        """The gate webhooks when due (pre-rollout once the candidate runs at 0%), and the rollback ones."""
+        if not spec.webhooks or unjudgeable:
+            return HookAnswers()
+        if self.hooks is None:
+            raise RuntimeError("a rollout has webhooks but this Reconciler has no hooks adapter")
+        gate = self.hooks.gate(rollout, status, spec.webhooks, status["gate"]) \
+            if gate_due(spec, status, now) and pending is None else None
+        checked = rollback_hooks_due(spec, status, now)
+        return HookAnswers(gate, self.hooks.asks_rollback(rollout, status, spec.webhooks) if checked else None, checked)
+
+    def _announce(self, rollout: dict, status: dict, event: Event) -> None:
+        """Event and post-rollout webhooks and notifications: sent in the background, never blocking."""
+        if self.hooks is None:
+            return
+        try:
+            spec = parse_spec(rollout.get("spec") or {})
+        except SpecError:
+            return
+        if spec.webhooks or spec.notifications:
+            self.hooks.announce(rollout, status, event, spec.webhooks, spec.notifications)
+
     def _pending(self, spec: RolloutSpec, router: Router, isvc: dict, status: dict,
                  observed: dict) -> tuple[str | None, dict | None]:
         """(what keeps KServe from serving the status's canary weight, None when it does; while
@@ -206,6 +234,10 @@ class Reconciler:
         if status.get("phase") == "Evaluating" and status.get("canaryVersion"):
             addresses, missing = router.addresses(isvc, traffic_of(status), observed)
             return (None, addresses) if addresses else (missing, None)
+        if status.get("gate") == "pre-rollout" and status.get("canaryVersion"):
+            if spec.traffic_mode != "serverless":
+                return None, None       # KServe runs no pods for a 0% canary: asked before it is written
+            return router.pending(isvc, traffic_of(status), observed), None    # its revision ready at 0%
         if not status.get("canaryVersion") or not int(status.get("canaryWeight") or 0):
             return "no canary weight to serve", None
         return router.pending(isvc, traffic_of(status), observed), None
@@ -267,6 +299,7 @@ class Reconciler:
             for event in p.events:                  # the planner emits only on transitions and verdicts
                 self.kube.emit(rollout, event)
                 self.metrics.transitions.labels(event.reason).inc()
+                self._announce(rollout, status, event)
         self.metrics.observe(meta["namespace"], meta["name"], status)
         return rollout
 

@@ -10,6 +10,7 @@ from .spec import RolloutSpec
 from .steps import hold_of, planned_looks, steps_changed
 
 Status = dict[str, Any]
+ROLLING = ("Evaluating", "Progressing", "Holding", "Paused")
 POLL_APPLIED = 10.0       # seconds between looks while waiting for KServe to serve a step (its
                           # InferenceService's watch events usually bring the look sooner)
 
@@ -36,7 +37,31 @@ def analysis_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
         return False
     if steps_changed(spec, status):
         return False                      # the plan snaps to a step first and restarts its hold
+    if status.get("gate"):
+        return False                      # waiting for webhooks: before traffic, or after the last verdict
     return _due_in(spec, status, now) == 0.0
+
+
+def _hooks_in(status: Status, key: str, spec: RolloutSpec, now: dt.datetime) -> float:
+    """Seconds until webhooks last called at status[key] are called again (each strategy interval)."""
+    tried = parse_time(status.get(key))
+    return 0.0 if tried is None else max(0.0, spec.interval - (now - tried).total_seconds())
+
+
+def gate_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
+    """The gate webhooks (status.gate: pre-rollout or confirm-promotion) are asked each interval."""
+    if not status.get("gate") or status.get("phase") not in ("Progressing", "Holding") or not left_to_judge(spec, status):
+        return False
+    return _hooks_in(status, "gateCheckedAt", spec, now) == 0.0
+
+
+def rollback_hooks_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
+    """The rollback webhooks are asked each interval while the spec's candidate rolls out."""
+    if not spec.has_hooks("rollback") or status.get("phase") not in ROLLING or spec.abort:
+        return False
+    if (spec.version, spec.storage_uri) != (status.get("canaryVersion"), status.get("canaryStorageUri")):
+        return False
+    return _hooks_in(status, "rollbackCheckedAt", spec, now) == 0.0
 
 
 def _due_in(spec: RolloutSpec, status: Status, now: dt.datetime) -> float | None:
@@ -104,6 +129,22 @@ def evaluation_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
 
 
 def requeue_after(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
+    """The next look: when the analysis, the evaluation, the guardrail or a webhook is due."""
+    due = [t for t in (_looks_in(spec, s, now), _gate_in(spec, s, now),
+                       _hooks_in(s, "rollbackCheckedAt", spec, now)
+                       if spec.has_hooks("rollback") and s.get("phase") in ROLLING else None) if t is not None]
+    return max(1.0, min(due)) if due else None
+
+
+def _gate_in(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
+    if not s.get("gate"):
+        return None
+    if s["gate"] == "pre-rollout" and not s.get("gateCheckedAt"):
+        return POLL_APPLIED                 # first asked once the candidate runs: its readiness is a watch event
+    return _hooks_in(s, "gateCheckedAt", spec, now)
+
+
+def _looks_in(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
     if s.get("phase") == "Evaluating":
         tried = parse_time(s.get("evaluatedAt"))
         return POLL_APPLIED if tried is None else max(1.0, spec.interval - (now - tried).total_seconds())

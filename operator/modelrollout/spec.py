@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from .fields import LABEL as _LABEL, SpecError, _float, _int, parse_duration
 from .sources import MetricsSpec, PrometheusAccess, parse_access, parse_metrics
+from .webhooks import NotificationSpec, WebhookSpec, parse_notifications, parse_webhooks
 
 __all__ = ["SpecError", "parse_duration", "parse_spec", "RolloutSpec", "AnalysisSpec"]
 
@@ -95,6 +96,11 @@ class RolloutSpec:
     model_name: str = ""                   # the predictor's `model` metrics label; default inference_service
     progress_deadline: float = 600.0       # seconds a step may wait for KServe to serve its weight
     evaluation: EvaluationSpec | None = None   # off unless the spec asks for it
+    webhooks: tuple[WebhookSpec, ...] = ()
+    notifications: tuple[NotificationSpec, ...] = ()
+
+    def has_hooks(self, kind: str) -> bool:
+        return any(h.type == kind for h in self.webhooks)
 
 
 def parse_steps(raw: Any) -> tuple[Step, ...]:
@@ -259,6 +265,7 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         abort=bool(spec.get("abort", False)), retry=_int(spec, "retry", "spec", 0, 0),
         model_name=str(model.get("name") or spec["inferenceService"]),
         evaluation=_evaluation(spec.get("evaluation"), mode),
+        webhooks=parse_webhooks(spec.get("webhooks")), notifications=parse_notifications(spec.get("notifications")),
     )
 
 

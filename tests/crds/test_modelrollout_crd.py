@@ -186,3 +186,34 @@ def test_the_operator_refuses_what_the_schema_refuses(field, value, _):
     # defence in depth: a spec that bypassed the schema still gets a SpecError naming the field
     with pytest.raises(SpecError):
         parse_spec(_with(field, value)["spec"])
+
+
+def test_webhooks_and_notifications_get_their_defaults(crd, namespace):
+    obj = _with("webhooks", [{"name": "smoke", "type": "pre-rollout", "url": "http://tester.ml/"}])
+    obj["spec"]["notifications"] = [{"name": "team", "urlFrom": {"secretKeyRef": {"name": "slack", "key": "url"}}}]
+    stored, error = dry_run_create(crd, namespace, obj)
+    assert error is None, error
+    assert stored["spec"]["webhooks"][0]["timeout"] == "10s"
+    assert stored["spec"]["notifications"][0] == {"name": "team", "format": "generic", "timeout": "5s",
+                                                  "urlFrom": {"secretKeyRef": {"name": "slack", "key": "url"}}}
+    parsed = parse_spec(stored["spec"])
+    assert parsed.has_hooks("pre-rollout") and parsed.notifications[0].target.secret.name == "slack"
+
+
+HOOKS = [
+    ("webhooks", [{"name": "a", "type": "pre-rollout"}], "a webhook needs exactly one of url or urlFrom"),
+    ("webhooks", [{"name": "a", "type": "later", "url": "http://x"}], "spec.webhooks[0].type"),
+    ("webhooks", [{"name": "a", "type": "event", "url": "http://x"}, {"name": "a", "type": "event", "url": "http://y"}],
+     "spec.webhooks[1]: Duplicate value"),
+    ("notifications", [{"name": "t", "format": "discord", "url": "http://x"}], "spec.notifications[0].format"),
+    ("notifications", [{"name": "t", "url": "http://x", "urlFrom": {"secretKeyRef": {"name": "a", "key": "b"}}}],
+     "a notification needs exactly one of url or urlFrom"),
+]
+
+
+@pytest.mark.parametrize("field,value,message", HOOKS, ids=[f"{f}-{i}" for i, (f, _, _) in enumerate(HOOKS)])
+def test_bad_webhooks_are_refused_by_the_schema_and_the_operator(crd, namespace, field, value, message):
+    stored, error = dry_run_create(crd, namespace, _with(field, value))
+    assert stored is None and message in error, error
+    with pytest.raises(SpecError):
+        parse_spec(_with(field, value)["spec"])

@@ -156,3 +156,11 @@ def test_helm_lint_finds_no_errors():
     import helm_python
     report = helm_python.lint(str(CHART), strict=False)
     assert report["errors"] == [] and not [m for m in report["messages"] if m["severity"] >= 3], report
+
+
+def test_the_network_policy_lets_the_operator_reach_webhooks_on_the_ports_given():
+    def egress(values=None):
+        policy = next(o for o in rendered_chart(values) if o and o["kind"] == "NetworkPolicy")
+        return {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"] if p["protocol"] == "TCP"}
+    assert egress() == {443, 6443, 9090, 80, 53}                  # https webhooks, Slack and Teams need nothing more
+    assert egress({"operator": {"networkPolicy": {"enabled": True, "webhookPorts": [8080]}}}) == {443, 6443, 9090, 80, 53, 8080}
