@@ -162,10 +162,12 @@ class Batcher:
         except asyncio.CancelledError:
             self._pump()                  # the caller went away: its rows leave the queue now
             raise
+        outputs = []
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return batch.join(results)
+            outputs.append(result)
+        return batch.join(outputs)
 
     async def drain(self) -> None:
         """Stops accepting new requests and waits until every accepted one has its answer."""
@@ -204,7 +206,7 @@ class Batcher:
         now, earliest = self._clock(), None
         if all(not w.future.done() and w.deadline is None for w in self._queue):
             return None                       # the common case: nothing to drop, no deadlines
-        live = collections.deque()
+        live: collections.deque[_Work] = collections.deque()
         for work in self._queue:
             if work.future.done():  # the client went away
                 self._queued_rows -= work.rows

@@ -55,7 +55,7 @@ def request_from_grpc(message: pb.ModelInferRequest) -> Request:
         elif t.HasField("contents") and t.datatype.upper() in _CONTENTS:
             tensor.data = getattr(t.contents, _CONTENTS[t.datatype.upper()])
         inputs.append(tensor)
-    outputs = {o.name: None for o in message.outputs} or None
+    outputs: dict[str, bool | None] | None = {o.name: None for o in message.outputs} or None
     return Request(inputs, id=message.id, parameters=message.parameters, outputs=outputs)
 
 

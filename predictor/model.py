@@ -99,6 +99,7 @@ class TorchModel(Model):
             if rows > limit:
                 raise InvalidInput(f"the request has {rows} rows; this model accepts at most {limit} per request")
             timeout = _timeout_seconds(request.parameters) or self.config.batching.request_timeout
+            assert self._queue is not None, "load() first"       # the server serves a model only once loaded
             answered = await self._queue.submit(arrays, timeout)
             outputs = codec.select_outputs(request, self.config, answered)
             for i, output, spec in self._counted:

@@ -32,7 +32,7 @@ def _get(obj: dict, key: str, kind: type | tuple, where: str, required: bool = F
             raise InvalidInput(f"{_NOT_V2}{where}{key}: Field required")
         return None
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer"}
+        names: dict[Any, str] = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer"}
         raise InvalidInput(f"{_NOT_V2}{where}{key}: should be {names.get(kind, kind)}, got {value!r:.40}")
     return value
 

@@ -30,8 +30,8 @@ def cpu_limit(cgroup: Path = Path("/sys/fs/cgroup")) -> float | None:
         return None if quota == "max" else int(quota) / int(period)
     quota_file, period_file = cgroup / "cpu" / "cpu.cfs_quota_us", cgroup / "cpu" / "cpu.cfs_period_us"
     if quota_file.is_file() and period_file.is_file():
-        quota = int(quota_file.read_text())
-        return None if quota <= 0 else quota / int(period_file.read_text())
+        quota_us = int(quota_file.read_text())
+        return None if quota_us <= 0 else quota_us / int(period_file.read_text())
     return None
 
 

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import signal
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kserve import ModelServer
@@ -36,13 +36,15 @@ from .rest import LeanInfer
 log = logging.getLogger(__name__)
 
 
-async def serving_error_handler(_request, exc: ServingError) -> JSONResponse:
+async def serving_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServingError)                 # registered for it alone
     return JSONResponse(status_code=exc.http_status, content={"error": str(exc)})
 
 
-async def bad_body_handler(_request, exc: RequestValidationError) -> JSONResponse:
+async def bad_body_handler(_request: Request, exc: Exception) -> JSONResponse:
     """Malformed JSON, or JSON that is not a V2 request: 400 with the `{"error": ...}` every
     other error has (FastAPI's default is 422 with a `detail` list)."""
+    assert isinstance(exc, RequestValidationError)       # registered for it alone
     problems = []
     for e in exc.errors():
         path = [str(p) for p in e.get("loc", ())[1:] if p != "InferenceRequest"]
@@ -51,8 +53,8 @@ async def bad_body_handler(_request, exc: RequestValidationError) -> JSONRespons
                             f"{(e.get('ctx') or {}).get('error', e.get('msg', ''))}")
         elif "bytes" not in path:           # the endpoint's other accepted body type: not the user's
             problems.append(f"{'.'.join(path) or 'body'}: {e.get('msg', '')}")
-    problems = "; ".join(problems)
-    return JSONResponse(status_code=400, content={"error": f"the request body is not a V2 inference request: {problems}"})
+    return JSONResponse(status_code=400,
+                        content={"error": f"the request body is not a V2 inference request: {'; '.join(problems)}"})
 
 
 class PredictorDataPlane(DataPlane):
@@ -94,6 +96,7 @@ def _silence(name: str) -> None:
 
 
 class DrainingModelServer(ModelServer):
+    enable_grpc: bool                  # ModelServer's, set in its __init__
     def __init__(self, *, enable_repository: bool = False, shutdown_delay: float = 0.0, lean_path: bool = True,
                  access_log: bool = False, max_body_bytes: int = 16 * 1024 * 1024, **kwargs):
         super().__init__(**kwargs)

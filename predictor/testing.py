@@ -101,6 +101,7 @@ class PredictorProcess(LoopbackServer):
         return self
 
     def wait_ready(self) -> None:
+        assert self.proc is not None, "start() first"
         wait_until_answers(f"http://{self.http_url}/v2/health/ready", self.proc, "predictor", self.log_path, self.ready_timeout)
 
     def metrics(self) -> str:

@@ -105,8 +105,8 @@ def _rollout_part(sample: VersionSample, bound: float | None) -> dict[str, Any]:
     """bound: where slow starts for both versions in this window (stable's p99 bound, as the tail test's)."""
     used = [(s.errors, s.requests) for s in sample.scrapes if s.requests > 0]
     usable = [b for b in (s.buckets for s in sample.scrapes)
-              if bound is not None and b and not stats.malformed(b) and any(le == bound for le, _ in b)]
-    tail = stats.pearson_dispersion([(stats.count_above(b, bound), b[-1][1]) for b in usable])
+              if b and not stats.malformed(b) and any(le == bound for le, _ in b)] if bound is not None else []
+    tail = stats.pearson_dispersion([(stats.count_above(b, bound), b[-1][1]) for b in usable] if bound is not None else [])
     return {"requests": sample.requests, "errors": sample.errors, "batched": sample.batched, "peers": sample.peers,
             "errorClusters": [sum(a * a / n for a, n in used), len(used)] if used else [0.0, 0],
             "tailDispersion": list(tail)}

@@ -16,8 +16,8 @@ from .analysis import FAIL, INCONCLUSIVE, PASS, VersionSample, Verdict, dispersi
 from .spec import AnalysisSpec
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.4g}ms"
+def _ms(seconds: float | None) -> str:
+    return "?" if seconds is None else f"{seconds * 1000:.4g}ms"
 
 
 @dataclasses.dataclass

@@ -38,13 +38,15 @@ def guard_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
 
 
 def guard_alpha(spec: RolloutSpec, status: Status) -> float:
-    k = int(status.get("guardLooks") or 0) + 1
-    return spec.analysis.significance * spec.analysis.guardrail.share / (k * (k + 1))
+    k, g = int(status.get("guardLooks") or 0) + 1, spec.analysis.guardrail
+    assert g is not None, "guard_due() first"
+    return spec.analysis.significance * g.share / (k * (k + 1))
 
 
 def guard(spec: RolloutSpec, m: Measurements, alpha: float) -> Verdict | None:
     """Fail on a gross failure; None otherwise (nothing to say: the hold goes on, and missing or
     malformed data are the full analysis's to judge)."""
+    assert spec.analysis.guardrail is not None, "guard_due() first"
     c, bound = m.canary, spec.analysis.guardrail.max_error_rate
     if m.error or c is None or c.requests <= 0 or _fault("canary", c):
         return None

@@ -12,6 +12,7 @@ import logging
 import sys
 import threading
 import traceback
+from typing import Any, Mapping
 
 import kopf
 
@@ -23,7 +24,7 @@ FINALIZER = f"{GROUP}/finalizer"
 SLOW_RECONCILE = 60.0        # seconds: past this, a reconcile is reported with where its thread is
 
 
-def _guarded(obj: dict) -> bool:
+def _guarded(obj: Mapping[str, Any]) -> bool:
     """kopf has put its finalizer on the rollout. Until it has, nothing may be routed: a rollout
     deleted meanwhile would vanish without restoring stable (kopf adds the finalizer in the same
     cycle; the MODIFIED event it causes brings the first reconcile)."""
@@ -79,7 +80,8 @@ async def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> float | None
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def on_change(event: kopf.RawEvent, namespace: str, name: str, memo: kopf.Memo, **_) -> None:
+async def on_change(event: kopf.RawEvent, namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+    assert namespace is not None                        # ModelRollouts are namespaced
     target = ((event.get("object") or {}).get("spec") or {}).get("inferenceService")
     before = memo.target_of.pop((namespace, name), None)     # the InferenceService it targeted until now
     if before:
@@ -96,7 +98,7 @@ async def on_change(event: kopf.RawEvent, namespace: str, name: str, memo: kopf.
 
 
 @kopf.on.event("serving.kserve.io", "v1beta1", "inferenceservices")
-async def on_inference_service(namespace: str, name: str, memo: kopf.Memo, **_) -> None:
+async def on_inference_service(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     """KServe's status moved (a canary became ready, a weight is served): look at once instead
     of waiting for the next poll."""
     for rollout_namespace, rollout in list(memo.targets.get((namespace, name), ())):
@@ -104,9 +106,11 @@ async def on_inference_service(namespace: str, name: str, memo: kopf.Memo, **_) 
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, retries=6, backoff=5)
-async def restore_stable(body: kopf.Body, namespace: str, name: str, memo: kopf.Memo, logger: kopf.Logger, **_) -> None:
+async def restore_stable(body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger,
+                         **_: Any) -> None:
     """Deleting a rollout mid-canary sends everything back to stable before the object goes.
     A refused patch is retried a few times, then the deletion goes ahead (never blocked for good)."""
+    assert namespace is not None                        # ModelRollouts are namespaced
     reconciler: Reconciler = memo.reconciler
     async with _lock(memo, namespace, name):
         try:
@@ -117,8 +121,9 @@ async def restore_stable(body: kopf.Body, namespace: str, name: str, memo: kopf.
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=5)
-async def keep_reconciling(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str, name: str,
-                           memo: kopf.Memo, **_) -> None:
+async def keep_reconciling(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str | None, name: str,
+                           memo: kopf.Memo, **_: Any) -> None:
+    assert namespace is not None                        # ModelRollouts are namespaced
     resync: float = memo.resync
     while not stopped:
         if not _guarded(body):

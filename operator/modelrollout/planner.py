@@ -63,7 +63,7 @@ class Event:
 @dataclasses.dataclass(frozen=True)
 class Plan:
     status: Status
-    traffic: Traffic
+    traffic: Traffic | None              # None: a refusal, which moves no traffic (reconcile's _fail)
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None   # seconds until the next look; None: wait for a change
 

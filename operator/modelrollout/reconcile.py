@@ -105,15 +105,17 @@ class Reconciler:
         try:
             spec = parse_spec(rollout.get("spec") or {})
         except SpecError as exc:
-            return self._fail(rollout, status, "InvalidSpec", str(exc), now)
+            self._fail(rollout, status, "InvalidSpec", str(exc), now)
+            return None                                 # until the spec changes
         try:
             isvc = self.kube.get_isvc(namespace, spec.inference_service)
         except NotFound:
-            return self._fail(rollout, status, "InferenceServiceNotFound",
-                              f"InferenceService {spec.inference_service!r} not found", now)
+            self._fail(rollout, status, "InferenceServiceNotFound", f"InferenceService {spec.inference_service!r} not found", now)
+            return None                                 # the resync looks again
         refused = refusal(spec, status, isvc)
         if refused:
-            return self._fail(rollout, status, *refused, now, phase="Waiting" if refused[0] in WAITS else "Failed")
+            self._fail(rollout, status, *refused, now, phase="Waiting" if refused[0] in WAITS else "Failed")
+            return None
         router = ROUTERS[spec.traffic_mode]
         observed = self._observe(namespace, router.observe(isvc))
         scale = stable_scale(spec.autoscaling)
@@ -132,7 +134,9 @@ class Reconciler:
             self.metrics.decisions.labels(verdict.outcome).inc()
         guarded = verdict is None and guard_due(spec, status, now) and not unjudgeable
         if guarded:                             # the hold's cheap look: the canary since the step started
-            started = parse_time(status["stepStartedAt"]).timestamp()
+            step_started = parse_time(status["stepStartedAt"])
+            assert step_started is not None                 # guard_due: only once the step is served
+            started = step_started.timestamp()
             measured = self.measure(spec, status["canaryVersion"], None, Window(started, now.timestamp(), started),
                                     namespace, self._revisions(router, isvc, observed, status))
             verdict = guard(spec, measured, guard_alpha(spec, status))
@@ -147,6 +151,7 @@ class Reconciler:
         hooked = self._ask_hooks(spec, rollout, status, now, pending, unjudgeable)
         p = plan(spec, status, router.serving(isvc), verdict, now, applied=pending is None, pending=pending or "",
                  external=external or None, blocked=blocked, guarded=guarded, hooks=hooked)
+        assert p.traffic is not None                    # plan() always says where traffic goes
         patch = router.patch(isvc, p.traffic, scale, observed)
         patching = not _unchanged(isvc, patch)
         found, events = record(isvc, patching), list(p.events)

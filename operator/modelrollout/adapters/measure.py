@@ -50,7 +50,9 @@ class PrometheusMeasure:
         """stable None: the canary alone; revisions: version -> the Knative revisions that run it (serverless)."""
         a, revisions = spec.analysis, revisions or {}
         scope = (((a.namespace_label, namespace),) if a.namespace_label else ()) + a.selector
-        target = (lambda v: Target(namespace, spec.inference_service, spec.model_name, v, revisions.get(v, ())))
+
+        def target(version: str) -> Target:
+            return Target(namespace, spec.inference_service, spec.model_name, version, revisions.get(version, ()))
         try:
             client = client_for(a.prometheus_url, a.access, namespace, {"Secret": self.read_secret, "ConfigMap": self.read_config_map})
         except (AccessError, PrometheusError) as exc:

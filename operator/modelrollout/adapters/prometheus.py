@@ -113,7 +113,9 @@ def version_sample(answers: dict[str, list[dict]], window: Window, provider: Pro
     newest = max((float(t) for s in answers["requests"] for t, _ in s["values"] if float(t) <= window.end),
                  default=window.end)
     ordered = [scrapes[k] for k in sorted(scrapes, key=lambda k: (k[1], k[0]))]
-    total = (lambda name: sum(inc for _, _, inc in increments(answers.get(name) or [], window, dims, born)))
+
+    def total(name: str) -> float:
+        return sum(inc for _, _, inc in increments(answers.get(name) or [], window, dims, born))
     return VersionSample(
         requests=sum(c[0] for c in ordered), errors=sum(c[1] for c in ordered), buckets=_buckets(whole),
         age=max(0.0, window.end - newest), batched=total("batched"), peers=total("peers"),
@@ -160,11 +162,12 @@ class PrometheusSource:
         queries = {f"canary_{k}": v for k, v in self.queries(canary, window, scope).items()}
         if stable is not None:
             queries.update({f"stable_{k}": v for k, v in self.queries(stable, window, scope).items()})
-        span = tuple(timestamp(dt.datetime.fromtimestamp(t, dt.timezone.utc)) for t in (window.start, window.end, window.since))
+        start, end, since = (timestamp(dt.datetime.fromtimestamp(t, dt.timezone.utc)) for t in (window.start, window.end, window.since))
+        span = (start, end, since)
         lacks = self.provider.lacks
         try:
             self.client.warnings.clear()
-            return Measurements(self.sample(canary, window, scope), stable and self.sample(stable, window, scope), queries,
+            return Measurements(self.sample(canary, window, scope), None if stable is None else self.sample(stable, window, scope), queries,
                                 warnings=tuple(dict.fromkeys(self.client.warnings)), window=span, lacks=lacks)
         except PrometheusError as exc:
             return Measurements(None, None, queries, error=str(exc), window=span, lacks=lacks)

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
 import kubernetes
 from kubernetes.client.rest import ApiException
@@ -36,19 +36,20 @@ class Cluster:
         self.core = kubernetes.client.CoreV1Api()
 
     def get(self, name: str) -> dict:
-        return self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+        return cast(dict, self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name))
 
-    def list(self) -> list[dict]:
-        return self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)["items"]
+    def rollouts(self) -> list[dict]:
+        listed = cast(dict, self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL))
+        return listed["items"]
 
     def patch(self, name: str, body: dict) -> dict:
-        return self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name, body)
+        return cast(dict, self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name, body))
 
     def events(self, name: str) -> list[dict]:
         raw = self.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.kind=ModelRollout,involvedObject.name={name}",
             _preload_content=False)
-        return json.loads(raw.data)["items"]
+        return json.loads(cast(Any, raw).data)["items"]          # unparsed: events.k8s.io fields kept
 
     def watch(self, name: str, timeout: float) -> Iterator[dict]:
         """The rollout as first read, then at each change, until `timeout` seconds have passed."""
@@ -87,7 +88,7 @@ def status_line(rollout: dict) -> str:
 
 def cmd_get(cluster: Cluster, args: argparse.Namespace, out: Any) -> int:
     if not args.name:
-        rows = [["NAME", "PHASE", "STABLE", "CANARY", "WEIGHT", "STEP", "MESSAGE"]] + [summary(r) for r in cluster.list()]
+        rows = [["NAME", "PHASE", "STABLE", "CANARY", "WEIGHT", "STEP", "MESSAGE"]] + [summary(r) for r in cluster.rollouts()]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         out.write("".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in rows))
         return 0
