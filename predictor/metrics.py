@@ -1,6 +1,6 @@
 """The predictor's Prometheus series. Every series carries `model` and `version`, so one
 Prometheus can compare a canary with its stable version; the operator's default queries use
-exactly these names (README, "Metrics").
+exactly these names (docs/predictor.md, "Metrics").
 """
 from __future__ import annotations
 

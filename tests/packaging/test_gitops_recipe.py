@@ -1,4 +1,4 @@
-"""The README's Argo CD `ignoreDifferences` recipe covers every InferenceService field the operator
+"""docs/gitops.md's Argo CD `ignoreDifferences` recipe covers every InferenceService field the operator
 writes: the fields are collected from what the operator's own code patches over whole rollouts
 (the reconciler in serverless mode, promoted, rolled back and aborted; the standard-mode router)."""
 import datetime as dt
@@ -18,7 +18,7 @@ from .rendered import REPO
 
 def recipe() -> tuple[list[str], list[str]]:
     """(the YAML block's jsonPointers, the pointers the prose before it lists)."""
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs/gitops.md").read_text()
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "ignoreDifferences" in b)
     entry = yaml.safe_load(block)["spec"]["ignoreDifferences"][0]
     assert (entry["group"], entry["kind"]) == ("serving.kserve.io", "InferenceService")
@@ -89,7 +89,7 @@ def covered(path: str, pointers: list[str]) -> bool:
 
 def test_the_recipe_ignores_every_field_the_operator_writes():
     pointers, prose = recipe()
-    assert sorted(prose) == sorted(pointers)                 # the README says what its YAML does
+    assert sorted(prose) == sorted(pointers)                 # the prose says what its YAML does
     written = serverless({"promote": "v2"}) | serverless({"abort": True}) | standard()
     assert "/spec/predictor/canaryTrafficPercent" in written and "/spec/canary" in written    # it saw both modes
     assert {p for p in written if not covered(p, pointers)} == set()

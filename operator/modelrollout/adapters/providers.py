@@ -1,6 +1,6 @@
 """Which series tell a version's requests, errors and latencies: a provider names them in PromQL
 and says how to read their labels; adapters/prometheus.py reads every provider the same way,
-per scrape from the raw samples (spec.analysis.metrics.provider, README "Metric providers").
+per scrape from the raw samples (spec.analysis.metrics.provider, docs/providers.md).
 
 - modelrollout: this project's predictor_* series; the only one with the batch design effect and
   the predictions the drift gate compares.
@@ -51,7 +51,7 @@ def revision_regex(revisions: tuple[str, ...]) -> str:
 
 
 class PredictorSeries:
-    """This project's predictor (README, "Metrics")."""
+    """This project's predictor (docs/predictor.md, "Metrics")."""
     name = "modelrollout"
     lacks: tuple[str, ...] = ()
     # labels that tell a series of one pod apart from its others; the rest name the pod

@@ -1,5 +1,5 @@
 -- Argo CD health check for serving.modelrollout.io/ModelRollout (resource.customizations.health).
--- Phases (README, "The ModelRollout resource"): a rollout under way is Progressing, a paused one
+-- Phases (docs/operator.md, "The ModelRollout resource"): a rollout under way is Progressing, a paused one
 -- Suspended, a rolled-back or failed one Degraded (as Argo CD shows an aborted Argo Rollout),
 -- Idle and Promoted Healthy once the operator has seen the current spec.
 local hs = {status = "Progressing", message = "Waiting for the operator to read the rollout"}
