@@ -151,8 +151,10 @@ def test_5_prometheus_outage_holds_the_weight_and_then_continues(stack):
 
 
 def test_6_a_killed_operator_resumes_at_the_same_step(stack):
+    """About resuming, not judging: the latency gate has no say (on a loaded machine it once rolled
+    the healthy v2 back at step 1: a whole-window slowdown of one process, as in test_9)."""
     steps = [{"weight": 20}, {"weight": 50, "hold": "1h"}, {"weight": 100}]
-    stack.apply(model_rollout("v2", stack.prometheus.url, steps=steps))
+    stack.apply(model_rollout("v2", stack.prometheus.url, steps=steps, latencyTolerance=100.0))
     before = wait_for(lambda: (lambda s: s if (s.get("currentStep") == 1 and s.get("stepStartedAt"))
                                or s.get("phase") == "RolledBack" else None)(status_of(stack.api)),
                       timeout=120, what="the second step served")
