@@ -38,7 +38,7 @@ from e2e.localstack.operator import OperatorProcess  # noqa: E402
 from e2e.localstack.prometheus import PrometheusServer  # noqa: E402
 from e2e.localstack.stack import OPERATOR, install_modelrollout, model_rollout  # noqa: E402
 from modelrollout.adapters.isvc import STORAGE_URI  # noqa: E402
-from predictor.testing import cpu_seconds  # noqa: E402
+from harness.processes import cpu_seconds  # noqa: E402
 from tests.integration.steady_traffic import SteadyTraffic  # noqa: E402
 
 NAMESPACE = "bench"

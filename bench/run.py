@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench import load, servers  # noqa: E402
-from predictor.testing import cpu_seconds  # noqa: E402
+from harness.processes import cpu_seconds  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)
 # The heavy model also at 128: 64 closed-loop clients and one forward pass at a time alternate

@@ -16,7 +16,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from predictor.config import load_model_config  # noqa: E402
-from predictor.testing import LoopbackServer, PredictorProcess, free_port, stop_process, wait_until_answers  # noqa: E402
+from harness.processes import LoopbackServer, PredictorProcess, free_port, stop_process, wait_until_answers  # noqa: E402
 
 SERVER_CPU = 0
 MLSERVER_VENV = Path(os.environ.get("MLSERVER_VENV", Path.home() / ".cache" / "modelrollout" / "venv-mlserver"))

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench import load, run, servers  # noqa: E402
-from predictor.testing import PredictorProcess, cpu_seconds, metric  # noqa: E402
+from harness.processes import PredictorProcess, cpu_seconds, metric  # noqa: E402
 
 CONCURRENCY = 128
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from predictor.testing import free_port
+from harness.processes import free_port
 
 from .kubernetes import Kubernetes
 from .manifests import documents, dump, of_kind, webhooks_by_url, with_data

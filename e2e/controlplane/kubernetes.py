@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from predictor.testing import free_port
+from harness.processes import free_port
 
 from . import netns
 from .pki import Pki

@@ -17,7 +17,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from predictor.testing import wait_until_answers
+from harness.processes import wait_until_answers
 
 HERE = Path(__file__).resolve().parent
 CLONE_NEWNET = 0x40000000

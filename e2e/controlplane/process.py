@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from predictor.testing import stop_process
+from harness.processes import stop_process
 
 T = TypeVar("T")
 

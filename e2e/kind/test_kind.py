@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from e2e.controlplane.process import wait_for as wait_on_condition
-from predictor.testing import free_port
+from harness.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 NS = "models"

@@ -8,7 +8,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from predictor.testing import free_port, stop_process, wait_until_answers
+from harness.processes import free_port, stop_process, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from predictor.testing import free_port
+from harness.processes import free_port
 
 Target = str | tuple[str, dict[str, str]]      # an address, or one with labels of its own
 

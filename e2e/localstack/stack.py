@@ -22,7 +22,7 @@ from e2e.controlplane.kubernetes import Namespaced, condition_true
 from e2e.controlplane.manifests import dump
 from e2e.controlplane.process import wait_for
 from e2e.controlplane.routing import PlatformRoutes
-from predictor.testing import PredictorProcess
+from harness.processes import PredictorProcess
 
 from .driver import TrafficDriver
 from .gateway import Gateway

@@ -7,7 +7,7 @@ import threading
 from prometheus_client import CollectorRegistry, start_http_server
 
 from predictor.metrics import PredictorMetrics
-from predictor.testing import free_port
+from harness.processes import free_port
 
 
 class Exporter:

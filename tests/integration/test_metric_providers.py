@@ -13,7 +13,7 @@ from modelrollout.adapters.prometheus import PrometheusClient, PrometheusSource
 from modelrollout.adapters.providers import CustomSeries, KnativeSeries, Target
 from modelrollout.analysis import Window
 from modelrollout.sources import CustomQueries
-from predictor.testing import free_port
+from harness.processes import free_port
 
 from e2e.controlplane.pod import USER_PORT, QueueProxiedPod
 from e2e.controlplane.process import wait_for

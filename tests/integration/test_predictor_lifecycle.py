@@ -17,7 +17,7 @@ import tritonclient.http as httpclient
 import yaml
 from tritonclient.utils import InferenceServerException
 
-from predictor.testing import PredictorProcess, metric
+from harness.processes import PredictorProcess, metric
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

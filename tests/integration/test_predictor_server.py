@@ -16,7 +16,7 @@ from tritonclient.utils import InferenceServerException
 
 from predictor.config import load_model_config
 from predictor.runtime import TorchRunner, load_module
-from predictor.testing import PredictorProcess, metric
+from harness.processes import PredictorProcess, metric
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import pytest
 from modelrollout.adapters.prometheus import PrometheusClient, PrometheusSource
 from modelrollout.adapters.providers import Target
 from modelrollout.analysis import Window
-from predictor.testing import free_port
+from harness.processes import free_port
 
 from e2e.controlplane.process import wait_for
 from e2e.localstack.prometheus import PrometheusServer

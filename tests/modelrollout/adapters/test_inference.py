@@ -8,7 +8,7 @@ import pytest
 from modelrollout.adapters.inference import evaluate, infer
 from modelrollout.adapters.kube import NotFound
 from modelrollout.analysis import ERROR, FAIL, PASS
-from predictor.testing import PredictorProcess
+from harness.processes import PredictorProcess
 
 from ..test_planner_evaluation import spec as evaluated_spec
 
