@@ -10,9 +10,9 @@ import math
 from typing import Sequence
 
 import numpy as np
-from kserve.errors import InvalidInput
 
 from .config import ModelConfig, TensorSpec
+from .errors import InvalidInput
 from .v2 import Output, Request, Tensor
 
 

@@ -2,7 +2,6 @@
 
 They subclass grpc_interceptor's GrpcException, so KServe's gRPC interceptor turns them into
 their status code; server.py registers one REST handler that turns them into `http_status`.
-Validation errors use KServe's own InvalidInput (HTTP 400, gRPC INVALID_ARGUMENT).
 """
 from grpc import StatusCode
 from grpc_interceptor.exceptions import GrpcException
@@ -17,6 +16,12 @@ class ServingError(GrpcException):
 
     def __str__(self) -> str:
         return self.details
+
+
+class InvalidInput(ServingError):
+    """The request is not one this model accepts; the message names the problem."""
+    http_status = 400
+    status_code = StatusCode.INVALID_ARGUMENT
 
 
 class QueueFull(ServingError):

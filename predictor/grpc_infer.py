@@ -23,7 +23,6 @@ from typing import Any, Callable
 
 import grpc
 from grpc import StatusCode, aio
-from kserve.errors import InvalidInput
 from kserve.logging import logger
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
@@ -31,6 +30,7 @@ from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
 
+from . import kserve_seam
 from .errors import ServingError
 from .v2 import Output, Request, Tensor
 
@@ -45,7 +45,7 @@ _CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_cont
 
 def request_from_grpc(message: pb.ModelInferRequest) -> Request:
     """The request as the codec reads it; the message's raw bytes are not copied."""
-    InferenceServicer.validate_grpc_request(message)     # KServe's checks, with KServe's messages
+    kserve_seam.validate_grpc_request(message)          # KServe's checks, with KServe's messages
     raw = message.raw_input_contents
     inputs = []
     for i, t in enumerate(message.inputs):
@@ -71,7 +71,7 @@ def reply_to_grpc(request: Request, outputs: list[Output], model_name: str, vers
 class LeanServicer(InferenceServicer):
     def __init__(self, data_plane, model_repository_extension, lookup: Callable[[str], Any] | None):
         super().__init__(data_plane, model_repository_extension)
-        self._lookup = lookup
+        self.data_plane, self._lookup = data_plane, lookup        # our own names, not InferenceServicer's
         self._kserve_model_infer = _with_kserve_status(super().ModelInfer, "ModelInfer")
 
     async def ModelInfer(self, request: pb.ModelInferRequest, context) -> pb.ModelInferResponse:
@@ -81,15 +81,13 @@ class LeanServicer(InferenceServicer):
         try:
             v2_request = request_from_grpc(request)
             outputs = await model.infer(v2_request, "grpc")
-        except InvalidInput as exc:
-            await context.abort(StatusCode.INVALID_ARGUMENT, exc.reason)
-        except ServingError as exc:
+        except ServingError as exc:             # InvalidInput too: INVALID_ARGUMENT
             await context.abort(exc.status_code, exc.details)
         return reply_to_grpc(v2_request, outputs, model.name, model.config.version)
 
     async def ModelMetadata(self, request: pb.ModelMetadataRequest, context) -> pb.ModelMetadataResponse:
         """With `versions` (KServe's servicer drops them)."""
-        metadata = await self._data_plane.model_metadata(model_name=request.name)
+        metadata = await self.data_plane.model_metadata(model_name=request.name)
         return pb.ModelMetadataResponse(name=metadata["name"], platform=metadata["platform"],
                                         versions=metadata.get("versions", []),
                                         inputs=metadata["inputs"], outputs=metadata["outputs"])
@@ -169,30 +167,34 @@ class LeanGRPCServer(GRPCServer):
     per call only when asked. `max_workers` threads take calls: at most that many are in the
     batcher at once, and more wait in gRPC's queue."""
 
-    def __init__(self, *args, lookup: Callable[[str], Any] | None, log_calls: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._lookup, self._log_calls = lookup, log_calls
+    def __init__(self, port: int, data_plane, model_repository_extension, kwargs: dict, grace_period: int = 30, *,
+                 lookup: Callable[[str], Any] | None, log_calls: bool = False):
+        super().__init__(port, data_plane, model_repository_extension, kwargs, grace_period=grace_period)
+        # ours, under our own names: start() and stop() below are all of this server's life
+        self.port, self.data_plane, self.repository, self.kwargs = port, data_plane, model_repository_extension, kwargs
+        self.grace_period, self._lookup, self._log_calls = grace_period, lookup, log_calls
+        self.server: grpc.Server | None = None
 
     async def start(self, max_workers):
-        self._server = grpc.server(
+        self.server = server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
             interceptors=[_LogCalls()] if self._log_calls else [],
-            options=[("grpc.max_send_message_length", self._kwargs.get("grpc_max_send_message_length")),
-                     ("grpc.max_receive_message_length", self._kwargs.get("grpc_max_receive_message_length"))])
-        servicer = LeanServicer(self._data_plane, self._model_repository_extension, self._lookup)
+            options=[("grpc.max_send_message_length", self.kwargs.get("grpc_max_send_message_length")),
+                     ("grpc.max_receive_message_length", self.kwargs.get("grpc_max_receive_message_length"))])
+        servicer = LeanServicer(self.data_plane, self.repository, self._lookup)
         for name in _OTHER_METHODS:
             setattr(servicer, name, _with_kserve_status(getattr(servicer, name), name))
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-            ThreadedServicer(servicer, asyncio.get_running_loop()), self._server)
-        self._server.add_insecure_port(f"[::]:{self._port}")
+            ThreadedServicer(servicer, asyncio.get_running_loop()), server)
+        server.add_insecure_port(f"[::]:{self.port}")
         logger.info("Starting gRPC server on port %s, %d threads (lean ModelInfer: %s)",
-                    self._port, max_workers, self._lookup is not None)
-        self._server.start()
-        await asyncio.to_thread(self._server.wait_for_termination)
+                    self.port, max_workers, self._lookup is not None)
+        server.start()
+        await asyncio.to_thread(server.wait_for_termination)
 
     async def stop(self, sig: int | None = None):
-        if self._server is not None:
+        if self.server is not None:
             logger.info("Waiting for gRPC server shutdown")
             # calls in flight finish on the event loop meanwhile, so wait off it
-            await asyncio.to_thread(self._server.stop(grace=self._grace_period).wait)
+            await asyncio.to_thread(self.server.stop(grace=self.grace_period).wait)
             logger.info("gRPC server shutdown complete")

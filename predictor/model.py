@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from kserve import Model
-from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse, RequestedOutput
 
-from . import codec, runtime, v2
+from . import codec, kserve_seam, runtime, v2
 from .batcher import Batcher, Unbatched
 from .config import ModelConfig, load_model_config
-from .errors import ServingError
+from .errors import InvalidInput, ServingError
 from .metrics import CANCELLED, PredictorMetrics
 
 log = logging.getLogger(__name__)
@@ -140,7 +139,7 @@ def _from_kserve(payload: InferRequest) -> v2.Request:
     if payload.request_outputs:
         outputs = {o.name: o.binary_data for o in payload.request_outputs}
     return v2.Request(
-        inputs=[v2.Tensor(i.name, i.datatype, i.shape, i.data, i._raw_data) for i in payload.inputs or []],
+        inputs=[v2.Tensor(i.name, i.datatype, i.shape, i.data, kserve_seam.raw_data(i)) for i in payload.inputs or []],
         id=payload.id or "", parameters=payload.parameters or {}, outputs=outputs,
         binary_output=bool(payload.use_binary_outputs))
 

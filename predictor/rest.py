@@ -15,9 +15,8 @@ import re
 from typing import Any, Callable
 
 import orjson
-from kserve.errors import InvalidInput
 
-from .errors import ServingError
+from .errors import InvalidInput, ServingError
 from .middleware import body_or_refusal, send_json
 from .v2 import Output, Request, Tensor
 

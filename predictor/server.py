@@ -23,9 +23,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kserve import ModelServer
 from kserve import logging as kserve_logging
-from kserve import model_server as kserve_model_server
 from kserve.protocol.dataplane import DataPlane
 
+from . import kserve_seam
 from .errors import ServingError
 from .grpc_infer import LeanGRPCServer
 from .middleware import BodyLimit, CancelOnDisconnect, JsonUnlessBinary
@@ -67,13 +67,13 @@ class PredictorDataPlane(DataPlane):
         says ready whatever its models are, so an unloaded or stuck model kept receiving traffic."""
         if self.draining:
             return False
-        models = self._model_registry.get_models()
+        models = kserve_seam.model_registry(self).get_models()
         return bool(models) and all([await model.healthy() for model in models.values()])
 
     async def model_metadata(self, model_name: str) -> dict:
         """With the model's platform and version (KServe leaves platform empty)."""
         metadata = await super().model_metadata(model_name)
-        model = self._model_registry.get_model(model_name)
+        model = kserve_seam.model_registry(self).get_model(model_name)
         if isinstance(model, TorchModel):
             metadata.update(platform=model.config.platform, versions=[model.config.version])
         return metadata
@@ -96,7 +96,6 @@ def _silence(name: str) -> None:
 
 
 class DrainingModelServer(ModelServer):
-    enable_grpc: bool                  # ModelServer's, set in its __init__
     def __init__(self, *, enable_repository: bool = False, shutdown_delay: float = 0.0, lean_path: bool = True,
                  access_log: bool = False, max_body_bytes: int = 16 * 1024 * 1024, **kwargs):
         super().__init__(**kwargs)
@@ -119,25 +118,26 @@ class DrainingModelServer(ModelServer):
             import uvloop
             asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
             asyncio.set_event_loop(asyncio.new_event_loop())     # KServe's setup_event_loop() asks for one
-        if self.enable_grpc:       # KServe's start() builds its own gRPC server when enable_grpc is set
-            self.enable_grpc = False
-            self._grpc_server = LeanGRPCServer(
-                self.grpc_port, self.dataplane, self.model_repository_extension, kwargs=vars(kserve_model_server.args),
+        if kserve_seam.take_over_grpc(self):
+            grpc_server = LeanGRPCServer(
+                self.grpc_port, self.dataplane, self.model_repository_extension, vars(kserve_seam.parsed_args()),
                 grace_period=self.grace_period, lookup=self.serving_model if self.lean_path else None,
                 log_calls=self.access_log)
-            self.servers.append(self._grpc_server.start(self.max_threads))
+            kserve_seam.set_grpc_server(self, grpc_server)
+            self.servers.append(grpc_server.start(self.max_threads))
         super().start(models)
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._rest_server is not None:
+        uvicorn_server = kserve_seam.uvicorn_server(self)
+        if uvicorn_server is not None:
             # uvicorn takes the signals while it serves: hand them here
-            self._rest_server._server.handle_exit = lambda sig, _frame: loop.call_soon_threadsafe(self.stop, sig)
+            uvicorn_server.handle_exit = lambda sig, _frame: loop.call_soon_threadsafe(self.stop, sig)
             if not self.access_log:          # a log line or two per request cost CPU: uvicorn's and KServe's
                 _silence("uvicorn.access")
                 _silence(kserve_logging.KSERVE_TRACE_LOGGER_NAME)
             if self.lean_path:      # outside FastAPI and its middlewares: inference skips all of them
-                self._rest_server.config.app = LeanInfer(kserve_model_server.app, self.serving_model, self.max_body_bytes)
+                kserve_seam.serve_asgi_app(self, LeanInfer(kserve_seam.rest_app(), self.serving_model, self.max_body_bytes))
         await super()._serve()
         if self._shutdown is not None:
             await self._shutdown
@@ -152,10 +152,11 @@ class DrainingModelServer(ModelServer):
 
     async def _drain_and_stop(self) -> None:
         await asyncio.sleep(self.shutdown_delay)          # routing moves away meanwhile
-        if self._rest_server is not None:
-            self._rest_server._server.should_exit = True     # uvicorn: close, finish in-flight (grace period)
-        if self._grpc_server is not None:
-            await self._grpc_server.stop()                  # in parallel with uvicorn's own shutdown
+        uvicorn_server, grpc_server = kserve_seam.uvicorn_server(self), kserve_seam.grpc_server(self)
+        if uvicorn_server is not None:
+            uvicorn_server.should_exit = True               # uvicorn: close, finish in-flight (grace period)
+        if grpc_server is not None:
+            await grpc_server.stop()                        # in parallel with uvicorn's own shutdown
         models = list(self.registered_models.get_models().values())
         await asyncio.gather(*(m.drain() for m in models if isinstance(m, TorchModel)))
         for name in list(self.registered_models.get_models()):
@@ -168,9 +169,9 @@ def build_server(*, http_port: int, grpc_port: int, enable_grpc: bool, grpc_thre
                  enable_repository: bool = False, shutdown_delay: float = 0.0,
                  lean_path: bool = True, access_log: bool = False,
                  access_log_format: str | None = None) -> DrainingModelServer:
-    configure_app(kserve_model_server.app, max_body_bytes)
+    configure_app(kserve_seam.rest_app(), max_body_bytes)
     # KServe's gRPC server reads its message limits from the arguments it parsed at import.
-    kserve_model_server.args.grpc_max_receive_message_length = max_body_bytes
+    kserve_seam.parsed_args().grpc_max_receive_message_length = max_body_bytes
     return DrainingModelServer(
         http_port=http_port, grpc_port=grpc_port, workers=1, max_threads=grpc_threads,
         enable_grpc=enable_grpc, enable_latency_logging=False, grace_period=grace_period,

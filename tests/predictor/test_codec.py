@@ -2,7 +2,7 @@ import re
 
 import numpy as np
 import pytest
-from kserve.errors import InvalidInput
+from predictor.errors import InvalidInput
 
 from predictor.codec import decode_request, select_outputs
 from predictor.config import parse_model_config

@@ -1,7 +1,7 @@
 """The gRPC path's message conversions (the server behind it: tests/integration)."""
 import numpy as np
 import pytest
-from kserve.errors import InvalidInput
+from predictor.errors import InvalidInput
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 
 from predictor.codec import decode_request

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 import pytest
-from kserve.errors import InvalidInput
+from predictor.errors import InvalidInput
 
 from predictor.codec import decode_request
 from predictor.config import parse_model_config
