@@ -26,6 +26,7 @@ import datetime as dt
 from typing import Any, Callable
 
 from .analysis import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
+from .builds import Build, Runtime, adopt, candidate, is_candidate, runtime_of, with_revision
 from .schedule import parse_time, requeue_after, timestamp
 from .spec import RolloutSpec
 from .steps import is_last_analysed, snapped_step, steps_changed
@@ -51,6 +52,16 @@ class Traffic:
     canary_uri: str | None = None
     canary_weight: int = 0
     evaluating: bool = False       # the candidate runs at 0%, for the evaluation step
+    stable_runtime: Runtime | None = None   # None: not recorded, so only storageUris tell versions apart
+    canary_runtime: Runtime | None = None
+
+    @property
+    def stable_build(self) -> Build:
+        return (self.stable_runtime or Runtime()).build(self.stable_uri)
+
+    @property
+    def canary_build(self) -> Build | None:
+        return None if self.canary_uri is None else (self.canary_runtime or Runtime()).build(self.canary_uri)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +83,8 @@ def traffic_of(status: Status) -> Traffic:
     """The candidate runs at 0% while Evaluating and while the pre-rollout webhooks are asked."""
     return Traffic(status["stableVersion"], status["stableStorageUri"], status.get("canaryVersion"),
                    status.get("canaryStorageUri"), int(status.get("canaryWeight") or 0),
-                   status.get("phase") == "Evaluating" or status.get("gate") == "pre-rollout")
+                   status.get("phase") == "Evaluating" or status.get("gate") == "pre-rollout",
+                   runtime_of(status, "stable"), runtime_of(status, "canary") if status.get("canaryVersion") else None)
 
 
 @dataclasses.dataclass
@@ -87,6 +99,7 @@ class _Ctx:
     external: str | None = None    # someone else changed the InferenceService mid-rollout (ownership.py)
     blocked: str | None = None     # KServe would send what a canary does not take to a revision not running stable
     hooks: HookAnswers = HookAnswers()
+    serving: Runtime | None = None   # stable's runtime as the InferenceService and its rolled-out revision show it
     events: list[Event] = dataclasses.field(default_factory=list)
 
     @property
@@ -118,8 +131,8 @@ def start(c: _Ctx) -> None:
     if c.s.get("canaryVersion") and c.phase in ROLLING:
         c.events.append(Event("Normal", "RolloutRestarted",
                               f"the wanted candidate changed from {c.s['canaryVersion']} to {spec.version}"))
-    c.s.update(canaryVersion=spec.version, canaryStorageUri=spec.storage_uri, failures=0, errors=0, looks=0,
-               extraLooks=0, evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
+    c.s.update(canaryVersion=spec.version, canaryStorageUri=spec.storage_uri, **_runtimes(c), failures=0, errors=0,
+               looks=0, extraLooks=0, evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
                inconclusiveSince=None, retry=spec.retry, pausedBy=None, guardLooks=0, guardedAt=None,
                preRolloutPassed=None, gate=None, gateCheckedAt=None)
     if spec.evaluation is not None:
@@ -132,6 +145,17 @@ def start(c: _Ctx) -> None:
         promote(c, "no step below 100% to analyse")
 
 
+def _runtimes(c: _Ctx) -> dict:
+    """Stable's runtime as recorded (what its revision runs filled in from the one KServe rolled
+    out, which runs stable: blocked() says so otherwise) and the candidate's, which follows from it."""
+    stable = runtime_of(c.s, "stable") or c.serving
+    if stable is None:
+        return {}
+    stable = with_revision(stable, c.serving)
+    return {"stableRuntime": stable.to_status(),
+            "canaryRuntime": candidate(stable, c.spec.runtime_version, c.spec.resources).to_status()}
+
+
 def _first_step(c: _Ctx) -> str:
     if c.s.get("gate") == "pre-rollout":
         return "at 0% until the pre-rollout webhooks answer 2xx"
@@ -140,7 +164,8 @@ def _first_step(c: _Ctx) -> str:
 
 def start_paused(c: _Ctx) -> None:
     """A new candidate while spec.paused: recorded at 0%, and it starts when un-paused."""
-    c.s.update(canaryVersion=c.spec.version, canaryStorageUri=c.spec.storage_uri, currentStep=0, canaryWeight=0,
+    c.s.update(canaryVersion=c.spec.version, canaryStorageUri=c.spec.storage_uri, **_runtimes(c), currentStep=0,
+               canaryWeight=0,
                stepStartedAt=None, stepRequestedAt=None, testedAt=None, failures=0, errors=0, looks=0, extraLooks=0,
                evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
                inconclusiveSince=None, retry=c.spec.retry, pausedBy="spec", preRolloutPassed=None, gate=None)
@@ -157,7 +182,8 @@ def refuse_while_aborted(c: _Ctx) -> None:
 def promote(c: _Ctx, why: str) -> None:
     version = c.s["canaryVersion"]
     c.s.update(stableVersion=version, stableStorageUri=c.s["canaryStorageUri"], canaryVersion=None,
-               canaryStorageUri=None, canaryWeight=0, currentStep=None, stepStartedAt=None, stepRequestedAt=None,
+               canaryStorageUri=None, stableRuntime=c.s.get("canaryRuntime"), canaryRuntime=None, canaryWeight=0,
+               currentStep=None, stepStartedAt=None, stepRequestedAt=None,
                inconclusiveSince=None, servingVerified=None, servingError=None, gate=None)
     c.go("Promoted", "Promoted", f"{version} promoted to stable: {why}")
 
@@ -187,7 +213,8 @@ def roll_back_found(reason: str) -> Callable[[_Ctx], None]:
 
 
 def cancel(c: _Ctx) -> None:
-    c.s.update(canaryVersion=None, canaryStorageUri=None, canaryWeight=0, currentStep=None, stepStartedAt=None,
+    c.s.update(canaryVersion=None, canaryStorageUri=None, canaryRuntime=None, canaryWeight=0, currentStep=None,
+               stepStartedAt=None,
                stepRequestedAt=None, gate=None)
     c.go("Idle", "RolloutCancelled", f"the wanted version is stable {c.spec.version} again")
 
@@ -409,7 +436,7 @@ def webhook_rollback(c: _Ctx) -> None:
 # -- rules: the first whose guard holds applies ------------------------------------------------
 
 def _wants_candidate(spec: RolloutSpec, s: Status) -> bool:
-    return (spec.version, spec.storage_uri) != (s.get("canaryVersion"), s.get("canaryStorageUri"))
+    return not is_candidate(spec, s)
 
 
 def _retried(spec: RolloutSpec, s: Status) -> bool:
@@ -471,7 +498,8 @@ def wait_for_stable(c: _Ctx, before: Status) -> None:
 
 def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: Verdict | None,
          now: dt.datetime, applied: bool = False, pending: str = "", external: str | None = None,
-         blocked: str | None = None, guarded: bool = False, hooks: HookAnswers = HookAnswers()) -> Plan:
+         blocked: str | None = None, guarded: bool = False, hooks: HookAnswers = HookAnswers(),
+         runtime: Runtime | None = None) -> Plan:
     """serving: (version, storageUri) the InferenceService serves as stable, for a first reconcile.
     applied: KServe's status shows the status's canary weight served by a ready canary (while
     Evaluating: both versions have addresses); pending: what it is still waiting for, if not.
@@ -479,7 +507,9 @@ def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: V
     is not as the operator left it (ownership.external_change); blocked: where KServe would send what
     a canary does not take, when that is not stable (the router's blocked()). guarded: a guard look
     ran (guardrail.py; a Fail comes as the verdict): counted, for its share of the budget. hooks:
-    what the gate and rollback webhooks answered, when they were called (webhooks.py)."""
+    what the gate and rollback webhooks answered, when they were called (webhooks.py). runtime:
+    stable's runtime fields in the InferenceService's template and, once known, what the revision
+    KServe rolled out runs (builds.py)."""
     s: Status = dict(status)
     if guarded:
         s.update(guardLooks=int(s.get("guardLooks") or 0) + 1, guardedAt=timestamp(now))
@@ -489,11 +519,13 @@ def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: V
         s.update(rollbackCheckedAt=timestamp(now))
     if not s.get("stableVersion"):
         s.update(stableVersion=serving[0], stableStorageUri=serving[1], phase="Idle", canaryWeight=0)
+    if runtime is not None and not s.get("canaryVersion") and serving[1] == s["stableStorageUri"]:
+        s.update(stableRuntime=adopt(runtime_of(s, "stable"), runtime).to_status())   # the template is the user's
     if s.get("phase") in HELD:      # the spec and InferenceService are usable again: carry on from before
         s.update(phase=s.get("resumePhase") or ("Progressing" if s.get("canaryVersion") else "Idle"), resumePhase=None)
     if s.get("phase") != "RolledBack" and not (s.get("phase") == "Paused" and s.get("pausedBy") == "policy"):
         s["retry"] = spec.retry     # read where there is nothing to retry, so it cannot restart a later rollback
-    c = _Ctx(spec, s, verdict, applied, now, pending, external, blocked, hooks)
+    c = _Ctx(spec, s, verdict, applied, now, pending, external, blocked, hooks, runtime)
     before = dict(s)
     for _name, guard, transition in RULES:
         if guard(spec, s, c):

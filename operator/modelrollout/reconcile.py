@@ -20,10 +20,11 @@ from typing import Callable, Protocol
 
 from .adapters.autoscaling import stable_scale
 from .adapters.hooks import Hooks
-from .adapters.isvc import merge_patch, served_uris
+from .adapters.isvc import all_to, merge_patch, served, shown
 from .adapters.kube import NotFound, RoutingError
 from .adapters.traffic import ROUTERS, Router
 from .analysis import Measurements, Verdict, Window, judge
+from .builds import Build
 from .guardrail import guard, guard_alpha, guard_due
 from .conditions import conditions
 from .metrics import OperatorMetrics
@@ -119,7 +120,8 @@ class Reconciler:
         router = ROUTERS[spec.traffic_mode]
         observed = self._observe(namespace, router.observe(isvc))
         scale = stable_scale(spec.autoscaling)
-        blocked = router.blocked(isvc, status.get("stableStorageUri") or router.serving(isvc)[1], observed)
+        stable = traffic_of(status).stable_build if status.get("stableVersion") else Build(router.serving(isvc)[1])
+        blocked = router.blocked(isvc, stable, observed)
         external = status.get("stableVersion") and external_change(
             status, isvc, _unchanged(isvc, router.patch(isvc, traffic_of(status), scale, observed)))
         unjudgeable = has_canary(status) and bool(external or blocked)    # the plan rolls back whatever is measured
@@ -150,7 +152,8 @@ class Reconciler:
             self.metrics.decisions.labels(verdict.outcome).inc()
         hooked = self._ask_hooks(spec, rollout, status, now, pending, unjudgeable)
         p = plan(spec, status, router.serving(isvc), verdict, now, applied=pending is None, pending=pending or "",
-                 external=external or None, blocked=blocked, guarded=guarded, hooks=hooked)
+                 external=external or None, blocked=blocked, guarded=guarded, hooks=hooked,
+                 runtime=router.stable_runtime(isvc, observed))
         assert p.traffic is not None                    # plan() always says where traffic goes
         patch = router.patch(isvc, p.traffic, scale, observed)
         patching = not _unchanged(isvc, patch)
@@ -190,21 +193,22 @@ class Reconciler:
         reason ServingMismatch, never Promoted or RolledBack; it returns once KServe catches up."""
         if spec.traffic_mode != "serverless" or s.get("phase") not in ("Promoted", "RolledBack"):
             return {}, []
-        served = served_uris(isvc, {name: obj for (_, name), obj in observed.items() if obj})
-        if served is None:
+        routing = served(isvc, {name: obj for (_, name), obj in observed.items() if obj})
+        if routing is None:
             return {}, []                           # KServe has not caught up yet: look again later
-        alone, coming = {s["stableStorageUri"]: 100}, router.next_split(isvc, observed)
-        if served == alone and coming == alone:     # and KServe's next reconcile will not replace it
+        stable, coming = traffic_of(s).stable_build, router.next_split(isvc, observed)
+        if all_to(routing, stable) and all_to(coming, stable):     # and KServe's next reconcile will not replace it
             if not s.get("servingError"):
                 return {"servingVerified": True}, []
             return {"servingVerified": True, "servingError": None}, [
-                Event("Normal", "ServingRestored", f"KServe routes all traffic to {s['stableStorageUri']} again")]
+                Event("Normal", "ServingRestored", f"KServe routes all traffic to {stable.describe()} again")]
         routed = parse_time(s.get("routedAt"))
         if routed is not None and (now - routed).total_seconds() < SETTLE_SECONDS:
             return {"servingVerified": None}, []    # KServe may still be applying the last patch
-        shown = served if served != alone or coming is None else coming     # what it routes, or will
-        message = (f"KServe {'routes' if shown is served else 'is about to route'} "
-                   f"{', '.join(f'{p}% to {u}' for u, p in shown.items())}; stable {s['stableStorageUri']} should serve all")
+        now_routed = not all_to(routing, stable) or coming is None
+        split = routing if now_routed else coming or []     # what it routes, or will
+        message = (f"KServe {'routes' if now_routed else 'is about to route'} "
+                   f"{shown(split)}; stable {stable.describe()} should serve all")
         # reported once: _finish writes (and announces) status only when it changes
         return {"servingVerified": None, "servingError": message, "phase": "Failed", "resumePhase": s["phase"]}, [
             Event("Warning", "ServingMismatch", message)]
@@ -250,9 +254,10 @@ class Reconciler:
     @staticmethod
     def _revisions(router: Router, isvc: dict, observed: dict, status: dict) -> dict[str, tuple[str, ...]]:
         """{version: the Knative revisions running it}, for providers that read revisions."""
-        running = router.revisions(isvc, observed)
-        return {status[f"{role}Version"]: running.get(status.get(f"{role}StorageUri") or "", ())
-                for role in ("canary", "stable")}
+        running, traffic = router.revisions(isvc, observed), traffic_of(status)
+        builds = {status["canaryVersion"]: traffic.canary_build, status["stableVersion"]: traffic.stable_build}
+        return {version: tuple(name for name, runs in running if build is not None and build.matches(runs))
+                for version, build in builds.items()}
 
     def _observe(self, namespace: str, wanted: list[tuple[str, str]]) -> dict:
         """The platform objects a router asked for, by (kind, name); None where absent."""

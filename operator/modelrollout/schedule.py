@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from . import stats
+from .builds import is_candidate
 from .spec import RolloutSpec
 from .steps import hold_of, planned_looks, steps_changed
 
@@ -27,7 +28,7 @@ def left_to_judge(spec: RolloutSpec, status: Status) -> bool:
     """No pause, abort or promotion overrides a verdict, and the status's candidate is the spec's."""
     if spec.paused or spec.abort or (spec.promote and spec.promote == status.get("canaryVersion")):
         return False
-    return (spec.version, spec.storage_uri) == (status.get("canaryVersion"), status.get("canaryStorageUri"))
+    return is_candidate(spec, status)
 
 
 def analysis_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
@@ -59,7 +60,7 @@ def rollback_hooks_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> b
     """The rollback webhooks are asked each interval while the spec's candidate rolls out."""
     if not spec.has_hooks("rollback") or status.get("phase") not in ROLLING or spec.abort:
         return False
-    if (spec.version, spec.storage_uri) != (status.get("canaryVersion"), status.get("canaryStorageUri")):
+    if not is_candidate(spec, status):
         return False
     return _hooks_in(status, "rollbackCheckedAt", spec, now) == 0.0
 

@@ -5,7 +5,10 @@ message that names the field.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Mapping
+
+from kubernetes.utils import parse_quantity
 
 from .fields import LABEL as _LABEL, SpecError, _float, _int, parse_duration
 from .sources import MetricsSpec, PrometheusAccess, parse_access, parse_metrics
@@ -98,6 +101,8 @@ class RolloutSpec:
     evaluation: EvaluationSpec | None = None   # off unless the spec asks for it
     webhooks: tuple[WebhookSpec, ...] = ()
     notifications: tuple[NotificationSpec, ...] = ()
+    runtime_version: str | None = None     # spec.model.runtimeVersion: the runtime image's tag; None: stable's
+    resources: Mapping | None = None       # spec.model.resources, over stable's; None: stable's
 
     def has_hooks(self, kind: str) -> bool:
         return any(h.type == kind for h in self.webhooks)
@@ -266,7 +271,40 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         model_name=str(model.get("name") or spec["inferenceService"]),
         evaluation=_evaluation(spec.get("evaluation"), mode),
         webhooks=parse_webhooks(spec.get("webhooks")), notifications=parse_notifications(spec.get("notifications")),
+        runtime_version=_runtime_version(model.get("runtimeVersion")), resources=_resources(model.get("resources")),
     )
+
+
+def _runtime_version(raw: Any) -> str | None:
+    """An image tag, as KServe puts it on the runtime's image (docker's tag grammar)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not re.fullmatch(r"[\w][\w.-]{0,127}", raw):
+        raise SpecError(f"spec.model.runtimeVersion: expected an image tag such as 0.21.0, got {raw!r}")
+    return raw
+
+
+def _resources(raw: Any) -> dict | None:
+    """Container resources: requests and limits of quantities, each request within its limit."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not raw or set(raw) - {"requests", "limits"}:
+        raise SpecError("spec.model.resources: expected requests and/or limits, such as {requests: {cpu: '2'}}")
+    out: dict[str, dict[str, str]] = {}
+    for section, values in raw.items():
+        if not isinstance(values, Mapping) or not values:
+            raise SpecError(f"spec.model.resources.{section}: expected a mapping of resource names to quantities")
+        for name, value in values.items():
+            try:
+                parse_quantity(value)
+            except ValueError:
+                raise SpecError(f"spec.model.resources.{section}.{name}: {value!r} is not a quantity such as 500m or 2Gi")
+        out[section] = {str(k): str(v) for k, v in values.items()}
+    for name, value in out.get("requests", {}).items():
+        limit = out.get("limits", {}).get(name)
+        if limit is not None and parse_quantity(value) > parse_quantity(limit):
+            raise SpecError(f"spec.model.resources.requests.{name}: {value} is more than its limit {limit}")
+    return out
 
 
 def _autoscaling(s: Any, mode: str) -> AutoscalingSpec | None:

@@ -43,6 +43,13 @@ def test_the_fields_a_rollout_moves_are_allowed(isvc):
         {"spec": {"canary": [{"trafficPercent": 10, "predictor": {"name": "v2", "model": {
             "modelFormat": {"name": "pytorch"}, "runtime": "modelrollout-torch", "storageUri": uri_of("v2")}}}]}},
         {"spec": {"canary": None}},
+        # a runtime change (issue 24): the runtime image's tag and the predictor's requests and limits
+        {"spec": {"predictor": {"canaryTrafficPercent": 20, "model": {"storageUri": uri_of("v2"), "runtimeVersion": "0.5.0",
+                                                                      "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "2"}}}}}},
+        {"spec": {"predictor": {"canaryTrafficPercent": None, "model": {"runtimeVersion": None, "resources": {"limits": {"cpu": "3"}}}}}},
+        {"spec": {"canary": [{"trafficPercent": 10, "predictor": {"name": "v2", "model": {
+            "modelFormat": {"name": "pytorch"}, "runtime": "modelrollout-torch", "storageUri": uri_of("v2"),
+            "runtimeVersion": "0.6.0", "resources": {"requests": {"memory": "3Gi"}, "limits": {"memory": "3Gi"}}}}}]}},
     ]
     for body in steps:
         result = isvc(body)
@@ -57,6 +64,10 @@ def test_the_fields_a_rollout_moves_are_allowed(isvc):
     ("an annotation", {"metadata": {"annotations": {"serving.kserve.io/storage-initializer-image": "evil.example/x:1"}}}),
     ("a canary with its own runtime", {"spec": {"canary": [{"trafficPercent": 10, "predictor": {"name": "v2", "model": {
         "modelFormat": {"name": "pytorch"}, "runtime": "kserve-torchserve", "storageUri": uri_of("v3")}}}]}}),
+    ("resource claims", {"spec": {"predictor": {"model": {"resources": {"claims": [{"name": "gpu"}]}}}}}),
+    ("a canary with resource claims", {"spec": {"canary": [{"trafficPercent": 10, "predictor": {"name": "v2", "model": {
+        "modelFormat": {"name": "pytorch"}, "runtime": "modelrollout-torch", "storageUri": uri_of("v2"),
+        "resources": {"claims": [{"name": "gpu"}]}}}}]}}),
     ("a canary with containers", {"spec": {"canary": [{"trafficPercent": 10, "predictor": {
         "name": "v2", "containers": [{"name": "kserve-container", "image": "evil.example/x:1"}]}}]}}),
 ])

@@ -122,3 +122,24 @@ def test_the_evaluation_step_is_off_unless_asked_for_and_parsed_with_defaults():
 def test_a_bad_evaluation_names_the_field(evaluation, field):
     with pytest.raises(SpecError, match=re.escape(field)):
         parse_spec(spec(evaluation=evaluation))
+
+
+@pytest.mark.parametrize("model, words", [
+    ({"runtimeVersion": "0.5/evil"}, "spec.model.runtimeVersion: expected an image tag"),
+    ({"runtimeVersion": 5}, "spec.model.runtimeVersion"),
+    ({"resources": {"requests": {"cpu": "lots"}}}, "spec.model.resources.requests.cpu: 'lots' is not a quantity"),
+    ({"resources": {"claims": [{"name": "gpu"}]}}, "spec.model.resources: expected requests and/or limits"),
+    ({"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}, "spec.model.resources.requests.cpu: 2 is more than its limit 1"),
+])
+def test_a_bad_runtime_change_is_refused_naming_the_field(model, words):
+    raw = {"inferenceService": "cancer", "model": {"version": "v2", "storageUri": "s3://m/v1", **model},
+           "analysis": {"prometheus": {"url": "http://p"}}, "strategy": {"steps": [{"weight": 100}]}}
+    with pytest.raises(SpecError, match=re.escape(words)):
+        parse_spec(raw)
+
+
+def test_a_runtime_change_is_read():
+    raw = {"inferenceService": "cancer", "analysis": {"prometheus": {"url": "http://p"}}, "strategy": {"steps": [{"weight": 100}]},
+           "model": {"version": "v2", "storageUri": "s3://m/v1", "runtimeVersion": "0.5.0", "resources": {"limits": {"memory": "4Gi"}}}}
+    s = parse_spec(raw)
+    assert (s.runtime_version, s.resources) == ("0.5.0", {"limits": {"memory": "4Gi"}})

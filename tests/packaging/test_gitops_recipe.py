@@ -50,8 +50,9 @@ class Recording:
         return {p for a, b in zip(self.specs, self.specs[1:]) for p in changed(a, b, "/spec")}
 
 
-def serverless(ending: dict) -> set[str]:
+def serverless(ending: dict, **model) -> set[str]:
     kube, clock = make(), [T0]
+    kube.rollout["spec"]["model"].update(model)
     seen = Recording(kube)
     r, _ = reconciler(kube, clock)
     r("default", "cancer")
@@ -83,6 +84,12 @@ def standard() -> set[str]:
     return out
 
 
+def all_written() -> set[str]:
+    new_runtime = {"runtimeVersion": "0.5.0", "resources": {"limits": {"memory": "2Gi"}}}
+    return (serverless({"promote": "v2"}) | serverless({"abort": True}) | serverless({"promote": "v2"}, **new_runtime)
+            | standard())
+
+
 def covered(path: str, pointers: list[str]) -> bool:
     return any(path == p or path.startswith(p + "/") for p in pointers)
 
@@ -90,7 +97,7 @@ def covered(path: str, pointers: list[str]) -> bool:
 def test_the_recipe_ignores_every_field_the_operator_writes():
     pointers, prose = recipe()
     assert sorted(prose) == sorted(pointers)                 # the prose says what its YAML does
-    written = serverless({"promote": "v2"}) | serverless({"abort": True}) | standard()
+    written = all_written()
     assert "/spec/predictor/canaryTrafficPercent" in written and "/spec/canary" in written    # it saw both modes
     assert {p for p in written if not covered(p, pointers)} == set()
 
@@ -98,5 +105,5 @@ def test_the_recipe_ignores_every_field_the_operator_writes():
 def test_the_recipe_ignores_nothing_the_operator_leaves_alone():
     """An ignored field the operator never writes would hide a user's own drift from Argo CD."""
     pointers, _ = recipe()
-    written = serverless({"promote": "v2"}) | serverless({"abort": True}) | standard()
+    written = all_written()
     assert [p for p in pointers if not any(covered(w, [p]) for w in written)] == []

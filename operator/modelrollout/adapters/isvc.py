@@ -4,8 +4,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..builds import STORAGE_URI, Build, of_revision  # noqa: F401 (STORAGE_URI: read here by tests and bench)
+
 VERSION_LABEL = "serving.modelrollout.io/version"
-STORAGE_URI = "internal.serving.kserve.io/storage-initializer-sourceuri"   # KServe stamps it on every revision
 TAG_ROUTING = "serving.kserve.io/enable-tag-routing"   # KServe then tags the latest revision's target
 
 
@@ -41,11 +42,6 @@ def predictor_status(isvc: dict) -> dict:
     return ((status(isvc).get("components") or {}).get("predictor")) or {}
 
 
-def model_of(revision: dict | None) -> str | None:
-    """The storageUri a Knative revision runs, as KServe stamped it."""
-    return (((revision or {}).get("metadata") or {}).get("annotations") or {}).get(STORAGE_URI)
-
-
 def serving(isvc: dict) -> tuple[str, str]:
     """Both modes keep stable in the main predictor: its version is the label, else the URI's last segment."""
     uri = template_uri(isvc)
@@ -58,15 +54,24 @@ def revisions_taking_traffic(isvc: dict) -> list[str]:
             if t.get("percent") and t.get("revisionName")]
 
 
-def served_uris(isvc: dict, revisions: dict[str, dict]) -> dict[str, int] | None:
-    """{storageUri: percent} of the Knative revisions KServe's status says take traffic, read from
-    the model URI KServe stamps on each revision; None until every such revision is known."""
-    out: dict[str, int] = {}
+def served(isvc: dict, revisions: dict[str, dict]) -> list[tuple[Build, int]] | None:
+    """[(what runs, percent)] of the Knative revisions KServe's status says take traffic, read from
+    each revision (builds.of_revision); None until every such revision is known."""
+    out: list[tuple[Build, int]] = []
     for target in predictor_status(isvc).get("traffic") or []:
         if not target.get("percent"):
             continue
-        uri = model_of(revisions.get(target.get("revisionName", "")))
-        if not uri:
+        build = of_revision(revisions.get(target.get("revisionName", "")))
+        if build is None:
             return None
-        out[uri] = out.get(uri, 0) + int(target["percent"])
+        out.append((build, int(target["percent"])))
     return out or None
+
+
+def all_to(split: list[tuple[Build, int]] | None, build: Build) -> bool:
+    """Every share of `split` goes to a revision running `build`."""
+    return split is not None and all(build.matches(b) for b, percent in split if percent)
+
+
+def shown(split: list[tuple[Build, int]]) -> str:
+    return ", ".join(f"{percent}% to {build.describe()}" for build, percent in split)

@@ -18,29 +18,51 @@ chosen by the storageUri those revisions run, read from the Knative revisions th
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
+from ..builds import Build, Runtime, holds, of_revision, of_template, predictor_container, quantities, replacing
 from ..planner import Traffic
 from .autoscaling import Scale
-from .isvc import TAG_ROUTING, model_of, predictor, predictor_status, serving, template_uri
+from .isvc import TAG_ROUTING, predictor, predictor_status, serving
 
 ROLES = {"created": "latestCreatedRevision", "ready": "latestReadyRevision", "rolled_out": "latestRolledoutRevision"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Revisions:
-    """The revisions KServe's status names, by role, and the storageUri each runs (None: unknown)."""
-    template: str
+    """The revisions KServe's status names, by role, and what each runs (None: unknown)."""
     names: dict[str, str | None]
-    uris: dict[str, str | None]
+    builds: dict[str, Build | None]
 
-    def runs(self, role: str) -> str | None:
-        return self.uris.get(role)
+    def runs(self, role: str) -> Build | None:
+        return self.builds.get(role)
+
+    def shows(self, role: str) -> str:
+        build = self.builds.get(role)
+        return build.describe() if build else "a model it does not name"
 
 
 def revisions(isvc: dict, observed: dict) -> Revisions:
     names = {role: predictor_status(isvc).get(field) for role, field in ROLES.items()}
-    uris = {role: model_of(observed.get(("revision", name))) if name else None for role, name in names.items()}
-    return Revisions(template_uri(isvc), names, uris)
+    return Revisions(names, {role: of_revision(observed.get(("revision", name))) if name else None
+                             for role, name in names.items()})
+
+
+def model(isvc: dict) -> dict:
+    return predictor(isvc).get("model") or {}
+
+
+def template(isvc: dict, storage_uri: str, runtime: Runtime | None) -> dict:
+    """spec.predictor.model's fields for a version: its storageUri and, where known, its runtime
+    (resources only when they differ in quantity: KServe's webhook stores them in canonical form)."""
+    fields: dict[str, Any] = {"storageUri": storage_uri}
+    if runtime is None:
+        return fields
+    fields["runtimeVersion"] = runtime.runtime_version
+    current = model(isvc).get("resources")
+    if quantities(current or {}) != quantities(runtime.resources or {}):
+        fields["resources"] = replacing(current, runtime.resources)
+    return fields
 
 
 class ServerlessRouter:
@@ -55,39 +77,51 @@ class ServerlessRouter:
         names = [status.get(field) for field in ROLES.values()] + [t.get("revisionName") for t in status.get("traffic") or []]
         return [("revision", name) for name in dict.fromkeys(names) if name]
 
-    def blocked(self, isvc: dict, stable_uri: str, observed: dict) -> str | None:
+    def stable_runtime(self, isvc: dict, observed: dict) -> Runtime | None:
+        """Stable's runtime fields as the template holds them, with what the revision KServe rolled
+        out runs when that revision runs the template's storageUri; None while the template holds
+        a canary (canaryTrafficPercent set: a candidate, or one rolled back, may be in it)."""
+        if "canaryTrafficPercent" in predictor(isvc):
+            return None
+        r, runtime = revisions(isvc, observed), of_template(model(isvc))
+        rolled_out = r.runs("rolled_out")
+        if rolled_out is None or rolled_out.storage_uri != model(isvc).get("storageUri"):
+            return runtime
+        container = predictor_container(observed.get(("revision", r.names["rolled_out"])))
+        return dataclasses.replace(runtime, image=container.get("image"), pod_resources=container.get("resources") or {})
+
+    def blocked(self, isvc: dict, stable: Build, observed: dict) -> str | None:
         """Why a canary would not split against stable: KServe sends what it does not take to the
         revision it last rolled out, and that one does not run stable (a template KServe has not
         rolled out yet, or someone else's change that made a candidate "rolled out")."""
         r = revisions(isvc, observed)
-        if r.runs("rolled_out") == stable_uri:
+        if stable.matches(r.runs("rolled_out")):
             return None
         return (f"KServe sends what a canary does not take to revision {r.names['rolled_out']} "
-                f"(latestRolledoutRevision), which runs {r.runs('rolled_out') or 'a model it does not name'}, "
-                f"not stable's {stable_uri}")
+                f"(latestRolledoutRevision), which runs {r.shows('rolled_out')}, not stable's {stable.describe()}")
 
-    def revisions(self, isvc: dict, observed: dict) -> dict[str, tuple[str, ...]]:
-        out: dict[str, tuple[str, ...]] = {}
+    def revisions(self, isvc: dict, observed: dict) -> list[tuple[str, Build]]:
+        out = []
         for kind, name in self.observe(isvc):
-            uri = model_of(observed.get((kind, name)))
-            if uri:
-                out[uri] = (*out.get(uri, ()), name)
+            build = of_revision(observed.get((kind, name)))
+            if build:
+                out.append((name, build))
         return out
 
-    def next_split(self, isvc: dict, observed: dict) -> dict[str, int] | None:
-        """{storageUri: percent} KServe's next reconcile routes, from the InferenceService's spec and
+    def next_split(self, isvc: dict, observed: dict) -> list[tuple[Build, int]] | None:
+        """[(what runs, percent)] KServe's next reconcile routes, from the InferenceService's spec and
         KServe's own bookkeeping (ksvc_reconciler.go): the percentage to the latest ready revision,
         the rest to the rolled-out one. Its status can show a split KServe is about to replace (it
         built the Knative Service from a stale read); None where a revision is not known."""
         r, canary = revisions(isvc, observed), predictor(isvc).get("canaryTrafficPercent")
         shares = [("ready", 100)] if canary is None else [("ready", int(canary)), ("rolled_out", 100 - int(canary))]
-        out: dict[str, int] = {}
+        out: list[tuple[Build, int]] = []
         for role, percent in shares:
             if percent:
-                uri = r.runs(role)
-                if uri is None:
+                build = r.runs(role)
+                if build is None:
                     return None
-                out[uri] = out.get(uri, 0) + percent
+                out.append((build, percent))
         return out
 
     def addresses(self, isvc: dict, traffic: Traffic, observed: dict) -> tuple[dict[str, str] | None, str]:
@@ -95,7 +129,7 @@ class ServerlessRouter:
         serving.kserve.io/enable-tag-routing) and the last rolled-out one `prev`; Knative gives each
         tag a URL of its own. Ready when `latest` resolves to the latest created revision (Knative
         keeps a tag on the last ready one until then) running the candidate, and `prev` runs stable."""
-        if template_uri(isvc) != traffic.canary_uri:
+        if not holds(model(isvc), traffic.canary_uri, traffic.canary_runtime):
             return None, "the InferenceService does not hold the candidate yet"
         status = predictor_status(isvc)
         created = status.get("latestCreatedRevision")
@@ -106,19 +140,21 @@ class ServerlessRouter:
                           f"annotation {TAG_ROUTING}: \"true\"")
         if latest.get("revisionName") != created:
             return None, f"the candidate's revision {created} is not ready"
-        if model_of(observed.get(("revision", created))) != traffic.canary_uri:
-            return None, f"revision {created} does not run {traffic.canary_uri} (KServe has not caught up yet)"
+        missing = _not_running(observed, created, traffic.canary_build)
+        if missing:
+            return None, missing
         if not prev.get("url"):
             return None, "KServe's status has no address for the revision it last rolled out (tag prev) yet"
-        if model_of(observed.get(("revision", prev.get("revisionName")))) != traffic.stable_uri:
-            return None, f"revision {prev.get('revisionName')}, which KServe tags prev, does not run {traffic.stable_uri}"
+        if not traffic.stable_build.matches(of_revision(observed.get(("revision", prev.get("revisionName"))))):
+            return None, (f"revision {prev.get('revisionName')}, which KServe tags prev, does not run "
+                          f"{traffic.stable_build.describe()}")
         return {"candidate": latest["url"], "stable": prev["url"]}, ""
 
     def pending(self, isvc: dict, traffic: Traffic, observed: dict) -> str | None:
         """Served when the traffic target KServe marks latestRevision carries the weight, Knative
         resolved it to the latest created revision (so it is ready: until then Knative keeps that
         share on the previous ready revision), and that revision runs the candidate's model."""
-        if template_uri(isvc) != traffic.canary_uri:
+        if not holds(model(isvc), traffic.canary_uri, traffic.canary_runtime):
             return "the InferenceService does not hold the candidate yet"
         status = predictor_status(isvc)
         created = status.get("latestCreatedRevision")
@@ -127,21 +163,30 @@ class ServerlessRouter:
             return f"KServe's status does not show {traffic.canary_weight}% on the latest revision yet"
         if latest[0].get("revisionName") != created:
             return f"the candidate's revision {created} is not ready"
-        if model_of(observed.get(("revision", created))) != traffic.canary_uri:
-            return f"revision {created} does not run {traffic.canary_uri} (KServe has not caught up yet)"
-        return None
+        return _not_running(observed, created, traffic.canary_build)
 
     def patch(self, isvc: dict, traffic: Traffic, stable: Scale, observed: dict) -> dict:
-        r = revisions(isvc, observed)
-        if traffic.canary_version and (traffic.canary_weight > 0 or traffic.evaluating):
-            if r.runs("rolled_out") != traffic.stable_uri:
+        r, canary = revisions(isvc, observed), traffic.canary_build
+        if traffic.canary_version and canary and (traffic.canary_weight > 0 or traffic.evaluating):
+            if not traffic.stable_build.matches(r.runs("rolled_out")):
                 return {}                   # the rest would not go to stable: blocked(), and the plan does not go on
-            weight = traffic.canary_weight if r.runs("ready") == traffic.canary_uri else 0
-            return {"spec": {"predictor": {"canaryTrafficPercent": weight, "model": {"storageUri": traffic.canary_uri},
+            weight = traffic.canary_weight if canary.matches(r.runs("ready")) else 0
+            return {"spec": {"predictor": {"canaryTrafficPercent": weight, "model": template(isvc, canary.storage_uri,
+                                                                                           traffic.canary_runtime),
                                            **stable.fields()}}}
-        alone = {"canaryTrafficPercent": None, "model": {"storageUri": traffic.stable_uri}, **stable.fields()}
-        if r.template == traffic.stable_uri and r.runs("ready") == traffic.stable_uri:
+        alone = {"canaryTrafficPercent": None, "model": template(isvc, traffic.stable_uri, traffic.stable_runtime),
+                 **stable.fields()}
+        if holds(model(isvc), traffic.stable_uri, traffic.stable_runtime) and traffic.stable_build.matches(r.runs("ready")):
             return {"spec": {"predictor": alone}}            # the latest ready revision runs stable: it takes all
-        if "canaryTrafficPercent" in predictor(isvc) and r.runs("rolled_out") == traffic.stable_uri:
+        if "canaryTrafficPercent" in predictor(isvc) and traffic.stable_build.matches(r.runs("rolled_out")):
             return {"spec": {"predictor": {"canaryTrafficPercent": 0}}}   # the rolled-out revision, stable, takes all
         return {"spec": {"predictor": alone}}                # no revision runs stable where KServe routes: make one
+
+
+def _not_running(observed: dict, name: str | None, build: Build | None) -> str | None:
+    """None if revision `name` runs `build`; else what it runs instead."""
+    running = of_revision(observed.get(("revision", name)))
+    if build is not None and build.matches(running):
+        return None
+    wanted = build.describe() if build else "the candidate"
+    return f"revision {name} does not run {wanted} (KServe has not caught up yet)"

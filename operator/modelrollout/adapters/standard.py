@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 
+from ..builds import Build, Runtime, of_template
 from ..planner import Traffic
 from .autoscaling import Scale
 from .isvc import predictor, serving, status
+from .serverless import template
 
 ISVC_NAME_BUDGET = 63 - 11   # KServe names a canary's objects {isvc}-{name}-predictor... within a DNS label
 
@@ -61,28 +63,43 @@ class StandardRouter:
                     "this KServe does not split standard-mode traffic (its Gateway API canary weights need a later release)")
         return None
 
-    def next_split(self, isvc: dict, observed: dict) -> dict[str, int] | None:
+    def next_split(self, isvc: dict, observed: dict) -> list[tuple[Build, int]] | None:
         return None             # not read: the serving check is serverless mode's
 
-    def revisions(self, isvc: dict, observed: dict) -> dict[str, tuple[str, ...]]:
-        return {}               # raw deployments: no Knative revisions
+    def revisions(self, isvc: dict, observed: dict) -> list[tuple[str, Build]]:
+        return []               # raw deployments: no Knative revisions
 
-    def blocked(self, isvc: dict, stable_uri: str, observed: dict) -> str | None:
+    def blocked(self, isvc: dict, stable: Build, observed: dict) -> str | None:
         return None             # stable is the main predictor: what the canary does not take goes to it
 
+    def stable_runtime(self, isvc: dict, observed: dict) -> Runtime | None:
+        """The main predictor's runtime fields (what a Deployment runs is not compared); None while
+        a canary entry is in the spec."""
+        if (isvc.get("spec") or {}).get("canary"):
+            return None
+        return of_template(predictor(isvc).get("model") or {})
+
     def patch(self, isvc: dict, traffic: Traffic, stable: Scale, observed: dict) -> dict:
-        spec = isvc.get("spec") or {}
-        model = {k: v for k, v in (predictor(isvc).get("model") or {}).items() if k != "storageUri"}
+        spec, isvc_name = isvc.get("spec") or {}, (isvc.get("metadata") or {}).get("name", "")
+        model = {k: v for k, v in (predictor(isvc).get("model") or {}).items() if k not in ("storageUri", "runtimeVersion")}
         entries = None
-        if traffic.canary_version and traffic.canary_weight > 0:
-            name = predictor_name((isvc.get("metadata") or {}).get("name", ""), traffic.canary_version)
+        if traffic.canary_version and traffic.canary_uri and traffic.canary_weight > 0:
             # no replicas: KServe sizes a canary at ceil(stable minReplicas x weight) and takes as
             # many from stable once it is ready; an explicit minReplicas would be taken whole
-            canary = {"name": name, "model": {**model, "storageUri": traffic.canary_uri}}
+            fields = {**model, **_whole(isvc, traffic.canary_uri, traffic.canary_runtime)}
+            canary = {"name": predictor_name(isvc_name, traffic.canary_version), "model": fields}
             entries = [{"trafficPercent": traffic.canary_weight, "predictor": canary}]
-        main = {"model": {"storageUri": traffic.stable_uri}, **stable.fields()}
+        main = {"model": template(isvc, traffic.stable_uri, traffic.stable_runtime), **stable.fields()}
         if not traffic.canary_version:         # promoted: the main predictor takes over the canary's Deployment
             for entry in spec.get("canary") or []:
-                if ((entry.get("predictor") or {}).get("model") or {}).get("storageUri") == traffic.stable_uri:
+                if (entry.get("predictor") or {}).get("name") == predictor_name(isvc_name, traffic.stable_version):
                     main["name"] = entry["predictor"]["name"]
         return {"spec": {"predictor": main, "canary": entries}}
+
+
+def _whole(isvc: dict, storage_uri: str, runtime: Runtime | None) -> dict:
+    """A canary entry's model fields in full (the entry replaces the list, so nothing is merged)."""
+    fields = {k: v for k, v in template(isvc, storage_uri, runtime).items() if v is not None}
+    if runtime is not None and runtime.resources is not None:
+        fields["resources"] = runtime.resources
+    return fields

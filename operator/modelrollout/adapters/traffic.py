@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ..builds import Build, Runtime
 from ..planner import Traffic
 from .autoscaling import Scale
 from .serverless import ServerlessRouter
@@ -18,7 +19,7 @@ from .standard import StandardRouter
 
 class Router(Protocol):
     def serving(self, isvc: dict) -> tuple[str, str]:
-        """(version, storageUri) the InferenceService serves as stable, for a first look."""
+        """(version, storageUri) the InferenceService's template holds: stable, at a first look."""
 
     def canary_weight(self, isvc: dict) -> int:
         """The canary's current traffic share."""
@@ -34,18 +35,23 @@ class Router(Protocol):
         """None once KServe serves the canary's weight from a ready canary running its model; else
         what is missing (waiting will tell)."""
 
-    def blocked(self, isvc: dict, stable_uri: str, observed: dict) -> str | None:
+    def stable_runtime(self, isvc: dict, observed: dict) -> Runtime | None:
+        """The template's runtimeVersion and resources, with what the revision KServe rolled out runs
+        where it runs the template's storageUri (serverless), for stable's record (builds.py); None
+        while the template holds a canary."""
+
+    def blocked(self, isvc: dict, stable: Build, observed: dict) -> str | None:
         """Why a canary written now would not split against stable (what it does not take would go
-        to a revision not running `stable_uri`), or None. Before a rollout it waits; during one,
+        to a revision not running `stable`), or None. Before a rollout it waits; during one,
         waiting cannot mend it."""
 
-    def next_split(self, isvc: dict, observed: dict) -> dict[str, int] | None:
-        """{storageUri: percent} the platform's next reconcile routes from the InferenceService as it
+    def next_split(self, isvc: dict, observed: dict) -> list[tuple[Build, int]] | None:
+        """[(what runs, percent)] the platform's next reconcile routes from the InferenceService as it
         is (serverless: KServe's bookkeeping of rolled-out revisions), None where unknown."""
 
-    def revisions(self, isvc: dict, observed: dict) -> dict[str, tuple[str, ...]]:
-        """{storageUri: names of the Knative revisions KServe names that run it} (standard: none),
-        for providers that tell versions apart by revision."""
+    def revisions(self, isvc: dict, observed: dict) -> list[tuple[str, Build]]:
+        """[(name, what it runs)] of the Knative revisions KServe names (standard: none), for
+        providers that tell versions apart by revision."""
 
     def addresses(self, isvc: dict, traffic: Traffic, observed: dict) -> tuple[dict[str, str] | None, str]:
         """({"candidate": url, "stable": url}, "") once each version has a ready address of its own

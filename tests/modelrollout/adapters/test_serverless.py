@@ -3,7 +3,8 @@ storageUri of the revisions KServe's status names (table-driven)."""
 import pytest
 
 from modelrollout.adapters.autoscaling import stable_scale
-from modelrollout.adapters.isvc import STORAGE_URI, TAG_ROUTING, merge_patch
+from modelrollout.adapters.isvc import TAG_ROUTING, merge_patch
+from modelrollout.builds import STORAGE_URI, Build
 from modelrollout.adapters.serverless import ServerlessRouter
 from modelrollout.planner import Traffic
 from modelrollout.spec import AutoscalingSpec
@@ -107,7 +108,7 @@ def test_the_evaluation_template_is_the_first_steps_and_a_rejected_candidate_sta
 ])
 def test_a_canary_is_blocked_while_kserve_would_send_the_rest_to_a_revision_not_running_stable(rolled_out, runs, blocked):
     isvc, observed = kserve(rolled_out=rolled_out, runs=runs)
-    found = ROUTER.blocked(isvc, V1, observed)
+    found = ROUTER.blocked(isvc, Build(V1), observed)
     assert (found is None) if blocked is None else blocked in found
 
 
@@ -158,4 +159,5 @@ def test_serving_reads_the_version_label_else_the_uri():
     (kserve(template=V2, canary=25, created="r2", ready="r9"), None),                        # a revision not known
 ])
 def test_the_next_split_is_what_kserves_bookkeeping_routes(state, expected):
-    assert ROUTER.next_split(*state) == expected
+    split = ROUTER.next_split(*state)
+    assert (split if split is None else {b.storage_uri: p for b, p in split}) == expected

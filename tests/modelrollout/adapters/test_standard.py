@@ -4,6 +4,7 @@ import pytest
 from modelrollout.adapters.autoscaling import stable_scale
 from modelrollout.adapters.isvc import merge_patch
 from modelrollout.adapters.standard import StandardRouter, predictor_name
+from modelrollout.builds import Build
 from modelrollout.planner import Traffic
 from modelrollout.spec import AutoscalingSpec
 
@@ -43,7 +44,7 @@ def test_standard_promotion_hands_the_canary_deployment_to_the_predictor():
 
 
 def test_what_a_canary_does_not_take_always_goes_to_stable():
-    assert StandardRouter().blocked(ISVC, "s3://m/v1", {}) is None
+    assert StandardRouter().blocked(ISVC, Build("s3://m/v1"), {}) is None
 
 
 @pytest.mark.parametrize("isvc,version,name", [
@@ -57,3 +58,19 @@ def test_canary_predictor_names_are_dns_labels_that_start_with_a_letter(isvc, ve
 
 def test_nothing_is_written_into_the_inference_service_annotations():
     assert "annotations" not in apply(CANARY_25)["metadata"]
+
+
+def test_a_runtime_change_goes_into_the_canary_entry_and_with_the_promotion_into_the_main_predictor():
+    from modelrollout.builds import Runtime, candidate
+    pod = {"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}
+    isvc = {"metadata": {"name": "cancer"}, "spec": {"predictor": {"model": {**MODEL, "storageUri": "s3://m/v1", "resources": pod}}}}
+    stable = Runtime(None, pod)
+    new = candidate(stable, "0.5.0", {"limits": {"cpu": "2"}})
+    at_25 = apply(Traffic("v1", "s3://m/v1", "v2", "s3://m/v1", 25, stable_runtime=stable, canary_runtime=new), isvc)
+    entry = at_25["spec"]["canary"][0]["predictor"]
+    assert entry == {"name": "v2", "model": {**MODEL, "storageUri": "s3://m/v1", "runtimeVersion": "0.5.0",
+                                              "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "2"}}}}
+    assert at_25["spec"]["predictor"]["model"] == isvc["spec"]["predictor"]["model"]    # stable untouched
+    promoted = apply(Traffic("v2", "s3://m/v1", stable_runtime=new), at_25)
+    assert promoted["spec"]["predictor"]["name"] == "v2" and "canary" not in promoted["spec"]
+    assert promoted["spec"]["predictor"]["model"] == entry["model"]       # the canary's Deployment, unchanged
