@@ -92,8 +92,8 @@ def test_with_the_extension_on_readiness_follows_unload_and_a_reload_keeps_the_f
 
 
 def stalling_model(folder: Path) -> Path:
-    """cancer's signature; a row whose first feature is N > 0 makes the forward pass do N
-    seconds' worth of matrix products, long past the watchdog."""
+    """cancer's signature; a row whose first feature is N > 0 makes the forward pass do 1000 N
+    matrix products (stall_for() picks N for a time on this machine), long past the watchdog."""
     class Stall(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             m = torch.ones(256, 256) / 256.0
@@ -108,10 +108,26 @@ def stalling_model(folder: Path) -> Path:
     return folder
 
 
+def stall_for(seconds: float) -> float:
+    """The first feature that makes stalling_model's pass take about `seconds` on this machine, with
+    the one torch thread the test predictors run (a fixed count took 0.48 s, under the watchdog's
+    0.5 s, on a faster CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        m, started = torch.ones(256, 256) / 256.0, time.perf_counter()
+        for _ in range(200):
+            m = m @ m
+        per_product = (time.perf_counter() - started) / 200
+    finally:
+        torch.set_num_threads(threads)
+    return seconds / per_product / 1000
+
+
 def test_the_watchdog_fails_a_stuck_pass_and_readiness_is_false_until_it_returns(tmp_path):
     with PredictorProcess(stalling_model(tmp_path), log_path=tmp_path / "p.log") as p:
         stuck = np.zeros((1, 30), np.float32)
-        stuck[0, 0] = 3.0
+        stuck[0, 0] = stall_for(3.0)
         started = time.monotonic()
         with pytest.raises(InferenceServerException, match="did not return within 0.5s") as failed:
             infer(p.http_url, stuck)
