@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "it to KServe's FastAPI and gRPC handlers, with the same checks [LEAN_PATH]")
     parser.add_argument("--access_log", type=_bool, default=_env("ACCESS_LOG", False, _bool),
                         help="log every REST request (uvicorn's access log) and gRPC call [ACCESS_LOG]")
+    parser.add_argument("--shadow_config", default=_env("SHADOW_CONFIG"),
+                        help="the shadow mirror's config file (a mounted ConfigMap key): while it names a "
+                             "candidate, a fraction of answered requests is sent to it too and the answers "
+                             "compared (predictor_shadow_*); absent or empty: off [SHADOW_CONFIG]")
     parser.set_defaults(model_name=_env("MODEL_NAME"), http_port=_env("HTTP_PORT", 8080, int),
                         grpc_port=_env("GRPC_PORT", 8081, int),
                         # gRPC's threaded server: each call holds a thread until answered, so
@@ -112,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime.set_torch_threads(args.torch_threads)
     configure = overrides(args)
-    model = TorchModel(args.model_dir, configure(load_model_config(args.model_dir)), name=args.model_name)
+    model = TorchModel(args.model_dir, configure(load_model_config(args.model_dir)), name=args.model_name,
+                       shadow_config=args.shadow_config)
     model.load()
     # torch, KServe and the model leave ~250,000 objects that live as long as the process; a full
     # collection walks them all (~0.2 s on a slow core), a p99 spike every few thousand requests.

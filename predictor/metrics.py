@@ -4,9 +4,12 @@ exactly these names (docs/predictor.md, "Metrics").
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from .shadow import Paired
 
 # The E12 series from 1 ms to 10 s: adjacent bounds at most 1.25x apart, so a 20% change in a
 # p99 moves it across a bound instead of inside one bucket.
@@ -60,6 +63,24 @@ class PredictorMetrics:
             "predictor_predictions", "Predictions answered, by output and bin (a class label, or a value bin's "
             "upper bound), for outputs whose config declares `predictions`", labels + ["output", "bin"],
             registry=registry)
+        # The shadow mirror (mirror.py): a class output's pairs and disagreements, a value
+        # output's paired differences (candidate minus this version), from which the operator
+        # tests agreement without labels.
+        self.shadow_requests = Counter(
+            "predictor_shadow_requests", "Requests mirrored to a candidate, by outcome: compared, failed "
+            "(no valid answer) or dropped (the mirror's queue was full)", labels + ["outcome"], registry=registry)
+        self.shadow_pairs = Counter(
+            "predictor_shadow_pairs", "Paired predictions of mirrored requests, by output", labels + ["output"],
+            registry=registry)
+        self.shadow_disagreements = Counter(
+            "predictor_shadow_disagreements", "Paired predictions whose class (or declared value bin) differs",
+            labels + ["output"], registry=registry)
+        self.shadow_difference = Gauge(
+            "predictor_shadow_difference_sum", "Sum of paired differences, candidate minus this version, "
+            "of value outputs", labels + ["output"], registry=registry)
+        self.shadow_squares = Counter(
+            "predictor_shadow_difference_squares", "Sum of squared paired differences of value outputs",
+            labels + ["output"], registry=registry)
 
     def for_model(self, model: str, version: str) -> "ModelMetrics":
         return ModelMetrics(self, model, version)
@@ -112,6 +133,27 @@ class ModelMetrics:
     def predicted(self, output: str, counts: dict[str, int]) -> None:
         for b, n in counts.items():
             self._predictions[output, b].inc(n)
+
+    def count_shadow(self, outputs: tuple[str, ...]) -> None:
+        """The mirror's series, every child from zero (as the request counts, for the same reason)."""
+        for outcome in ("compared", "failed", "dropped"):
+            self._m.shadow_requests.labels(**self._labels, outcome=outcome)
+        for output in outputs:
+            for series in (self._m.shadow_pairs, self._m.shadow_disagreements, self._m.shadow_difference,
+                           self._m.shadow_squares):
+                series.labels(**self._labels, output=output)
+
+    def shadow_outcome(self, outcome: str) -> None:
+        self._m.shadow_requests.labels(**self._labels, outcome=outcome).inc()
+
+    def shadow_pairs(self, pairs: Sequence[Paired]) -> None:
+        for p in pairs:
+            self._m.shadow_pairs.labels(**self._labels, output=p.output).inc(p.pairs)
+            if p.disagreements is not None:
+                self._m.shadow_disagreements.labels(**self._labels, output=p.output).inc(p.disagreements)
+            if p.difference_sum is not None:
+                self._m.shadow_difference.labels(**self._labels, output=p.output).inc(p.difference_sum)
+                self._m.shadow_squares.labels(**self._labels, output=p.output).inc(p.difference_squares or 0.0)
 
     def waited(self, seconds: float) -> None:
         self._queue_seconds.observe(seconds)

@@ -20,6 +20,7 @@ from .batcher import Batcher, Unbatched
 from .config import ModelConfig, load_model_config
 from .errors import InvalidInput, ServingError
 from .metrics import CANCELLED, PredictorMetrics
+from .mirror import Mirror
 
 log = logging.getLogger(__name__)
 _metrics: PredictorMetrics | None = None
@@ -50,7 +51,7 @@ def _timeout_seconds(parameters: Any) -> float | None:
 
 class TorchModel(Model):
     def __init__(self, model_dir: Path | str, config: ModelConfig | None = None, *,
-                 name: str | None = None, metrics: PredictorMetrics | None = None):
+                 name: str | None = None, metrics: PredictorMetrics | None = None, shadow_config: str | None = None):
         self.model_dir = Path(model_dir)
         self.config = config or load_model_config(self.model_dir)
         super().__init__(name or self.config.name)
@@ -59,6 +60,12 @@ class TorchModel(Model):
         for _, output, spec in self._counted:
             self._metrics.count_predictions(output, spec.bins)
         self._queue: Batcher | Unbatched | None = None
+        # shadow_config: the mirror's file (mirror.py); the mirror is off while it is absent or empty
+        self._mirror = None
+        if shadow_config:
+            self._metrics.count_shadow(tuple(o.name for o in self.config.outputs))
+            self._mirror = Mirror(shadow_config, self.name, self.config.version, self.config.inputs,
+                                  self.config.outputs, self._metrics)
 
     def load(self) -> bool:
         device = runtime.resolve_device(self.config.device, self.config.half)
@@ -103,6 +110,8 @@ class TorchModel(Model):
             outputs = codec.select_outputs(request, self.config, answered)
             for i, output, spec in self._counted:
                 self._metrics.predicted(output, spec.counts(answered[i]))
+            if self._mirror is not None:
+                self._mirror.offer(arrays, answered)
             code = 200
             return outputs
         except InvalidInput:
@@ -129,6 +138,8 @@ class TorchModel(Model):
         """Refuses new requests and returns once every accepted one has been answered."""
         if self._queue is not None:
             await self._queue.drain()
+        if self._mirror is not None:
+            await self._mirror.close()
 
     def stop(self) -> None:
         self.ready = False
