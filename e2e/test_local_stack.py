@@ -81,11 +81,14 @@ def test_2_a_candidate_with_errors_is_rolled_back_before_the_middle_step(stack):
 
 
 def test_3_a_candidate_with_a_latency_regression_is_rolled_back(stack):
-    stack.apply(model_rollout("v3-slow", stack.prometheus.url, maxLatencyP99="500ms"))
+    # the product's default tolerance (x1.2), not the suite's x2 that keeps jitter from rolling
+    # back healthy candidates: on a loaded CI machine stable's p99 rose into v3-slow's own range
+    # (part of the canary's requests fell below stable's p99 bound) and at x2 v3-slow was promoted
+    stack.apply(model_rollout("v3-slow", stack.prometheus.url, maxLatencyP99="500ms", latencyTolerance=1.2))
     s = wait_for(phase_is(stack, "RolledBack", "Promoted"), timeout=180, what="a verdict")
+    analysis = {k: v for k, v in s["lastAnalysis"].items() if k not in ("queries", "evidence")}
+    assert s["phase"] == "RolledBack" and analysis["verdict"] == "Fail", analysis     # the figures, if not
     wait_for(stable_pinned(stack, "v3-slow"), what="stable pinned")
-    analysis = s["lastAnalysis"]
-    assert s["phase"] == "RolledBack" and analysis["verdict"] == "Fail"
     # under the absolute limit, so the relative, statistical gate caught it
     assert analysis["latencyP99"] < 0.5 and analysis["latencyPValue"] < 0.05
     assert analysis["latencyP99"] > analysis["stableLatencyP99"] * 1.2
