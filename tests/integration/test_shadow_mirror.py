@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from e2e.localstack.prometheus import PrometheusServer
 from harness.processes import PredictorProcess, metric
+from modelrollout.adapters.prometheus import PrometheusClient
+from modelrollout.adapters.providers import Target
+from modelrollout.adapters.shadow import ShadowSource
+from modelrollout.analysis import FAIL, INCONCLUSIVE, PASS, Window
+from modelrollout.shadow import ShadowSpec, judge_shadow
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,3 +131,39 @@ def test_a_bad_config_turns_the_mirror_off_and_serving_goes_on(tmp_path):
         send(p, ROWS[:20])
         assert shadow(p, "requests_total") == 0
     assert "shadow mirror off" in (tmp_path / "stable.log").read_text() and "shadow.yaml.url" in (tmp_path / "stable.log").read_text()
+
+
+def test_prometheus_and_the_shadow_verdict_see_what_the_mirror_counted(tmp_path):
+    """The operator's side: the mirror's series scraped by a real Prometheus, read by the shadow
+    adapter from raw samples, judged: a candidate answering like stable passes, v3-shifted fails."""
+    config = tmp_path / "shadow.yaml"
+    spec = ShadowSpec(min_pairs=100, max_disagreement=0.1)
+    with PredictorProcess(V2, name="cancer", log_path=tmp_path / "same.log") as same, \
+            PredictorProcess(SHIFTED, name="cancer", log_path=tmp_path / "shifted.log") as shifted, \
+            PredictorProcess(V2, name="cancer", env={"SHADOW_CONFIG": str(config)}, log_path=tmp_path / "stable.log") as p, \
+            PrometheusServer([p.http_url]) as prom:
+        source = ShadowSource(PrometheusClient(prom.url), scrape_interval=1.0)
+        stable = Target("default", "cancer", "cancer", "v2")
+        for candidate, outcome in ((same, PASS), (shifted, FAIL)):
+            config.write_text("")
+            time.sleep(1.5)                               # the mirror reads its file each second: off
+            since = time.time()
+            wait_until(lambda: _scraped_after(prom.url, since), what="a scrape after the step began")
+            config.write_text(f"url: http://{candidate.http_url}\nfraction: 1.0\n")
+            wait_until(lambda: send(p, ROWS[:1], 1) and metric(candidate.metrics(), "predictor_requests_total") > 0,
+                       what="the mirror to follow its config")
+            send(p, ROWS, per_request=1)
+
+            def verdict():
+                sample, queries, error = source.measure(stable, Window(since, time.time(), since))
+                assert error is None and queries["pairs"].startswith('predictor_shadow_pairs_total{model="cancer",version="v2"}')
+                v = judge_shadow(spec, sample, 0.01)
+                return v if v.outcome != INCONCLUSIVE or (sample and sample.compared > len(ROWS)) else None
+            v = wait_until(verdict, what="a shadow verdict")
+            assert v.outcome == outcome, v.reason
+            assert v.details["failed"] == 0 and v.details["outputs"]["probabilities"]["designEffect"] == 1.0
+
+
+def _scraped_after(url: str, since: float) -> bool:
+    samples = PrometheusClient(url).query("timestamp(predictor_shadow_requests_total)")
+    return bool(samples) and all(float(s["value"][1]) > since for s in samples)
