@@ -18,6 +18,12 @@ def phase_is(stack, *phases):
     return phase_in(stack.api, *phases)
 
 
+def verdict_on(stack, version, *phases):
+    """The status once its phase is one of `phases` for `version`, as candidate or as stable."""
+    check = phase_is(stack, *phases)
+    return lambda: (lambda s: s if s and version in (s.get("canaryVersion"), s.get("stableVersion")) else None)(check())
+
+
 def weights_seen(history) -> list[int]:
     out = []
     for isvc in history:
@@ -257,7 +263,8 @@ def test_10_the_evaluation_step_refuses_a_worse_candidate_before_any_traffic_and
     assert {version for _, version in stack.gateway.routed} == {"v3-shifted", "v1"}
 
     stack.patch('{"spec":{"model":{"version":"v2","storageUri":"%s"}}}' % uri_of("v2"))
-    s = wait_for(phase_is(stack, "Promoted", "RolledBack"), timeout=240, what="v2's rollout to finish")
+    # v2's verdict, not v3-shifted's RolledBack still in status until the operator sees the edit
+    s = wait_for(verdict_on(stack, "v2", "Promoted", "RolledBack"), timeout=240, what="v2's rollout to finish")
     assert s["phase"] == "Promoted", s["message"]
     assert s["evaluation"]["verdict"] == "Pass" and s["evaluation"]["version"] == "v2"
     assert s["evaluation"]["candidate"] > s["evaluation"]["stable"]

@@ -103,6 +103,8 @@ class ModelMetrics:
         # series held at its first scrape, so a lazily created code="500" would lose its first errors.
         self._children: dict[tuple[str, int], tuple] = {}    # labels() costs more than the update itself
         self._predictions: dict[tuple[str, str], Any] = {}
+        self._shadow_outcomes: dict[str, Any] = {}       # the mirror's (count_shadow), when it runs
+        self._shadow_outputs: dict[str, tuple] = {}
         for protocol in PROTOCOLS:
             for code in CODES:
                 self._child(protocol, code)
@@ -136,24 +138,23 @@ class ModelMetrics:
 
     def count_shadow(self, outputs: tuple[str, ...]) -> None:
         """The mirror's series, every child from zero (as the request counts, for the same reason)."""
-        for outcome in ("compared", "failed", "dropped"):
-            self._m.shadow_requests.labels(**self._labels, outcome=outcome)
-        for output in outputs:
-            for series in (self._m.shadow_pairs, self._m.shadow_disagreements, self._m.shadow_difference,
-                           self._m.shadow_squares):
-                series.labels(**self._labels, output=output)
+        m, labels = self._m, self._labels
+        self._shadow_outcomes = {o: m.shadow_requests.labels(**labels, outcome=o) for o in ("compared", "failed", "dropped")}
+        self._shadow_outputs = {o: tuple(series.labels(**labels, output=o) for series in (
+            m.shadow_pairs, m.shadow_disagreements, m.shadow_difference, m.shadow_squares)) for o in outputs}
 
     def shadow_outcome(self, outcome: str) -> None:
-        self._m.shadow_requests.labels(**self._labels, outcome=outcome).inc()
+        self._shadow_outcomes[outcome].inc()
 
     def shadow_pairs(self, pairs: Sequence[Paired]) -> None:
         for p in pairs:
-            self._m.shadow_pairs.labels(**self._labels, output=p.output).inc(p.pairs)
+            count, disagreements, difference, squares = self._shadow_outputs[p.output]
+            count.inc(p.pairs)
             if p.disagreements is not None:
-                self._m.shadow_disagreements.labels(**self._labels, output=p.output).inc(p.disagreements)
+                disagreements.inc(p.disagreements)
             if p.difference_sum is not None:
-                self._m.shadow_difference.labels(**self._labels, output=p.output).inc(p.difference_sum)
-                self._m.shadow_squares.labels(**self._labels, output=p.output).inc(p.difference_squares or 0.0)
+                difference.inc(p.difference_sum)
+                squares.inc(p.difference_squares or 0.0)
 
     def waited(self, seconds: float) -> None:
         self._queue_seconds.observe(seconds)
