@@ -19,6 +19,7 @@ paired differences (candidate minus this version), from which a paired test need
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -45,6 +46,10 @@ class MirrorConfig:
 
     def infer_url(self, own_model: str) -> str:
         return f"{self.url.rstrip('/')}/v2/models/{self.model or own_model}/infer"
+
+    def infer_path(self, own_model: str) -> str:
+        """The path of infer_url, after the URL's own path (a gateway's prefix)."""
+        return urllib.parse.urlsplit(self.infer_url(own_model)).path
 
     def mirrors(self, version: str) -> bool:
         return self.fraction > 0 and self.source_version in (None, version)

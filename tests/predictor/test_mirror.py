@@ -3,6 +3,7 @@ import asyncio
 import os
 
 import numpy as np
+import orjson
 
 from predictor.config import TensorSpec
 from predictor.mirror import COMPARED, DROPPED, FAILED, Mirror
@@ -96,3 +97,40 @@ def test_only_the_drawn_fraction_is_sent(tmp_path):
         return seen.outcomes
 
     assert asyncio.run(scenario()) == [FAILED, FAILED]     # 0.1 and 0.29; port 9 refuses
+
+
+def test_what_waits_in_the_queue_goes_as_one_request_and_is_paired_row_by_row(tmp_path):
+    """Three queued requests of the same row shape arrive at the candidate as one request of their
+    rows, in order; a fourth of another row shape goes on its own. Outcomes count per request."""
+    async def scenario():
+        bodies = []
+
+        async def candidate(reader, writer):              # answers class 0 for every row, kept alive
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+                body = orjson.loads(await reader.readexactly(length))
+                bodies.append(body)
+                rows = body["inputs"][0]["shape"][0]
+                answer = orjson.dumps({"outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [rows, 2],
+                                                    "data": [0.9, 0.1] * rows}]})
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(answer) + answer)
+        server = await asyncio.start_server(candidate, "127.0.0.1", 0)
+        path = tmp_path / "shadow.yaml"
+        path.write_text(f"url: http://127.0.0.1:{server.sockets[0].getsockname()[1]}\nfraction: 1\n")
+        seen = Seen()
+        m = mirror(path, seen, workers=1)
+        class_one = np.array([[0.1, 0.9]], np.float32)
+        for i in range(3):                                 # row i: features [i, i]; stable said class 1 for row 1
+            m.offer([np.full((1, 2), i, np.float32)], [class_one if i == 1 else np.array([[0.8, 0.2]], np.float32)])
+        m.offer([np.zeros((1, 3), np.float32)], [np.array([[0.8, 0.2]], np.float32)])   # another row shape
+        await asyncio.wait_for(m.idle(), 10)
+        await m.close()
+        server.close()
+        return bodies, seen
+
+    bodies, seen = asyncio.run(scenario())
+    assert [b["inputs"][0]["shape"] for b in bodies] == [[3, 2], [1, 3]]    # all four queued before the worker ran
+    assert np.asarray(bodies[0]["inputs"][0]["data"]).reshape(3, 2)[:, 0].tolist() == [0, 1, 2]
+    assert seen.outcomes == [COMPARED] * 4
+    assert sum(p.pairs for p in seen.pairs) == 4 and sum(p.disagreements for p in seen.pairs) == 1
