@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from e2e.controlplane.process import wait_for as wait_until
 from e2e.localstack.prometheus import PrometheusServer
 from harness.processes import PredictorProcess, metric
 from modelrollout.adapters.prometheus import PrometheusClient
@@ -36,16 +37,6 @@ def infer(url: str, rows: np.ndarray) -> int:
 
 def shadow(p: PredictorProcess, name: str, **labels) -> float:
     return metric(p.metrics(), f"predictor_shadow_{name}", model="cancer", **labels)
-
-
-def wait_until(check, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def steady(read, quiet: float = 1.0):
