@@ -4,26 +4,10 @@ from __future__ import annotations
 import os
 import ssl
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
-from typing import Callable, TypeVar
 
-from harness.processes import stop_process
-
-T = TypeVar("T")
-
-
-def wait_for(condition: Callable[[], T], timeout: float = 60.0, what: str = "condition", interval: float = 0.1) -> T:
-    """Poll condition until it returns something true; its value is returned."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
+from harness.processes import stop_process, wait_for  # noqa: F401  (wait_for: e2e's one poller)
 
 class Daemon:
     def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None):

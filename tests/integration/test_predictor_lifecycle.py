@@ -18,6 +18,7 @@ import yaml
 from tritonclient.utils import InferenceServerException
 
 from harness.processes import PredictorProcess, metric
+from harness.processes import wait_for as wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,16 +33,6 @@ def status_of(url: str) -> int:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
-
-
-def wait_until(check, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def infer(url: str, rows: np.ndarray, model: str = "cancer"):

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from e2e.controlplane.process import wait_for as wait_until
 from e2e.localstack.prometheus import PrometheusServer
 from harness.processes import PredictorProcess, metric
+from harness.processes import wait_for as wait_until
 from modelrollout.adapters.prometheus import PrometheusClient
 from modelrollout.adapters.providers import Target
 from modelrollout.adapters.shadow import ShadowSource
