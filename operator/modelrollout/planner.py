@@ -77,6 +77,7 @@ class Plan:
     traffic: Traffic | None              # None: a refusal, which moves no traffic (reconcile's _fail)
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None   # seconds until the next look; None: wait for a change
+    rule: str = ""                       # the RULES entry that fired ("" none did; "refused": reconcile's refusal)
 
 
 def traffic_of(status: Status) -> Traffic:
@@ -526,11 +527,14 @@ def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: V
     if s.get("phase") != "RolledBack" and not (s.get("phase") == "Paused" and s.get("pausedBy") == "policy"):
         s["retry"] = spec.retry     # read where there is nothing to retry, so it cannot restart a later rollback
     c = _Ctx(spec, s, verdict, applied, now, pending, external, blocked, hooks, runtime)
-    before = dict(s)
-    for _name, guard, transition in RULES:
+    before, fired = dict(s), ""
+    for name, guard, transition in RULES:
         if guard(spec, s, c):
             transition(c)
+            fired = name
             break
     if blocked and has_canary(s) and not has_canary(before):
         wait_for_stable(c, before)
-    return Plan(status=s, traffic=traffic_of(s), events=tuple(c.events), requeue_after=requeue_after(spec, s, now))
+        fired += " (then waiting for stable)"
+    return Plan(status=s, traffic=traffic_of(s), events=tuple(c.events), requeue_after=requeue_after(spec, s, now),
+                rule=fired)

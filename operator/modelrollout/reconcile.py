@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import time
 from typing import Callable, Protocol
 
@@ -37,6 +38,7 @@ from .spec import RolloutSpec, SpecError, parse_spec
 from .webhooks import HookAnswers
 
 
+log = logging.getLogger(__name__)
 SETTLE_SECONDS = 30.0  # after a patch, how long KServe may take before a promotion or rollback it does not show is reported
 
 
@@ -155,6 +157,10 @@ class Reconciler:
                  external=external or None, blocked=blocked, guarded=guarded, hooks=hooked,
                  runtime=router.stable_runtime(isvc, observed))
         assert p.traffic is not None                    # plan() always says where traffic goes
+        # which rule decided: at INFO when it changed something a user sees, else at DEBUG
+        log.log(logging.INFO if p.events else logging.DEBUG, "%s/%s: rule %r: %s -> %s%s", namespace, name,
+                p.rule or "none", status.get("phase", "Idle"), p.status.get("phase"),
+                "".join(f"; {e.reason}" for e in p.events))
         patch = router.patch(isvc, p.traffic, scale, observed)
         patching = not _unchanged(isvc, patch)
         found, events = record(isvc, patching), list(p.events)

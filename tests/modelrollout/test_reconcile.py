@@ -486,3 +486,15 @@ def test_with_a_guardrail_a_canary_failing_most_requests_rolls_back_during_the_h
     assert seen == [(None, True)]
     assert kube.rollout["status"]["phase"] == "RolledBack" and "guardrail" in kube.rollout["status"]["message"]
     assert ("event", "GuardrailFailed") in kube.log
+
+
+def test_the_rule_that_fired_is_logged_with_the_transition(caplog):
+    kube, now = make(), [T0]
+    r, _ = reconciler(kube, now)
+    with caplog.at_level("DEBUG", logger="modelrollout.reconcile"):
+        r("default", "cancer")                       # a new candidate: the planner's "start"
+        r("default", "cancer")                       # KServe has not served 5% yet: nothing fires
+    lines = [rec for rec in caplog.records if rec.name == "modelrollout.reconcile"]
+    assert lines[0].levelname == "INFO" and lines[0].getMessage() == \
+        "default/cancer: rule 'start': Idle -> Progressing; RolloutStarted"
+    assert lines[-1].levelname == "DEBUG" and "Progressing -> Progressing" in lines[-1].getMessage()
