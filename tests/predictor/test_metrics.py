@@ -57,3 +57,24 @@ def test_each_forward_pass_adds_its_requests_and_their_square():
     labels = tuple(sorted({"model": "cancer", "version": "v2"}.items()))
     assert samples[("predictor_batch_requests_total", labels)] == 8
     assert samples[("predictor_batch_peers_total", labels)] == 1 + 9 + 16    # size-biased batch size 26/8
+
+
+def test_the_mirrors_series_exist_at_zero_and_count_pairs_by_output():
+    from predictor.shadow import Paired
+    registry = CollectorRegistry()
+    m = PredictorMetrics(registry).for_model("cancer", "v1")
+    m.count_shadow(("probabilities", "score"))
+    samples = scrape(registry)
+
+    def value(name, **labels):
+        return samples.get((name, tuple(sorted({"model": "cancer", "version": "v1", **labels}.items()))))
+    assert all(value("predictor_shadow_requests_total", outcome=o) == 0.0 for o in ("compared", "failed", "dropped"))
+    assert value("predictor_shadow_pairs_total", output="score") == 0.0
+    m.shadow_outcome("compared")
+    m.shadow_pairs([Paired("probabilities", 4, 1, None, None), Paired("score", 4, None, -0.5, 0.75)])
+    samples = scrape(registry)
+    assert value("predictor_shadow_requests_total", outcome="compared") == 1.0
+    assert value("predictor_shadow_disagreements_total", output="probabilities") == 1.0
+    assert value("predictor_shadow_difference_sum", output="score") == -0.5       # a gauge: it may fall
+    assert value("predictor_shadow_difference_squares_total", output="score") == 0.75
+    assert value("predictor_shadow_disagreements_total", output="score") == 0.0    # no bins declared
