@@ -23,6 +23,7 @@ PROTOCOLS = ("rest", "grpc")
 # deadline passed) are the client's or the load's doing, not the model's, so they are not 5xx.
 CODES = (200, 400, 413, 429, 499, 500, 503, 504)
 CANCELLED = 499
+SHADOW_OUTCOMES = ("compared", "failed", "dropped")   # a mirrored request's (mirror.py)
 
 
 def status_class(code: int) -> str:
@@ -139,7 +140,7 @@ class ModelMetrics:
     def count_shadow(self, outputs: tuple[str, ...]) -> None:
         """The mirror's series, every child from zero (as the request counts, for the same reason)."""
         m, labels = self._m, self._labels
-        self._shadow_outcomes = {o: m.shadow_requests.labels(**labels, outcome=o) for o in ("compared", "failed", "dropped")}
+        self._shadow_outcomes = {o: m.shadow_requests.labels(**labels, outcome=o) for o in SHADOW_OUTCOMES}
         self._shadow_outputs = {o: tuple(series.labels(**labels, output=o) for series in (
             m.shadow_pairs, m.shadow_disagreements, m.shadow_difference, m.shadow_squares)) for o in outputs}
 

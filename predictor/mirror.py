@@ -21,11 +21,12 @@ import numpy as np
 
 from . import shadow
 from .config import TensorSpec
+from .metrics import SHADOW_OUTCOMES
 from .mirror_client import Connection, MirrorHTTPError
 from .shadow import MirrorConfig, ShadowError
 
 log = logging.getLogger(__name__)
-COMPARED, FAILED, DROPPED = "compared", "failed", "dropped"
+COMPARED, FAILED, DROPPED = SHADOW_OUTCOMES
 
 
 class ShadowObserver(Protocol):

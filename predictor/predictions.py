@@ -32,14 +32,19 @@ class PredictionSpec:
     bins: tuple[str, ...]                   # every bin's label, in order (each series exists from zero)
     bounds: tuple[float, ...] = ()          # value: ascending upper bounds
 
+    def bin_index(self, array: np.ndarray) -> np.ndarray:
+        """Each prediction's bin, as an index into bins: a class output's argmax per position, a
+        value output's first bin whose upper bound holds the element (NaN its own, last, bin)."""
+        if self.kind == "class":
+            return np.argmax(array, axis=-1).ravel()
+        values = np.asarray(array, dtype=np.float64).ravel()
+        index = np.searchsorted(self.bounds, values, side="left")     # NaN sorts last: fixed below
+        index[np.isnan(values)] = len(self.bins) - 1
+        return index
+
     def counts(self, array: np.ndarray) -> dict[str, int]:
         """{bin: predictions} of one answer (bins with none left out)."""
-        if self.kind == "class":
-            index = np.argmax(array, axis=-1).ravel()
-        else:
-            values = np.asarray(array, dtype=np.float64).ravel()
-            index = np.searchsorted(self.bounds, values, side="left")     # NaN sorts last: fixed below
-            index[np.isnan(values)] = len(self.bins) - 1
+        index = self.bin_index(array)
         if index.size > 16:
             return {self.bins[i]: int(n) for i, n in enumerate(np.bincount(index, minlength=len(self.bins))) if n}
         out: dict[str, int] = {}                 # a few rows (the usual request): cheaper in Python

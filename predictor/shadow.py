@@ -128,24 +128,15 @@ def compare(own: Mapping[str, np.ndarray], theirs: Mapping[str, np.ndarray],
         if a.shape != b.shape:
             raise ShadowError(f"output '{spec.name}': the candidate answered shape {list(b.shape)}, "
                               f"this version {list(a.shape)}")
-        kind = spec.predictions.kind if spec.predictions else "value"
-        if kind == "class":
-            mine, its = np.argmax(a, axis=-1), np.argmax(b, axis=-1)
-            out.append(Paired(spec.name, int(mine.size), int(np.count_nonzero(mine != its)), None, None))
-            continue
-        x, y = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
         differs = None
-        if spec.predictions:
-            bins = spec.predictions.bounds
-            differs = int(np.count_nonzero(_bin(x, bins) != _bin(y, bins)))
+        if spec.predictions:                 # the bins its predictions are counted in (the drift gate's)
+            mine = spec.predictions.bin_index(a)
+            differs = int(np.count_nonzero(mine != spec.predictions.bin_index(b)))
+            if spec.predictions.kind == "class":
+                out.append(Paired(spec.name, int(mine.size), differs, None, None))
+                continue
+        x, y = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
         d = y - x
         finite = d[np.isfinite(d)]
         out.append(Paired(spec.name, int(x.size), differs, float(finite.sum()), float((finite * finite).sum())))
     return out
-
-
-def _bin(values: np.ndarray, bounds: tuple[float, ...]) -> np.ndarray:
-    index = np.searchsorted(bounds, values, side="left")
-    index[np.isnan(values)] = len(bounds) + 1         # NaN is a bin of its own, as predictions.py counts it
-    return index
-

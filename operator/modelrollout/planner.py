@@ -77,7 +77,7 @@ class Plan:
     traffic: Traffic | None              # None: a refusal, which moves no traffic (reconcile's _fail)
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None   # seconds until the next look; None: wait for a change
-    rule: str = ""                       # the RULES entry that fired ("" none did; "refused": reconcile's refusal)
+    rule: str = ""                       # the RULES entry that fired ("": none did), for reconcile's log
 
 
 def traffic_of(status: Status) -> Traffic:
