@@ -271,3 +271,44 @@ def test_10_the_evaluation_step_refuses_a_worse_candidate_before_any_traffic_and
     reasons = [e["reason"] for e in events_of(stack.api, "cancer")]
     assert reasons[3:5] == ["EvaluationStarted", "EvaluationPassed"] and reasons[-1] == "Promoted", reasons
     assert stack.driver.report()["v2"]["requests"] > 30
+
+
+def mirror_key(stack) -> str | None:
+    """ConfigMap modelrollout-shadow's key for the InferenceService, as the operator left it."""
+    cm = stack.kube.get("configmap", "modelrollout-shadow", namespace=stack.namespace) or {}
+    return (cm.get("data") or {}).get("cancer.yaml")
+
+
+def test_11_the_shadow_step_refuses_a_candidate_whose_answers_differ_before_any_user_reaches_it(tagged_stack):
+    """Stable (v1) mirrors every request it answers to the candidate at its tag address (through the
+    gateway, as a cluster's ingress would take it) and the paired answers are judged. On the
+    driver's rows v3-shifted's class differs from v1's on 25% of them and v2's on 6% (the demo
+    models disagree that much), so the limit is 15%: v3-shifted is refused, v2 passes."""
+    stack = tagged_stack
+    shadow = {"fraction": 1.0, "minPairs": 200, "maxDisagreement": 0.15, "duration": "2m", "gateway": stack.gateway.url}
+    watch = Recorder(stack.api, "isvc", "cancer")
+    stack.apply(model_rollout("v3-shifted", stack.prometheus.url, shadow=shadow))
+    s = wait_for(verdict_on(stack, "v3-shifted", "RolledBack", "Progressing", "Promoted", "Paused"), timeout=180,
+                 what="the shadow step's verdict")
+    assert s["phase"] == "RolledBack", s["message"]
+    assert s["shadow"]["verdict"] == "Fail" and s["shadow"]["outputs"]["probabilities"]["disagreement"] > 0.15
+    assert "shadow comparison failed before any traffic" in s["message"]
+    wait_for(stable_pinned(stack, "v3-shifted"), what="stable pinned")
+    reasons = [e["reason"] for e in events_of(stack.api, "cancer")]
+    assert reasons == ["ShadowStarted", "ShadowFailed", "RolledBack"], reasons
+    assert "v3-shifted" not in stack.driver.report()              # not one user request reached it
+    assert weights_seen(watch.stop()) == [0]                      # the candidate ran at 0% throughout
+    mirrored = [version for host, version in stack.gateway.routed if host.startswith("latest-")]
+    # the mirror's requests reached the candidate alone (each carries whatever waited in its queue);
+    # a Fail needs no minPairs: the lower bound above the limit is enough
+    assert mirrored and set(mirrored) == {"v3-shifted"} and s["shadow"]["compared"] > 0
+    wait_for(lambda: mirror_key(stack) is None, what="the mirror's key removed")
+    assert any("sourceVersion: v1" in text for text in stack.mirror_sync.copied)
+
+    stack.patch('{"spec":{"model":{"version":"v2","storageUri":"%s"}}}' % uri_of("v2"))
+    s = wait_for(verdict_on(stack, "v2", "Promoted", "RolledBack", "Paused"), timeout=240, what="v2's rollout to finish")
+    assert s["phase"] == "Promoted", s["message"]
+    assert s["shadow"]["verdict"] == "Pass" and s["shadow"]["version"] == "v2"
+    reasons = [e["reason"] for e in events_of(stack.api, "cancer")]
+    assert reasons[3:5] == ["ShadowStarted", "ShadowPassed"] and reasons[-1] == "Promoted", reasons
+    assert mirror_key(stack) is None and stack.driver.report()["v2"]["requests"] > 30

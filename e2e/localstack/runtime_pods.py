@@ -25,6 +25,7 @@ class RuntimePods:
         self.namespace = namespace
         self.pods = {v: QueueProxiedPod(SERVER + args, namespace, revision, workdir) for v, (revision, args) in versions.items()}
         self.processes: dict = {}               # no predictor processes (Rollout.report lists theirs)
+        self.shadow_files: list[Path] = []      # plain_v2 has no mirror
 
     def __enter__(self) -> "RuntimePods":
         for pod in self.pods.values():

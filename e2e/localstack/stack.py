@@ -3,7 +3,9 @@ Knative Serving, KServe), real predictor processes (one per model version, stand
 pods' containers), a real Prometheus scraping them every second, the operator (authenticated as
 its ServiceAccount, so the shipped RBAC decides what it may do), and the traffic driver, which
 routes by the split Knative or KServe wrote. Pieces start and stop independently, so scenarios can
-stop Prometheus or kill the operator mid-rollout.
+stop Prometheus or kill the operator mid-rollout. Two stand-ins, for what has no pods here: the
+gateway (gateway.py, the ingress for the operator's and the mirror's own requests) and the
+kubelet's copy of the mirror's ConfigMap into the predictors' files (mirror_sync.py).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from harness.processes import PredictorProcess
 
 from .driver import TrafficDriver
 from .gateway import Gateway
+from .mirror_sync import MirrorSync
 from .operator import OperatorProcess
 from .prometheus import PrometheusServer
 
@@ -81,7 +84,7 @@ def isvc_ready(api: Namespaced, name: str = "cancer") -> bool:
 def model_rollout(version: str, prometheus: str, mode: str = "serverless", steps: list[dict] | None = None,
                   interval: str = "4s", name: str = "cancer", autoscaling: dict | None = None,
                   progress_deadline: str = "2m", evaluation: dict | None = None, namespace_label: str = "",
-                  access: dict | None = None, **analysis) -> str:
+                  access: dict | None = None, shadow: dict | None = None, **analysis) -> str:
     """A rollout with short timings for the local stack; analysis fields override the defaults.
     namespace_label: "" as the shared Prometheus scrapes loopback targets, which carry no namespace
     label; access: more of spec.analysis.prometheus (authorization, tlsConfig, headers)."""
@@ -95,17 +98,24 @@ def model_rollout(version: str, prometheus: str, mode: str = "serverless", steps
         "apiVersion": "serving.modelrollout.io/v1alpha1", "kind": "ModelRollout", "metadata": {"name": name},
         "spec": {"inferenceService": name, "model": {"version": version, "storageUri": uri_of(version)},
                  "strategy": {"trafficMode": mode, "interval": interval, "progressDeadline": progress_deadline,
-                              "steps": steps or [{"weight": 20}, {"weight": 50}, {"weight": 100}]},
+                              "steps": steps or [{"weight": 20}, {"weight": 50}, {"weight": 100}],
+                              **({"shadow": shadow} if shadow else {})},
                  "analysis": spec_analysis,
                  "autoscaling": autoscaling or {"minReplicas": 1, "maxReplicas": 4, "metric": "concurrency", "target": 8},
                  **({"evaluation": evaluation} if evaluation else {})}})
 
 
 class Predictors:
-    """One predictor process per version, all serving model `cancer`."""
+    """One predictor process per version, all serving model `cancer`, each with the mirror's file
+    (--shadow_config) a pod mounts from ConfigMap modelrollout-shadow, empty: the mirror off."""
 
     def __init__(self, versions: list[str], logs: Path):
-        self.processes = {v: PredictorProcess(VERSIONS[v], log_path=logs / f"predictor-{v}.log") for v in versions}
+        self.shadow_files = [logs / f"shadow-{v}.yaml" for v in versions]
+        for path in self.shadow_files:
+            path.write_text("")
+        self.processes = {v: PredictorProcess(VERSIONS[v], "--shadow_config", str(path),
+                                              log_path=logs / f"predictor-{v}.log")
+                          for v, path in zip(versions, self.shadow_files)}
 
     def __enter__(self) -> "Predictors":
         for p in self.processes.values():
@@ -166,6 +176,8 @@ class Rollout:
         self.driver = TrafficDriver(routes.split, self.predictors.backends(), rate=self.rate)
         self._stack.enter_context(self.driver)
         self.gateway = self._stack.enter_context(Gateway(routes.split, self.predictors.backends()))
+        self.mirror_sync = self._stack.enter_context(
+            MirrorSync(self.kube.kubeconfig, self.namespace, "cancer", self.predictors.shadow_files))
         return self
 
     def apply(self, manifest: str) -> None:

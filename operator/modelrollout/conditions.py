@@ -4,8 +4,9 @@ when the status flips.
 
 - Ready: stable serves all traffic and no rollout is running (Idle, Promoted), and after a
   serverless promotion KServe routes the promoted version alone (not `settling`).
-- Progressing: a candidate is being evaluated before traffic, or takes traffic and is analysed
-  (Evaluating, Progressing, Holding), or the rollout waits for KServe's status to catch up (Waiting).
+- Progressing: a candidate is being evaluated or shadowed before traffic, or takes traffic and is
+  analysed (Evaluating, Shadowing, Progressing, Holding), or the rollout waits for KServe's status
+  to catch up (Waiting).
 - Paused: held by spec.paused or by the onInconclusive policy.
 - Degraded: the candidate was rolled back, the spec cannot be acted on (Failed), the
   InferenceService refused the operator's patch (RoutingFailed, with the apiserver's message), or
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-MOVING = ("Evaluating", "Progressing", "Holding", "Waiting")
+from .phases import BEFORE_TRAFFIC, STEPPING, Phase
+
+MOVING = (*BEFORE_TRAFFIC, *STEPPING, Phase.WAITING)
 STUCK = ("RolledBack", "Failed")
 TYPES = {
     "Ready": ("Idle", "Promoted"),

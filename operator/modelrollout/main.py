@@ -21,6 +21,7 @@ from .adapters import inference
 from .adapters.kube import KubeApi
 from .adapters.hooks import Hooks
 from .adapters.measure import PrometheusMeasure
+from .adapters.shadow import PrometheusShadow
 from .leader import lead, lease_name
 from .metrics import OperatorMetrics
 from .reconcile import Reconciler
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     metrics = OperatorMetrics()
     reconciler = Reconciler(kube, PrometheusMeasure(kube.get_secret, kube.get_config_map), metrics,
                             evaluate=functools.partial(inference.evaluate, kube.get_config_map),
-                            hooks=Hooks(kube.get_secret, metrics))
+                            hooks=Hooks(kube.get_secret, metrics),
+                            shadow=PrometheusShadow(kube.get_secret, kube.get_config_map))
     if args.metrics_port:                       # served while waiting for the Lease too
         start_http_server(args.metrics_port, addr=args.metrics_address, registry=reconciler.metrics.registry)
     # shared by every object's memo copy: rollouts by target InferenceService (and back), locks by rollout

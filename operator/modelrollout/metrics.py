@@ -5,7 +5,9 @@ import threading
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-PHASES = ("Idle", "Evaluating", "Progressing", "Holding", "Paused", "Promoted", "RolledBack", "Failed", "Waiting")
+from .phases import Phase
+
+PHASES: tuple[str, ...] = tuple(Phase)
 
 
 class OperatorMetrics:
@@ -76,7 +78,7 @@ class OperatorMetrics:
             self.evaluation_score.labels(*key, *labels).set(float(value))
 
     def _recount(self) -> None:
-        counts = {phase: 0 for phase in PHASES}
+        counts: dict[str, int] = {phase: 0 for phase in PHASES}
         for phase in self._phases.values():
             counts[phase] = counts.get(phase, 0) + 1
         for phase, n in counts.items():

@@ -3,12 +3,8 @@
 All progress lives in status, so a restarted operator resumes at the same step, and planning
 twice with the same inputs gives the same plan (reconciles are idempotent).
 
-Phases: Idle (stable serves all), Evaluating (the candidate runs at 0% and answers the spec's
-labelled holdout beside stable, before any traffic: evaluation.py), Progressing (a canary step
-is running), Holding (the last analysis was Inconclusive), Paused, Promoted, RolledBack, Failed
-(a spec or InferenceService the operator cannot act on, or KServe routing other than the status
-says) and Waiting (for KServe's status to catch up); reconcile.py sets most of the last two, and
-resumePhase is where the rollout carries on from.
+Phases: phases.py. The steps before traffic (the evaluation and the shadow step) are
+before_traffic.py's; what the transitions share (Plan, Ctx, promotion, rollback) transitions.py's.
 
 A step has two times: stepRequestedAt, when its weight was planned, and stepStartedAt, when
 KServe's status first showed that weight served by a ready canary (`applied`). The analysis
@@ -21,113 +17,24 @@ named function each.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from typing import Any, Callable
+from typing import Callable
 
 from .analysis import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
-from .builds import Build, Runtime, adopt, candidate, is_candidate, runtime_of, with_revision
+from .before_traffic import begin, judge_evaluation, judge_shadow_step, needs_evaluation, needs_shadow, start_mirror
+from .builds import Runtime, adopt, candidate, is_candidate, runtime_of, with_revision
+from .phases import BEFORE_TRAFFIC, HELD, ROLLING, STEPPING, Phase
 from .schedule import parse_time, requeue_after, timestamp
 from .spec import RolloutSpec
 from .steps import is_last_analysed, snapped_step, steps_changed
+from .transitions import (Ctx, Event, Plan, Status, Traffic, _waited, count_error, has_canary, hold, miss_deadline,
+                          promote, roll_back, traffic_of)
 from .webhooks import Answer, HookAnswers
 
-Status = dict[str, Any]
-ROLLING = ("Evaluating", "Progressing", "Holding", "Paused")
-HELD = ("Failed", "Waiting")     # set before planning, by reconcile.py's preflight
-
-
-def has_canary(status: Status) -> bool:
-    """The operator has written (or is writing) the candidate into the InferenceService: a rollout
-    past its start (a candidate waiting at 0% while paused has not been written yet)."""
-    phase = status.get("resumePhase") if status.get("phase") in HELD else status.get("phase")
-    return phase in ROLLING and bool(int(status.get("canaryWeight") or 0) or status.get("stepRequestedAt"))
-
-
-@dataclasses.dataclass(frozen=True)
-class Traffic:
-    stable_version: str
-    stable_uri: str
-    canary_version: str | None = None
-    canary_uri: str | None = None
-    canary_weight: int = 0
-    evaluating: bool = False       # the candidate runs at 0%, for the evaluation step
-    stable_runtime: Runtime | None = None   # None: not recorded, so only storageUris tell versions apart
-    canary_runtime: Runtime | None = None
-
-    @property
-    def stable_build(self) -> Build:
-        return (self.stable_runtime or Runtime()).build(self.stable_uri)
-
-    @property
-    def canary_build(self) -> Build | None:
-        return None if self.canary_uri is None else (self.canary_runtime or Runtime()).build(self.canary_uri)
-
-
-@dataclasses.dataclass(frozen=True)
-class Event:
-    type: str      # Normal | Warning
-    reason: str
-    message: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    status: Status
-    traffic: Traffic | None              # None: a refusal, which moves no traffic (reconcile's _fail)
-    events: tuple[Event, ...] = ()
-    requeue_after: float | None = None   # seconds until the next look; None: wait for a change
-    rule: str = ""                       # the RULES entry that fired ("": none did), for reconcile's log
-
-
-def traffic_of(status: Status) -> Traffic:
-    """The candidate runs at 0% while Evaluating and while the pre-rollout webhooks are asked."""
-    return Traffic(status["stableVersion"], status["stableStorageUri"], status.get("canaryVersion"),
-                   status.get("canaryStorageUri"), int(status.get("canaryWeight") or 0),
-                   status.get("phase") == "Evaluating" or status.get("gate") == "pre-rollout",
-                   runtime_of(status, "stable"), runtime_of(status, "canary") if status.get("canaryVersion") else None)
-
-
-@dataclasses.dataclass
-class _Ctx:
-    """One plan's working state: the status being built and the events it emits."""
-    spec: RolloutSpec
-    s: Status
-    verdict: Verdict | None
-    applied: bool
-    now: dt.datetime
-    pending: str = ""
-    external: str | None = None    # someone else changed the InferenceService mid-rollout (ownership.py)
-    blocked: str | None = None     # KServe would send what a canary does not take to a revision not running stable
-    hooks: HookAnswers = HookAnswers()
-    serving: Runtime | None = None   # stable's runtime as the InferenceService and its rolled-out revision show it
-    events: list[Event] = dataclasses.field(default_factory=list)
-
-    @property
-    def phase(self) -> str:
-        return self.s.get("phase", "Idle")
-
-    @property
-    def stamp(self) -> str:
-        return timestamp(self.now)
-
-    def go(self, phase: str, reason: str, message: str, warning: bool = False) -> None:
-        self.s.update(phase=phase, message=message)
-        self.events.append(Event("Warning" if warning else "Normal", reason, message))
-
-    def request_step(self, step: int) -> None:
-        """Ask for a step's weight; its hold starts once KServe serves it. Before the first
-        traffic, the pre-rollout webhooks (if any) must pass for this candidate: until then it
-        runs at 0% (webhooks.py)."""
-        self.s.update(currentStep=step, canaryWeight=self.spec.steps[step].weight, stepRequestedAt=self.stamp,
-                      stepStartedAt=None, testedAt=None, gate=None)
-        if self.spec.has_hooks("pre-rollout") and self.s.get("preRolloutPassed") != self.s.get("canaryVersion"):
-            self.s.update(canaryWeight=0, gate="pre-rollout")
-
-
+__all__ = ["Event", "HELD", "Plan", "Traffic", "has_canary", "plan", "traffic_of"]
 # -- transitions -------------------------------------------------------------------------------
 
-def start(c: _Ctx) -> None:
+def start(c: Ctx) -> None:
     spec = c.spec
     if c.s.get("canaryVersion") and c.phase in ROLLING:
         c.events.append(Event("Normal", "RolloutRestarted",
@@ -135,18 +42,11 @@ def start(c: _Ctx) -> None:
     c.s.update(canaryVersion=spec.version, canaryStorageUri=spec.storage_uri, **_runtimes(c), failures=0, errors=0,
                looks=0, extraLooks=0, evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
                inconclusiveSince=None, retry=spec.retry, pausedBy=None, guardLooks=0, guardedAt=None,
-               preRolloutPassed=None, gate=None, gateCheckedAt=None)
-    if spec.evaluation is not None:
-        evaluate_first(c)
-        return
-    c.request_step(0)
-    c.go("Progressing", "RolloutStarted", f"rolling out {spec.version} over {c.s['stableVersion']}: "
-         + _first_step(c))
-    if spec.steps[0].weight >= 100 and not c.s.get("gate"):
-        promote(c, "no step below 100% to analyse")
+               preRolloutPassed=None, gate=None, gateCheckedAt=None, shadow=None)
+    begin(c, "RolloutStarted", f"rolling out {spec.version} over {c.s['stableVersion']}: ")
 
 
-def _runtimes(c: _Ctx) -> dict:
+def _runtimes(c: Ctx) -> dict:
     """Stable's runtime as recorded (what its revision runs filled in from the one KServe rolled
     out, which runs stable: blocked() says so otherwise) and the candidate's, which follows from it."""
     stable = runtime_of(c.s, "stable") or c.serving
@@ -157,46 +57,24 @@ def _runtimes(c: _Ctx) -> dict:
             "canaryRuntime": candidate(stable, c.spec.runtime_version, c.spec.resources).to_status()}
 
 
-def _first_step(c: _Ctx) -> str:
-    if c.s.get("gate") == "pre-rollout":
-        return "at 0% until the pre-rollout webhooks answer 2xx"
-    return f"step 1/{len(c.spec.steps)} at {c.spec.steps[0].weight}%"
-
-
-def start_paused(c: _Ctx) -> None:
+def start_paused(c: Ctx) -> None:
     """A new candidate while spec.paused: recorded at 0%, and it starts when un-paused."""
     c.s.update(canaryVersion=c.spec.version, canaryStorageUri=c.spec.storage_uri, **_runtimes(c), currentStep=0,
                canaryWeight=0,
                stepStartedAt=None, stepRequestedAt=None, testedAt=None, failures=0, errors=0, looks=0, extraLooks=0,
                evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
-               inconclusiveSince=None, retry=c.spec.retry, pausedBy="spec", preRolloutPassed=None, gate=None)
+               inconclusiveSince=None, retry=c.spec.retry, pausedBy="spec", preRolloutPassed=None, gate=None, shadow=None)
     c.go("Paused", "Paused", f"{c.spec.version} waits at 0% while spec.paused is set")
 
 
-def refuse_while_aborted(c: _Ctx) -> None:
+def refuse_while_aborted(c: Ctx) -> None:
     message = f"{c.spec.version} is not started while spec.abort is set"
     if c.s.get("message") != message:
         c.s.update(message=message)
         c.events.append(Event("Warning", "AbortSet", message))
 
 
-def promote(c: _Ctx, why: str) -> None:
-    version = c.s["canaryVersion"]
-    c.s.update(stableVersion=version, stableStorageUri=c.s["canaryStorageUri"], canaryVersion=None,
-               canaryStorageUri=None, stableRuntime=c.s.get("canaryRuntime"), canaryRuntime=None, canaryWeight=0,
-               currentStep=None, stepStartedAt=None, stepRequestedAt=None,
-               inconclusiveSince=None, servingVerified=None, servingError=None, gate=None)
-    c.go("Promoted", "Promoted", f"{version} promoted to stable: {why}")
-
-
-def roll_back(c: _Ctx, why: str) -> None:
-    """Stable takes everything back; status.servingVerified says once KServe routes so (reconcile.py)."""
-    c.s.update(canaryWeight=0, stepStartedAt=None, stepRequestedAt=None, inconclusiveSince=None, servingVerified=None,
-               servingError=None, gate=None)
-    c.go("RolledBack", "RolledBack", f"{c.s['canaryVersion']} rolled back to {c.s['stableVersion']}: {why}", warning=True)
-
-
-def guardrail_tripped(c: _Ctx) -> None:
+def guardrail_tripped(c: Ctx) -> None:
     """A gross failure seen during the hold (guardrail.py): back to stable now, not after the hold."""
     assert c.verdict is not None
     c.s.update(lastAnalysis=c.verdict.to_status(timestamp(c.now)))
@@ -204,39 +82,39 @@ def guardrail_tripped(c: _Ctx) -> None:
     roll_back(c, c.verdict.reason)
 
 
-def roll_back_found(reason: str) -> Callable[[_Ctx], None]:
+def roll_back_found(reason: str) -> Callable[[Ctx], None]:
     """What the platform shows (an external change, a mismatch) as a Warning of its own, then the rollback."""
-    def transition(c: _Ctx) -> None:
+    def transition(c: Ctx) -> None:
         why = c.external if reason == "ExternalChange" else c.blocked
         c.events.append(Event("Warning", reason, why or ""))
         roll_back(c, why or reason)
     return transition
 
 
-def cancel(c: _Ctx) -> None:
+def cancel(c: Ctx) -> None:
     c.s.update(canaryVersion=None, canaryStorageUri=None, canaryRuntime=None, canaryWeight=0, currentStep=None,
                stepStartedAt=None,
                stepRequestedAt=None, gate=None)
     c.go("Idle", "RolloutCancelled", f"the wanted version is stable {c.spec.version} again")
 
 
-def settle_idle(c: _Ctx) -> None:
+def settle_idle(c: Ctx) -> None:
     c.go("Idle", "Idle", f"{c.spec.version} serves all traffic")
 
 
-def pause(c: _Ctx) -> None:
+def pause(c: Ctx) -> None:
     c.s.update(pausedBy="spec")
     c.go("Paused", "Paused", f"paused at {c.s['canaryWeight']}% by spec.paused")
 
 
-def resume(c: _Ctx) -> None:
+def resume(c: Ctx) -> None:
     """Un-paused by the user, or retried after the inconclusive policy paused it."""
     step = int(c.s.get("currentStep") or 0)
     if c.s.get("pausedBy") == "policy":
         c.s.update(inconclusiveSince=None)      # a retry starts the inconclusive clock again; un-pausing does not
     c.s.update(pausedBy=None, retry=c.spec.retry)
-    if needs_evaluation(c.spec, c.s):
-        evaluate_first(c)                       # paused before or during the evaluation step
+    if needs_evaluation(c.spec, c.s) or needs_shadow(c.spec, c.s):
+        begin(c, "Resumed", "resumed: ")        # paused before or during a step before traffic
         return
     if int(c.s.get("canaryWeight") or 0) != c.spec.steps[step].weight:
         c.request_step(step)                    # a candidate that waited at 0% while paused
@@ -245,66 +123,21 @@ def resume(c: _Ctx) -> None:
     c.go("Progressing", "Resumed", f"resumed at {c.s['canaryWeight']}%")
 
 
-def snap_steps(c: _Ctx) -> None:
+def snap_steps(c: Ctx) -> None:
     step = snapped_step(c.spec, int(c.s.get("canaryWeight") or 0))
     c.request_step(step)
     c.events.append(Event("Normal", "StepsChanged", f"spec.strategy.steps changed: continuing at step "
                                                     f"{step + 1}/{len(c.spec.steps)}, {c.spec.steps[step].weight}%"))
 
 
-def confirm_step(c: _Ctx) -> None:
+def confirm_step(c: Ctx) -> None:
     """KServe serves the step's weight: its hold starts now."""
     c.s.update(stepStartedAt=c.stamp)
 
 
-def miss_deadline(c: _Ctx) -> None:
-    what = ("run the candidate at 0% with an address of its own" if c.phase == "Evaluating"
-            else f"serve {c.s['canaryWeight']}% from a ready canary")
-    roll_back(c, f"KServe did not {what} within the progress deadline "
-                 f"({c.spec.progress_deadline:.0f}s)" + (f": {c.pending}" if c.pending else ""))
+# -- a traffic step's verdict ------------------------------------------------------------------
 
-
-# -- the evaluation step -----------------------------------------------------------------------
-
-def needs_evaluation(spec: RolloutSpec, s: Status) -> bool:
-    """The spec asks for an evaluation this candidate has not passed, and it takes no traffic yet."""
-    return (spec.evaluation is not None and not int(s.get("canaryWeight") or 0)
-            and (s.get("evaluation") or {}).get("verdict") != PASS)
-
-
-def evaluate_first(c: _Ctx) -> None:
-    """The candidate runs at 0% (KServe's canaryTrafficPercent: 0) until the holdout is scored."""
-    c.s.update(currentStep=0, canaryWeight=0, stepRequestedAt=c.stamp, stepStartedAt=None, testedAt=None,
-               evaluatedAt=None)
-    e = c.spec.evaluation
-    assert e is not None
-    c.go("Evaluating", "EvaluationStarted", f"evaluating {c.s['canaryVersion']} against {c.s['stableVersion']} on "
-         f"the holdout in ConfigMap {e.config_map} ({e.metric}) before any traffic")
-
-
-def judge_evaluation(c: _Ctx) -> None:
-    verdict = c.verdict
-    assert verdict is not None
-    c.s.update(evaluatedAt=c.stamp)
-    if verdict.outcome == ERROR:                # counted as unreadable metrics are
-        counted = count_error(c, "the evaluation could not run", verdict.reason)
-        if counted:
-            c.go("Evaluating", "EvaluationError", f"evaluation could not run ({counted}), "
-                 f"trying again in {c.spec.interval:.0f}s: {verdict.reason}", warning=True)
-        return
-    c.s.update(evaluation={**verdict.to_status(c.stamp), "version": c.s["canaryVersion"],
-                           "stableVersion": c.s["stableVersion"]}, errors=0)
-    if verdict.outcome != PASS:
-        c.events.append(Event("Warning", "EvaluationFailed", verdict.reason))
-        roll_back(c, f"evaluation failed before any traffic: {verdict.reason}")
-        return
-    c.request_step(0)
-    c.go("Progressing", "EvaluationPassed", f"evaluation passed ({verdict.reason}); " + _first_step(c))
-    if c.spec.steps[0].weight >= 100 and not c.s.get("gate"):
-        promote(c, "no step below 100% to analyse")
-
-
-def judge_step(c: _Ctx) -> None:
+def judge_step(c: Ctx) -> None:
     verdict = c.verdict
     assert verdict is not None
     c.s["lastAnalysis"] = verdict.to_status(c.stamp)
@@ -315,7 +148,7 @@ def judge_step(c: _Ctx) -> None:
     {PASS: on_pass, FAIL: on_fail, INCONCLUSIVE: on_inconclusive, ERROR: on_error}[verdict.outcome](c, verdict)
 
 
-def keep_evidence(c: _Ctx, verdict: Verdict) -> None:
+def keep_evidence(c: Ctx, verdict: Verdict) -> None:
     """Every window read joins the rollout's evidence, whatever its verdict: the next window starts
     where it ended (measuredTo), so no request is counted twice and none that was read is lost."""
     if "evidence" in verdict.details:
@@ -323,7 +156,7 @@ def keep_evidence(c: _Ctx, verdict: Verdict) -> None:
                    measuredTo=(verdict.details.get("window") or [None, c.stamp])[1])
 
 
-def on_pass(c: _Ctx, verdict: Verdict) -> None:
+def on_pass(c: Ctx, verdict: Verdict) -> None:
     step = int(c.s.get("currentStep") or 0)
     c.s.update(inconclusiveSince=None, errors=0)
     if is_last_analysed(c.spec, step) and c.spec.has_hooks("confirm-promotion"):
@@ -340,7 +173,7 @@ def on_pass(c: _Ctx, verdict: Verdict) -> None:
          f"at {c.spec.steps[step + 1].weight}%")
 
 
-def on_fail(c: _Ctx, verdict: Verdict) -> None:
+def on_fail(c: Ctx, verdict: Verdict) -> None:
     failures = int(c.s.get("failures") or 0) + 1
     c.s.update(failures=failures, inconclusiveSince=None, errors=0)
     limit = c.spec.analysis.failure_limit
@@ -352,7 +185,7 @@ def on_fail(c: _Ctx, verdict: Verdict) -> None:
         c.go("Progressing", "AnalysisFailed", f"analysis failed ({failures}/{limit}): {verdict.reason}", warning=True)
 
 
-def on_inconclusive(c: _Ctx, verdict: Verdict) -> None:
+def on_inconclusive(c: Ctx, verdict: Verdict) -> None:
     since = parse_time(c.s.get("inconclusiveSince")) or c.now
     waited = (c.now - since).total_seconds()
     c.s.update(inconclusiveSince=timestamp(since), errors=0)
@@ -366,34 +199,16 @@ def on_inconclusive(c: _Ctx, verdict: Verdict) -> None:
              f"(raise spec.retry to resume at step {int(c.s.get('currentStep') or 0) + 1}): {verdict.reason}", warning=True)
 
 
-def count_error(c: _Ctx, what: str, reason: str) -> str | None:
-    """One more error in a row, counted apart from Inconclusive as Argo's consecutiveErrorLimit:
-    at the limit it rolls back and returns None, else "errors/limit"."""
-    errors, limit = int(c.s.get("errors") or 0) + 1, c.spec.analysis.consecutive_error_limit
-    c.s.update(errors=errors)
-    if errors >= limit:
-        roll_back(c, f"{what} {errors} times in a row: {reason}")
-        return None
-    return f"{errors}/{limit}"
-
-
-def on_error(c: _Ctx, verdict: Verdict) -> None:
+def on_error(c: Ctx, verdict: Verdict) -> None:
     """The metrics could not be read."""
     counted = count_error(c, "metrics unreadable", verdict.reason)
     if counted:
         hold(c, f"holding at {c.s['canaryWeight']}%: {verdict.reason} ({counted})")
 
 
-def hold(c: _Ctx, message: str) -> None:
-    if c.phase == "Holding":                  # one event when holding starts, not one per look
-        c.s.update(message=message)
-    else:
-        c.go("Holding", "AnalysisInconclusive", message)
-
-
 # -- the webhooks' gates (webhooks.py) ---------------------------------------------------------
 
-def gate_refused(c: _Ctx, answer: Answer) -> None:
+def gate_refused(c: Ctx, answer: Answer) -> None:
     """A gate hook answered non-2xx or not at all: counted as an analysis Error."""
     kind = c.s["gate"]
     counted = count_error(c, f"the {kind} webhooks refused", answer.message)
@@ -402,7 +217,7 @@ def gate_refused(c: _Ctx, answer: Answer) -> None:
         c.s.update(message=f"waiting for the {kind} webhooks ({counted}): {answer.message}")
 
 
-def pre_rollout(c: _Ctx) -> None:
+def pre_rollout(c: Ctx) -> None:
     answer = c.hooks.gate
     if answer is None:
         if not c.applied and _waited(c) >= c.spec.progress_deadline:
@@ -419,7 +234,7 @@ def pre_rollout(c: _Ctx) -> None:
         promote(c, "no step below 100% to analyse")
 
 
-def confirm_promotion(c: _Ctx) -> None:
+def confirm_promotion(c: Ctx) -> None:
     answer = c.hooks.gate
     assert answer is not None
     if not answer.ok:
@@ -429,7 +244,7 @@ def confirm_promotion(c: _Ctx) -> None:
     promote(c, f"analysis passed at {c.s['canaryWeight']}% and the confirm-promotion webhooks answered 2xx")
 
 
-def webhook_rollback(c: _Ctx) -> None:
+def webhook_rollback(c: Ctx) -> None:
     c.events.append(Event("Warning", "WebhookRollback", c.hooks.rollback or ""))
     roll_back(c, f"asked by a rollback webhook: {c.hooks.rollback}")
 
@@ -444,8 +259,8 @@ def _retried(spec: RolloutSpec, s: Status) -> bool:
     return spec.retry > int(s.get("retry") or 0)
 
 
-Guard = Callable[[RolloutSpec, Status, _Ctx], bool]
-RULES: list[tuple[str, Guard, Callable[[_Ctx], None]]] = [
+Guard = Callable[[RolloutSpec, Status, Ctx], bool]
+RULES: list[tuple[str, Guard, Callable[[Ctx], None]]] = [
     ("cancel", lambda sp, s, c: sp.version == s["stableVersion"] and (
         c.phase in ROLLING or (c.phase == "RolledBack" and bool(s.get("canaryVersion")))), cancel),
     ("settle idle", lambda sp, s, c: sp.version == s["stableVersion"] and c.phase not in ("Idle", "Promoted"), settle_idle),
@@ -463,7 +278,7 @@ RULES: list[tuple[str, Guard, Callable[[_Ctx], None]]] = [
     ("start", lambda sp, s, c: _wants_candidate(sp, s) or c.phase == "RolledBack", start),
     ("promote now", lambda sp, s, c: sp.promote == s.get("canaryVersion") and c.phase in ROLLING,
      lambda c: promote(c, "promoted by spec.promote")),
-    ("pause", lambda sp, s, c: sp.paused and c.phase in ("Evaluating", "Progressing", "Holding"), pause),
+    ("pause", lambda sp, s, c: sp.paused and c.phase in (*BEFORE_TRAFFIC, *STEPPING), pause),
     ("resume", lambda sp, s, c: not sp.paused and c.phase == "Paused" and (
         s.get("pausedBy") != "policy" or _retried(sp, s)), resume),
     ("steps edited", lambda sp, s, c: c.phase in ROLLING and steps_changed(sp, s), snap_steps),
@@ -480,15 +295,14 @@ RULES: list[tuple[str, Guard, Callable[[_Ctx], None]]] = [
     ("evaluation deadline", lambda sp, s, c: c.phase == "Evaluating" and not c.applied
      and _waited(c) >= sp.progress_deadline, miss_deadline),
     ("evaluated", lambda sp, s, c: c.phase == "Evaluating" and c.verdict is not None, judge_evaluation),
+    ("shadow deadline", lambda sp, s, c: c.phase == Phase.SHADOWING and not s.get("shadowStartedAt") and not c.applied
+     and _waited(c) >= sp.progress_deadline, miss_deadline),
+    ("mirror", lambda sp, s, c: c.phase == Phase.SHADOWING and not s.get("shadowStartedAt") and c.applied, start_mirror),
+    ("shadowed", lambda sp, s, c: c.phase == Phase.SHADOWING and c.verdict is not None, judge_shadow_step),
 ]
 
 
-def _waited(c: _Ctx) -> float:
-    asked = parse_time(c.s.get("stepRequestedAt"))
-    return 0.0 if asked is None else (c.now - asked).total_seconds()
-
-
-def wait_for_stable(c: _Ctx, before: Status) -> None:
+def wait_for_stable(c: Ctx, before: Status) -> None:
     """A candidate would be written now, but what it does not take would not go to stable: wait
     (phase Waiting) until KServe has rolled out a revision that runs it, then start."""
     message = f"waiting for KServe to roll out stable {before['stableVersion']}: {c.blocked}"
@@ -502,9 +316,9 @@ def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: V
          blocked: str | None = None, guarded: bool = False, hooks: HookAnswers = HookAnswers(),
          runtime: Runtime | None = None) -> Plan:
     """serving: (version, storageUri) the InferenceService serves as stable, for a first reconcile.
-    applied: KServe's status shows the status's canary weight served by a ready canary (while
-    Evaluating: both versions have addresses); pending: what it is still waiting for, if not.
-    verdict: the analysis's, or while Evaluating the evaluation's. external: why the InferenceService
+    applied: KServe's status shows the status's canary weight served by a ready canary (before
+    traffic: both versions have addresses); pending: what it is still waiting for, if not.
+    verdict: the analysis's, or before traffic the evaluation's or the shadow step's. external: why the InferenceService
     is not as the operator left it (ownership.external_change); blocked: where KServe would send what
     a canary does not take, when that is not stable (the router's blocked()). guarded: a guard look
     ran (guardrail.py; a Fail comes as the verdict): counted, for its share of the budget. hooks:
@@ -526,7 +340,7 @@ def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: V
         s.update(phase=s.get("resumePhase") or ("Progressing" if s.get("canaryVersion") else "Idle"), resumePhase=None)
     if s.get("phase") != "RolledBack" and not (s.get("phase") == "Paused" and s.get("pausedBy") == "policy"):
         s["retry"] = spec.retry     # read where there is nothing to retry, so it cannot restart a later rollback
-    c = _Ctx(spec, s, verdict, applied, now, pending, external, blocked, hooks, runtime)
+    c = Ctx(spec, s, verdict, applied, now, pending, external, blocked, hooks, runtime)
     before, fired = dict(s), ""
     for name, guard, transition in RULES:
         if guard(spec, s, c):

@@ -53,14 +53,18 @@ def canary_in_place(spec: RolloutSpec, status: dict[str, Any], isvc: dict) -> Re
 
 
 def untagged(spec: RolloutSpec, isvc: dict) -> Refusal | None:
-    """The evaluation step reaches the candidate at 0% through the `latest` tag KServe sets only
-    with this annotation. The operator cannot add it: KServe copies annotations into the revision
-    template, and its admission policy lets it change none."""
+    """The evaluation and shadow steps reach the candidate at 0% through the `latest` tag KServe
+    sets only with this annotation. The operator cannot add it: KServe copies annotations into the
+    revision template, and its admission policy lets it change none."""
     annotations = (isvc.get("metadata") or {}).get("annotations") or {}
-    if spec.evaluation is None or annotations.get(TAG_ROUTING) == "true":
+    if annotations.get(TAG_ROUTING) == "true":
         return None
-    return ("EvaluationNeedsTagRouting", f"spec.evaluation needs InferenceService {spec.inference_service!r} annotated "
-            f"{TAG_ROUTING}: \"true\", so that KServe gives the candidate an address while it takes no traffic")
+    for asked, reason, field in ((spec.evaluation, "EvaluationNeedsTagRouting", "spec.evaluation"),
+                                 (spec.shadow, "ShadowNeedsTagRouting", "spec.strategy.shadow")):
+        if asked is not None:
+            return (reason, f"{field} needs InferenceService {spec.inference_service!r} annotated {TAG_ROUTING}: "
+                            "\"true\", so that KServe gives the candidate an address while it takes no traffic")
+    return None
 
 
 def not_rolled_out(spec: RolloutSpec, isvc: dict) -> Refusal | None:

@@ -9,7 +9,8 @@ ahead of routing, and the next reconcile (planning the same from the same status
 routing: progress is never lost or applied twice. After a patch, status records the generation
 it left, so that anyone else's change is told apart. A status write from a stale read gets 409
 and changes nothing. After a serverless promotion or rollback, every reconcile checks that the
-revisions KServe routes to run stable.
+revisions KServe routes to run stable. While the shadow step runs, it writes stable's mirror
+file (ConfigMap modelrollout-shadow) before the status that records it, and removes it after.
 """
 from __future__ import annotations
 
@@ -19,20 +20,24 @@ import logging
 import time
 from typing import Callable, Protocol
 
+import yaml
+
 from .adapters.autoscaling import stable_scale
 from .adapters.hooks import Hooks
 from .adapters.isvc import all_to, merge_patch, served, shown
-from .adapters.kube import NotFound, RoutingError
+from .adapters.kube import ConfigMapError, NotFound, RoutingError
 from .adapters.traffic import ROUTERS, Router
-from .analysis import Measurements, Verdict, Window, judge
+from .analysis import ERROR, Measurements, Verdict, Window, judge
 from .builds import Build
 from .guardrail import guard, guard_alpha, guard_due
 from .conditions import conditions
 from .metrics import OperatorMetrics
 from .ownership import external_change, record
-from .planner import HELD, Event, Plan, has_canary, plan, traffic_of
+from .phases import BEFORE_TRAFFIC, HELD
+from .planner import Event, Plan, has_canary, plan, traffic_of
 from .schedule import (analysis_due, analysis_window, evaluation_due, gate_due, look_alpha, parse_time,
-                       rollback_hooks_due, timestamp)
+                       rollback_hooks_due, shadow_due, shadow_look_alpha, timestamp)
+from .shadow import MIRROR_CONFIG_MAP, ShadowSample, judge_shadow, mirror_key, wanted_mirror
 from .preflight import WAITS, refusal
 from .spec import RolloutSpec, SpecError, parse_spec
 from .webhooks import HookAnswers
@@ -67,6 +72,7 @@ class Kube(Protocol):
     def patch_isvc(self, namespace: str, name: str, patch: dict) -> dict: ...
     def get_httproute(self, namespace: str, name: str) -> dict: ...
     def get_revision(self, namespace: str, name: str) -> dict: ...
+    def set_config_map_key(self, namespace: str, name: str, key: str, value: str | None) -> None: ...
     def emit(self, rollout: dict, event: Event) -> None: ...
 
 
@@ -77,6 +83,8 @@ ROUTING_RETRY = 5.0   # seconds before trying a refused InferenceService patch a
 Measure = Callable[[RolloutSpec, str, str | None, Window, str, dict[str, tuple[str, ...]]], Measurements]
 # (spec, namespace, {"candidate": url, "stable": url}) -> the evaluation step's verdict
 Evaluate = Callable[[RolloutSpec, str, dict], Verdict]
+# (spec, namespace, stable version, window) -> (what stable's mirror counted, an error reading it)
+MeasureShadow = Callable[[RolloutSpec, str, str, Window], tuple[ShadowSample | None, str | None]]
 
 
 @dataclasses.dataclass
@@ -86,6 +94,7 @@ class Reconciler:
     metrics: OperatorMetrics
     evaluate: Evaluate | None = None    # None: no rollout may ask for the evaluation step
     hooks: Hooks | None = None          # None: no rollout may have webhooks or notifications
+    shadow: MeasureShadow | None = None     # None: no rollout may ask for the shadow step
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
 
     def __call__(self, namespace: str, name: str) -> float | None:
@@ -152,6 +161,8 @@ class Reconciler:
                 raise RuntimeError("a rollout asks for the evaluation step but this Reconciler has no evaluate adapter")
             verdict = self.evaluate(spec, namespace, addresses)
             self.metrics.decisions.labels(verdict.outcome).inc()
+        if addresses and shadow_due(spec, status, now) and not unjudgeable:
+            verdict = self._shadow_look(spec, namespace, status, now)
         hooked = self._ask_hooks(spec, rollout, status, now, pending, unjudgeable)
         p = plan(spec, status, router.serving(isvc), verdict, now, applied=pending is None, pending=pending or "",
                  external=external or None, blocked=blocked, guarded=guarded, hooks=hooked,
@@ -164,6 +175,9 @@ class Reconciler:
         patch = router.patch(isvc, p.traffic, scale, observed)
         patching = not _unchanged(isvc, patch)
         found, events = record(isvc, patching), list(p.events)
+        mirrored, failed = self._mirror(spec, namespace, status, p.status, addresses)
+        found.update(mirrored)
+        events += failed
         if not patching:                           # isvc is what KServe was asked for: its status can tell
             checked, mismatch = self._check_serving(spec, router, isvc, observed, p.status, now)
             found.update(checked, routingError=None)
@@ -183,6 +197,35 @@ class Reconciler:
         self._finish(written, written["status"], Plan({**written["status"], **done}, p.traffic,
                                                       tuple(self._routing_restored(spec, written["status"]))), now)
         return p.requeue_after
+
+    def _shadow_look(self, spec: RolloutSpec, namespace: str, status: dict, now: dt.datetime) -> Verdict:
+        """The shadow step's verdict on everything stable's mirror counted since it was turned on."""
+        if self.shadow is None:
+            raise RuntimeError("a rollout asks for the shadow step but this Reconciler has no shadow adapter")
+        assert spec.shadow is not None
+        started = parse_time(status["shadowStartedAt"])
+        assert started is not None                          # shadow_due: only once the mirror is on
+        since = started.timestamp()
+        sample, error = self.shadow(spec, namespace, status["stableVersion"], Window(since, now.timestamp(), since))
+        verdict = Verdict(ERROR, error) if error else judge_shadow(spec.shadow, sample, shadow_look_alpha(spec, status))
+        self.metrics.decisions.labels(verdict.outcome).inc()
+        return verdict
+
+    def _mirror(self, spec: RolloutSpec, namespace: str, before: dict, after: dict,
+                addresses: dict | None) -> tuple[dict, list[Event]]:
+        """Stable's mirror file as the planned status wants it (shadow.wanted_mirror), written only
+        when that differs from what status says was written; a refused write is kept in
+        mirrorError and tried again at the next reconcile."""
+        wanted, written = wanted_mirror(spec, after, addresses, before.get("mirror")), before.get("mirror")
+        if wanted == written:
+            return {}, []
+        try:
+            self.kube.set_config_map_key(namespace, MIRROR_CONFIG_MAP, mirror_key(spec.inference_service),
+                                         None if wanted is None else yaml.safe_dump(wanted, sort_keys=True))
+        except ConfigMapError as exc:
+            message = f"ConfigMap {MIRROR_CONFIG_MAP} refused the mirror's file: {exc}"
+            return {"mirrorError": message}, [] if before.get("mirrorError") else [Event("Warning", "MirrorFailed", message)]
+        return {"mirror": wanted, "mirrorError": None}, []
 
     @staticmethod
     def _routing_restored(spec: RolloutSpec, s: dict) -> list[Event]:
@@ -244,9 +287,9 @@ class Reconciler:
 
     def _pending(self, spec: RolloutSpec, router: Router, isvc: dict, status: dict,
                  observed: dict) -> tuple[str | None, dict | None]:
-        """(what keeps KServe from serving the status's canary weight, None when it does; while
-        Evaluating, the versions' addresses once both have one)."""
-        if status.get("phase") == "Evaluating" and status.get("canaryVersion"):
+        """(what keeps KServe from serving the status's canary weight, None when it does; before
+        traffic, the versions' addresses once both have one)."""
+        if status.get("phase") in BEFORE_TRAFFIC and status.get("canaryVersion"):
             addresses, missing = router.addresses(isvc, traffic_of(status), observed)
             return (None, addresses) if addresses else (missing, None)
         if status.get("gate") == "pre-rollout" and status.get("canaryVersion"):
@@ -283,6 +326,8 @@ class Reconciler:
             return "no canary to remove"
         spec = parse_spec(rollout.get("spec") or {})
         namespace = rollout["metadata"]["namespace"]
+        if status.get("mirror"):                # stable stops mirroring to a candidate about to go
+            self.kube.set_config_map_key(namespace, MIRROR_CONFIG_MAP, mirror_key(spec.inference_service), None)
         try:
             isvc = self.kube.get_isvc(namespace, spec.inference_service)
         except NotFound:

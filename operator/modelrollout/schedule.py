@@ -1,5 +1,5 @@
 """When a rollout next needs a look: the hold before each analysis, its window and alpha, the
-evaluation step's pace, and the requeue time. Pure functions of (spec, status, now)."""
+pace of the evaluation and shadow steps, and the requeue time. Pure functions of (spec, status, now)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,11 +7,12 @@ from typing import Any
 
 from . import stats
 from .builds import is_candidate
+from .phases import ROLLING, Phase
+from .shadow import shadow_alpha
 from .spec import RolloutSpec
 from .steps import hold_of, planned_looks, steps_changed
 
 Status = dict[str, Any]
-ROLLING = ("Evaluating", "Progressing", "Holding", "Paused")
 POLL_APPLIED = 10.0       # seconds between looks while waiting for KServe to serve a step (its
                           # InferenceService's watch events usually bring the look sooner)
 
@@ -104,9 +105,9 @@ def analysis_window(spec: RolloutSpec, status: Status, now: dt.datetime) -> tupl
 
 
 def analysis_budget(spec: RolloutSpec) -> float:
-    """What the analysis's looks may spend: the significance, less the guardrail's share."""
-    g = spec.analysis.guardrail
-    return spec.analysis.significance * (1.0 - (g.share if g else 0.0))
+    """What the analysis's looks may spend: the significance, less the guardrail's and the shadow step's shares."""
+    g, sh = spec.analysis.guardrail, spec.shadow
+    return spec.analysis.significance * (1.0 - (g.share if g else 0.0) - (sh.share if sh else 0.0))
 
 
 def look_alpha(spec: RolloutSpec, status: Status) -> float:
@@ -129,6 +130,32 @@ def evaluation_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
     return tried is None or (now - tried).total_seconds() >= spec.interval
 
 
+def shadow_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
+    """Whether the next plan needs the shadow step's verdict: each strategy interval once the
+    mirror is on, and at the end of the step's duration."""
+    if status.get("phase") != Phase.SHADOWING or not left_to_judge(spec, status):
+        return False
+    return _shadow_in(spec, status, now) == 0.0
+
+
+def _shadow_in(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
+    started = parse_time(s.get("shadowStartedAt"))
+    if started is None or spec.shadow is None:
+        return None
+    last = parse_time(s.get("shadowCheckedAt")) or started
+    due = spec.interval - (now - last).total_seconds()
+    end = started + dt.timedelta(seconds=spec.shadow.duration)
+    if last < end:                          # the look at the duration's end is not put off
+        due = min(due, (end - now).total_seconds())
+    return max(0.0, due)
+
+
+def shadow_look_alpha(spec: RolloutSpec, status: Status) -> float:
+    """The next shadow look's share of the rollout's significance."""
+    assert spec.shadow is not None
+    return shadow_alpha(spec.analysis.significance, spec.shadow.share, int(status.get("shadowLooks") or 0) + 1)
+
+
 def requeue_after(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
     """The next look: when the analysis, the evaluation, the guardrail or a webhook is due."""
     due = [t for t in (_looks_in(spec, s, now), _gate_in(spec, s, now),
@@ -146,9 +173,12 @@ def _gate_in(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
 
 
 def _looks_in(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
-    if s.get("phase") == "Evaluating":
+    if s.get("phase") == Phase.EVALUATING:
         tried = parse_time(s.get("evaluatedAt"))
         return POLL_APPLIED if tried is None else max(1.0, spec.interval - (now - tried).total_seconds())
+    if s.get("phase") == Phase.SHADOWING:
+        due = _shadow_in(spec, s, now)
+        return POLL_APPLIED if due is None else max(1.0, due)
     if s.get("phase") not in ("Progressing", "Holding"):
         return None
     due = _due_in(spec, s, now)

@@ -18,22 +18,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import urllib.parse
 from typing import Any, Mapping
 
 from . import stats
 from .analysis import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
+from .phases import Phase
+from .spec import RolloutSpec, ShadowSpec
+
+__all__ = ["MIRROR_CONFIG_MAP", "ShadowSpec", "ShadowSample", "judge_shadow", "mirror_key", "shadow_alpha",
+           "wanted_mirror"]
+MIRROR_CONFIG_MAP = "modelrollout-shadow"   # the shipped ServingRuntimes mount it, optional, in every predictor
 
 MOSTLY_FAILED = 0.5         # mirrored requests the candidate did not answer: beyond this, an Error
 FEW_TO_JUDGE = 10           # ...once at least this many were sent
-
-
-@dataclasses.dataclass(frozen=True)
-class ShadowSpec:
-    fraction: float = 0.1             # of stable's requests mirrored
-    min_pairs: int = 200              # per output, before a Pass
-    max_disagreement: float = 0.05    # the share of pairs that may differ
-    duration: float = 600.0           # seconds, at most, before onInconclusive decides
-    share: float = 0.2                # of the rollout's significance its looks may spend
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,3 +101,30 @@ def judge_shadow(spec: ShadowSpec, sample: ShadowSample | None, alpha: float) ->
     return Verdict(PASS, "shadow: " + ", ".join(f"{o} disagrees on {judged[o]['disagreement']:.2%} of "
                                                 f"{judged[o]['pairs']}" for o in outputs) +
                    f", below {limit:.2%}", details, tested=True)
+
+
+# -- the mirror's file -------------------------------------------------------------------------
+
+def mirror_key(inference_service: str) -> str:
+    """The key of MIRROR_CONFIG_MAP that an InferenceService's pods read (SHADOW_CONFIG in the runtimes)."""
+    return f"{inference_service}.yaml"
+
+
+def mirror_file(spec: ShadowSpec, stable_version: str, candidate_url: str) -> dict[str, Any]:
+    """What stable's mirror reads (predictor/shadow.py's MirrorConfig). Every pod of the
+    InferenceService mounts it, the candidate's too: sourceVersion keeps the mirror in stable's."""
+    out: dict[str, Any] = {"url": candidate_url, "fraction": spec.fraction, "sourceVersion": stable_version}
+    if spec.gateway:
+        out.update(url=spec.gateway, host=urllib.parse.urlsplit(candidate_url).hostname)
+    return out
+
+
+def wanted_mirror(spec: RolloutSpec, status: Mapping[str, Any], addresses: Mapping[str, str] | None,
+                  written: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The mirror's file while the shadow step runs (status as planned), None otherwise. An
+    address missing for a moment (a revision restarting) leaves what was written."""
+    if status.get("phase") != Phase.SHADOWING or not status.get("shadowStartedAt") or spec.shadow is None:
+        return None
+    if not addresses:
+        return dict(written) if written else None
+    return mirror_file(spec.shadow, str(status["stableVersion"]), addresses["candidate"])

@@ -75,6 +75,18 @@ class EvaluationSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class ShadowSpec:
+    """spec.strategy.shadow: stable mirrors live requests to the candidate, at 0%, before any
+    traffic step; the paired answers are judged by shadow.py."""
+    fraction: float = 0.1             # of stable's requests mirrored
+    min_pairs: int = 200              # per output, before a Pass
+    max_disagreement: float = 0.05    # the share of pairs that may differ
+    duration: float = 600.0           # seconds, at most, before spec.analysis.onInconclusive decides
+    share: float = 0.2                # of the rollout's significance its looks may spend
+    gateway: str | None = None        # mirror to this ingress with the candidate's host; None: to its address
+
+
+@dataclasses.dataclass(frozen=True)
 class AutoscalingSpec:
     min_replicas: int = 1
     max_replicas: int = 1
@@ -99,6 +111,7 @@ class RolloutSpec:
     model_name: str = ""                   # the predictor's `model` metrics label; default inference_service
     progress_deadline: float = 600.0       # seconds a step may wait for KServe to serve its weight
     evaluation: EvaluationSpec | None = None   # off unless the spec asks for it
+    shadow: ShadowSpec | None = None           # off unless the spec asks for it
     webhooks: tuple[WebhookSpec, ...] = ()
     notifications: tuple[NotificationSpec, ...] = ()
     runtime_version: str | None = None     # spec.model.runtimeVersion: the runtime image's tag; None: stable's
@@ -203,17 +216,49 @@ def _evaluation(raw: Any, mode: str) -> EvaluationSpec | None:
     metric = raw.get("metric")
     if metric not in METRICS:
         raise SpecError(f"{where}.metric: must be one of {', '.join(METRICS)}, got {metric!r}")
-    for key in ("output", "gateway"):
-        if raw.get(key) is not None and (not isinstance(raw[key], str) or not raw[key]):
-            raise SpecError(f"{where}.{key}: expected a non-empty string")
-    gateway = raw.get("gateway")
-    if gateway and not gateway.startswith(("http://", "https://")):
-        raise SpecError(f"{where}.gateway: must start with http:// or https://, got {gateway!r}")
+    if raw.get("output") is not None and (not isinstance(raw["output"], str) or not raw["output"]):
+        raise SpecError(f"{where}.output: expected a non-empty string")
     return EvaluationSpec(config_map=dataset["configMap"], metric=metric, key=str(dataset.get("key") or "holdout.json"),
                           output=raw.get("output"), margin=_float(raw, "margin", where, 0.0, 0.0, 1e9),
                           batch_size=_int(raw, "batchSize", where, 32, 1, 10000),
                           timeout=parse_duration(raw.get("timeout", "30s"), f"{where}.timeout"),
-                          gateway=gateway.rstrip("/") if gateway else None)
+                          gateway=_gateway(raw, where))
+
+
+def _gateway(raw: Mapping, where: str) -> str | None:
+    gateway = raw.get("gateway")
+    if gateway is None:
+        return None
+    if not isinstance(gateway, str) or not gateway.startswith(("http://", "https://")):
+        raise SpecError(f"{where}.gateway: must be a URL starting with http:// or https://, got {gateway!r}")
+    return gateway.rstrip("/")
+
+
+def _shadow(raw: Any, mode: str, guardrail: GuardrailSpec | None) -> ShadowSpec | None:
+    if raw is None:
+        return None
+    where = "spec.strategy.shadow"
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{where}: expected a mapping such as {{fraction: 0.1, maxDisagreement: 0.05}}")
+    if mode != "serverless":
+        # as the evaluation step: a standard-mode canary at 0% has no pods to answer the mirror
+        raise SpecError(f"{where}: needs trafficMode serverless; in standard mode KServe runs no pods for a canary at 0%")
+    unknown = sorted(set(raw) - {"fraction", "minPairs", "maxDisagreement", "duration", "share", "gateway"})
+    if unknown:
+        raise SpecError(f"{where}: unknown field(s) {unknown}")
+    fraction = _float(raw, "fraction", where, 0.1, 0.0, 1.0)
+    if fraction <= 0:
+        raise SpecError(f"{where}.fraction: must be above 0 (no request would be mirrored), got {fraction!r}")
+    shadow = ShadowSpec(fraction=fraction, min_pairs=_int(raw, "minPairs", where, 200, 1),
+                        max_disagreement=_float(raw, "maxDisagreement", where, 0.05, 0.0, 1.0),
+                        duration=parse_duration(raw.get("duration", "10m"), f"{where}.duration"),
+                        share=_float(raw, "share", where, 0.2, 0.01, 0.5), gateway=_gateway(raw, where))
+    if shadow.duration <= 0:
+        raise SpecError(f"{where}.duration: must be above 0")
+    if guardrail is not None and shadow.share + guardrail.share > 0.8:
+        raise SpecError(f"{where}.share ({shadow.share:g}) and spec.analysis.guardrail.share ({guardrail.share:g}) "
+                        "must leave the analysis at least 0.2 of spec.analysis.significance")
+    return shadow
 
 
 def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
@@ -270,6 +315,7 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         abort=bool(spec.get("abort", False)), retry=_int(spec, "retry", "spec", 0, 0),
         model_name=str(model.get("name") or spec["inferenceService"]),
         evaluation=_evaluation(spec.get("evaluation"), mode),
+        shadow=_shadow(strategy.get("shadow"), mode, analysis.guardrail),
         webhooks=parse_webhooks(spec.get("webhooks")), notifications=parse_notifications(spec.get("notifications")),
         runtime_version=_runtime_version(model.get("runtimeVersion")), resources=_resources(model.get("resources")),
     )

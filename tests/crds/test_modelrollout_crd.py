@@ -36,8 +36,8 @@ def test_crd_identity(crd):
     version = served["spec"]["versions"][0]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns == ["Phase", "Stable", "Canary", "Weight", "Verdict", "Reason", "Evaluation", "Age"]
-    assert [c.get("priority", 0) for c in version["additionalPrinterColumns"]] == [0, 0, 0, 0, 0, 1, 1, 0]   # -o wide
+    assert columns == ["Phase", "Stable", "Canary", "Weight", "Verdict", "Reason", "Evaluation", "Shadow", "Age"]
+    assert [c.get("priority", 0) for c in version["additionalPrinterColumns"]] == [0, 0, 0, 0, 0, 1, 1, 1, 0]   # -o wide
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -84,6 +84,35 @@ def test_the_evaluation_step_gets_its_defaults_and_is_refused_in_standard_mode(c
     _, error = dry_run_create(crd, namespace, obj)
     assert "evaluation needs trafficMode serverless" in error
     with pytest.raises(SpecError, match="needs trafficMode serverless"):
+        parse_spec(obj["spec"])
+
+
+def test_the_shadow_step_gets_its_defaults_and_is_refused_in_standard_mode(crd, namespace):
+    stored, error = dry_run_create(crd, namespace, _with("strategy.shadow", {}))
+    assert error is None, error
+    assert stored["spec"]["strategy"]["shadow"] == {"fraction": 0.1, "minPairs": 200, "maxDisagreement": 0.05,
+                                                    "duration": "10m", "share": 0.2}
+    shadow = parse_spec(stored["spec"]).shadow
+    assert (shadow.fraction, shadow.min_pairs, shadow.max_disagreement, shadow.duration) == (0.1, 200, 0.05, 600.0)
+    obj = _with("strategy.shadow", {})
+    obj["spec"]["strategy"]["trafficMode"] = "standard"
+    obj["spec"]["autoscaling"] = {"metric": "cpu"}
+    assert "strategy.shadow needs trafficMode serverless" in dry_run_create(crd, namespace, obj)[1]
+    with pytest.raises(SpecError, match="needs trafficMode serverless"):
+        parse_spec(obj["spec"])
+
+
+@pytest.mark.parametrize("value,schema,operator", [
+    ({"fraction": 0}, "spec.strategy.shadow.fraction", "spec.strategy.shadow.fraction"),
+    ({"share": 0.9}, "spec.strategy.shadow.share", "spec.strategy.shadow.share"),
+    ({"maxDisagreement": 2}, "spec.strategy.shadow.maxDisagreement", "spec.strategy.shadow.maxDisagreement"),
+    ({"gateway": "ingress:80"}, "shadow.gateway must start with http", "spec.strategy.shadow.gateway"),
+    ({"duration": "soon"}, "shadow.duration must be a duration", "spec.strategy.shadow.duration"),
+], ids=["fraction", "share", "disagreement", "gateway", "duration"])
+def test_bad_shadow_steps_are_refused_by_the_schema_and_the_operator(crd, namespace, value, schema, operator):
+    obj = _with("strategy.shadow", value)
+    assert schema in (dry_run_create(crd, namespace, obj)[1] or "accepted")
+    with pytest.raises(SpecError, match=operator):
         parse_spec(obj["spec"])
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelrollout.adapters.kube import Conflict, NotFound, RoutingError
+from modelrollout.adapters.kube import ConfigMapError, Conflict, NotFound, RoutingError
 from modelrollout.adapters.isvc import merge_patch
 from modelrollout.analysis import PASS, Measurements, Scrape, Verdict, VersionSample
 from modelrollout.metrics import OperatorMetrics
@@ -25,6 +25,8 @@ class MemoryKube:
         self.stop_after_patch = False             # the operator stops between a patch and its status write
         # the test's input: which model each Knative revision runs
         self.revisions: dict[str, str] = {"cancer-predictor-00001": "pvc://models/cancer/v1"}
+        self.config_maps: dict[tuple[str, str], dict[str, str]] = {}
+        self.refuse_config_maps: str | None = None
 
     def get_rollout(self, namespace, name):
         return copy.deepcopy(self.rollout)
@@ -56,6 +58,13 @@ class MemoryKube:
             raise NotFound(name)
         return {"metadata": {"name": name, "annotations": {
             "internal.serving.kserve.io/storage-initializer-sourceuri": self.revisions[name]}}}
+
+    def set_config_map_key(self, namespace, name, key, value):
+        if self.refuse_config_maps:
+            raise ConfigMapError(self.refuse_config_maps)
+        data = self.config_maps.setdefault((namespace, name), {})
+        data.pop(key, None) if value is None else data.update({key: value})
+        self.log.append(("configmap", key, value is not None))
 
     def emit(self, rollout, event):
         self.log.append(("event", event.reason))

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from modelrollout.spec import DriftSpec, EvaluationSpec, SpecError, parse_duration, parse_spec
+from modelrollout.spec import DriftSpec, EvaluationSpec, ShadowSpec, SpecError, parse_duration, parse_spec
 
 
 def spec(**changes):
@@ -122,6 +122,46 @@ def test_the_evaluation_step_is_off_unless_asked_for_and_parsed_with_defaults():
 def test_a_bad_evaluation_names_the_field(evaluation, field):
     with pytest.raises(SpecError, match=re.escape(field)):
         parse_spec(spec(evaluation=evaluation))
+
+
+def shadowed(shadow, **strategy):
+    return spec(strategy={"steps": [{"weight": 5}, {"weight": 100}], "shadow": shadow, **strategy})
+
+
+def test_the_shadow_step_is_off_unless_asked_for_and_parsed_with_defaults():
+    assert parse_spec(spec()).shadow is None
+    assert parse_spec(shadowed({})).shadow == ShadowSpec()
+    assert parse_spec(shadowed({"fraction": 1, "minPairs": 50, "maxDisagreement": 0.01, "duration": "2m", "share": 0.1,
+                                "gateway": "http://kourier-internal.kourier-system/"})).shadow == ShadowSpec(
+        1.0, 50, 0.01, 120.0, 0.1, "http://kourier-internal.kourier-system")
+
+
+@pytest.mark.parametrize("shadow, strategy, field", [
+    ({"fraction": 0}, {}, "spec.strategy.shadow.fraction: must be above 0"),
+    ({"fraction": 1.5}, {}, "spec.strategy.shadow.fraction"),
+    ({"minPairs": 0}, {}, "spec.strategy.shadow.minPairs"),
+    ({"duration": "0s"}, {}, "spec.strategy.shadow.duration: must be above 0"),
+    ({"gateway": "ingress"}, {}, "spec.strategy.shadow.gateway"),
+    ({"fraction": "half"}, {}, "spec.strategy.shadow.fraction"),
+    ({"pairs": 10}, {}, "spec.strategy.shadow: unknown field(s) ['pairs']"),
+    ({}, {"trafficMode": "standard"}, "spec.strategy.shadow: needs trafficMode serverless"),
+    ("on", {}, "spec.strategy.shadow: expected a mapping"),
+])
+def test_a_bad_shadow_step_names_the_field(shadow, strategy, field):
+    raw = shadowed(shadow, **strategy)
+    if strategy.get("trafficMode") == "standard":
+        raw["autoscaling"] = {"metric": "cpu"}
+    with pytest.raises(SpecError, match=re.escape(field)):
+        parse_spec(raw)
+
+
+def test_the_shadow_step_and_the_guardrail_leave_the_analysis_a_fifth_of_the_significance():
+    raw = shadowed({"share": 0.5})
+    raw["analysis"]["guardrail"] = {"share": 0.4}
+    with pytest.raises(SpecError, match="must leave the analysis at least 0.2"):
+        parse_spec(raw)
+    raw["analysis"]["guardrail"] = {"share": 0.3}
+    assert parse_spec(raw).shadow.share == 0.5
 
 
 @pytest.mark.parametrize("model, words", [

@@ -65,6 +65,12 @@ def phases() -> dict[str, dict]:
     r, _ = reconciler(evaluating, clock)
     r("default", "cancer")
     out["Evaluating"] = copy.deepcopy(evaluating.rollout)
+    shadowing = make()
+    shadowing.rollout["spec"]["strategy"]["shadow"] = {"fraction": 0.1}
+    shadowing.isvc["metadata"]["annotations"]["serving.kserve.io/enable-tag-routing"] = "true"
+    r, _ = reconciler(shadowing, clock)
+    r("default", "cancer")
+    out["Shadowing"] = copy.deepcopy(shadowing.rollout)
     holding, at = make(), [T0]
     r, _ = reconciler(holding, at, Measurements(dataclasses.replace(HEALTHY, requests=3), HEALTHY))   # too few
     r("default", "cancer")

@@ -46,7 +46,7 @@ def lupa_table(value) -> bool:
 
 HEALTH = {"Progressing": "Progressing", "Paused": "Suspended", "RolledBack": "Degraded", "Promoted": "Progressing",
           "Promoted, routed alone": "Healthy", "Failed": "Degraded", "Idle": "Healthy", "Waiting": "Progressing",
-          "Evaluating": "Progressing", "Holding": "Progressing"}
+          "Evaluating": "Progressing", "Shadowing": "Progressing", "Holding": "Progressing"}
 
 
 @pytest.mark.parametrize("name", list(HEALTH))
@@ -78,7 +78,8 @@ def test_a_spec_the_operator_has_not_read_is_progressing():
 
 
 @pytest.mark.parametrize("phase, enabled", [
-    ("Progressing", {"promote", "abort", "pause"}), ("Paused", {"promote", "abort", "resume"}),
+    ("Progressing", {"promote", "abort", "pause"}), ("Shadowing", {"promote", "abort", "pause"}),
+    ("Paused", {"promote", "abort", "resume"}),
     ("RolledBack", {"retry"}), ("Idle", set()), ("Failed", set()),
 ])
 def test_actions_offered_in_each_phase(phase, enabled):

@@ -29,7 +29,8 @@ def kstatus(*objects: dict) -> list[dict]:
 EXPECTED = {
     "Idle": "Current", "Promoted, routed alone": "Current",
     "Promoted": "InProgress",                      # KServe does not route it alone yet
-    "Evaluating": "InProgress", "Progressing": "InProgress", "Holding": "InProgress", "Waiting": "InProgress",
+    "Evaluating": "InProgress", "Shadowing": "InProgress", "Progressing": "InProgress", "Holding": "InProgress",
+    "Waiting": "InProgress",
     "Paused": "InProgress",                        # not done, not failed: waits for someone to resume it
     "RolledBack": "Failed", "Failed": "Failed",    # the spec's version will not serve unless someone acts
 }

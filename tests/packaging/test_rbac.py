@@ -46,6 +46,19 @@ def evaluate_without_holdout(api, kube, user: str, seen_before: int) -> None:
              timeout=120, what="the holdout read")
 
 
+def shadow_until_mirrored(api, kube, user: str, seen_before: int) -> None:
+    """A rollout with the shadow step: once the candidate has an address the operator writes the
+    mirror's file into ConfigMap modelrollout-shadow (created at its first key); deleting the
+    rollout removes the key (a patch)."""
+    api.kubectl("apply", "-f", "-", input=inference_service("shadowed", "v1", tag_routing=True))
+    api.kubectl("apply", "-f", "-", input=model_rollout(
+        "v2", "http://127.0.0.1:9", name="shadowed", interval="1s", steps=[{"weight": 10}, {"weight": 100}],
+        shadow={"fraction": 0.1}))
+    wait_for(lambda: ("", "configmaps", "create") in calls_since(kube, user, seen_before)[0], timeout=120,
+             what="the mirror's ConfigMap written")
+    api.kubectl("delete", "mro", "shadowed", "--timeout=30s")
+
+
 @pytest.fixture(scope="module")
 def audited(control_plane, tmp_path_factory):
     """(calls the operator made, calls it was refused), from the apiserver's audit log."""
@@ -74,6 +87,7 @@ def audited(control_plane, tmp_path_factory):
         wait_for(lambda: any(call_of(e)[1] == "httproutes" for e in kube.audit(USER)[seen_before:] if e.get("objectRef")),
                  what="the HTTPRoute read")
         evaluate_without_holdout(api, kube, USER, seen_before)
+        shadow_until_mirrored(api, kube, USER, seen_before)
         api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"abort":true}}')
         wait_for(lambda: status_of(api).get("phase") == "RolledBack", what="rollback")
         # the operator reads the revisions KServe routes to, to confirm stable serves all
@@ -121,6 +135,7 @@ def test_with_watch_namespaces_the_chart_grants_roles_there_and_nothing_namespac
                                                           steps=[{"weight": 10}, {"weight": 100}]))
         wait_for(lambda: (status_of(api).get("lastAnalysis") or {}).get("verdict") == "Error", what="an analysis")
         evaluate_without_holdout(api, kube, user, seen_before)
+        shadow_until_mirrored(api, kube, user, seen_before)
         api.kubectl("patch", "mro", "cancer", "--type", "merge", "-p", '{"spec":{"abort":true}}')
         wait_for(lambda: status_of(api).get("servingVerified"), what="stable's revision confirmed after the abort")
     calls, refused = calls_since(kube, user, seen_before)

@@ -40,6 +40,10 @@ class RoutingError(Exception):
     """The apiserver (or an admission webhook or policy) refused an InferenceService patch."""
 
 
+class ConfigMapError(Exception):
+    """The apiserver refused a ConfigMap write (the mirror's file)."""
+
+
 def _api_message(exc: ApiException) -> str:
     try:
         return json.loads(exc.body or "{}").get("message") or exc.reason
@@ -100,6 +104,25 @@ class KubeApi:
     def get_config_map(self, namespace: str, name: str) -> dict:
         """A ConfigMap's data (the evaluation step's holdout, a Prometheus CA)."""
         return _call(self.core.read_namespaced_config_map, name, namespace).data or {}
+
+    def set_config_map_key(self, namespace: str, name: str, key: str, value: str | None) -> None:
+        """One key of a ConfigMap others' keys share (the mirror's: one per InferenceService), set
+        or, with None, removed; the ConfigMap is created at its first key."""
+        try:
+            try:
+                _call(self.core.patch_namespaced_config_map, name, namespace, {"data": {key: value}},
+                      field_manager=FIELD_MANAGER)
+            except NotFound:
+                if value is None:
+                    return
+                body = kubernetes.client.V1ConfigMap(
+                    metadata=kubernetes.client.V1ObjectMeta(name=name, namespace=namespace,
+                                                            labels={"app.kubernetes.io/managed-by": "modelrollout"}),
+                    data={key: value})
+                _call(self.core.create_namespaced_config_map, namespace, body, field_manager=FIELD_MANAGER)
+        except (ApiException, Conflict) as exc:
+            detail = f"{exc.status} {exc.reason}: {_api_message(exc)}" if isinstance(exc, ApiException) else str(exc)
+            raise ConfigMapError(detail) from None
 
     def get_secret(self, namespace: str, name: str) -> dict[str, str]:
         """A Secret's data, decoded (a Prometheus token or CA)."""

@@ -39,6 +39,12 @@ def client_for(url: str, access: PrometheusAccess, namespace: str, read: dict[st
     return PrometheusClient(url, headers=headers, ca_pem=ca)
 
 
+def scope_of(spec: RolloutSpec, namespace: str) -> tuple[tuple[str, str], ...]:
+    """The label matchers that make series this rollout's: its namespace's, and the selector's."""
+    a = spec.analysis
+    return (((a.namespace_label, namespace),) if a.namespace_label else ()) + a.selector
+
+
 @dataclasses.dataclass
 class PrometheusMeasure:
     """read_secret, read_config_map: (namespace, name) -> data (KubeApi.get_secret, get_config_map)."""
@@ -48,8 +54,7 @@ class PrometheusMeasure:
     def __call__(self, spec: RolloutSpec, canary: str, stable: str | None, window: Window, namespace: str,
                  revisions: Mapping[str, tuple[str, ...]] | None = None) -> Measurements:
         """stable None: the canary alone; revisions: version -> the Knative revisions that run it (serverless)."""
-        a, revisions = spec.analysis, revisions or {}
-        scope = (((a.namespace_label, namespace),) if a.namespace_label else ()) + a.selector
+        a, revisions, scope = spec.analysis, revisions or {}, scope_of(spec, namespace)
 
         def target(version: str) -> Target:
             return Target(namespace, spec.inference_service, spec.model_name, version, revisions.get(version, ()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-ROLLING = ("Evaluating", "Progressing", "Holding", "Paused")
+from ..phases import ROLLING
 
 
 class NotNow(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-ICONS = {"Idle": "✔", "Promoted": "✔", "Evaluating": "◌", "Progressing": "◌", "Holding": "◌", "Waiting": "◌",
+ICONS = {"Idle": "✔", "Promoted": "✔", "Evaluating": "◌", "Shadowing": "◌", "Progressing": "◌", "Holding": "◌", "Waiting": "◌",
          "Paused": "॥", "RolledBack": "✖", "Failed": "✖"}
 VERDICTS = {"Pass": "✔", "Fail": "✖", "Inconclusive": "?", "Error": "⚠"}
 
@@ -87,6 +87,14 @@ def _analysis(a: dict) -> list[str]:
     return out
 
 
+def _shadow(s: dict) -> str:
+    """The shadow step's last verdict: each output's disagreement over its pairs."""
+    outputs = s.get("outputs") or {}
+    figures = ", ".join(f"{o} {_pct(v.get('disagreement'))} of {v.get('pairs')} pairs" for o, v in sorted(outputs.items()))
+    return (f"{VERDICTS.get(str(s.get('verdict')), '')} {s.get('verdict')} {s.get('version', '')}: "
+            + (figures or s.get("reason", "")))
+
+
 def render(rollout: dict, events: list[dict] | None = None) -> str:
     """The screen: who serves what, the steps, the last verdict with its figures, the evaluation,
     the conditions and the latest events."""
@@ -111,6 +119,8 @@ def render(rollout: dict, events: list[dict] | None = None) -> str:
         lines.append(_field("Evaluation", f"{VERDICTS.get(e.get('verdict'), '')} {e.get('verdict')} {e.get('version', '')}: "
                                           f"candidate {e.get('candidate')} vs stable {e.get('stable')}"
                                           + (f" on {e['rows']} rows" if e.get("rows") else "")))
+    if status.get("shadow"):
+        lines.append(_field("Shadow", _shadow(status["shadow"])))
     if status.get("lastAnalysis"):
         lines += _analysis(status["lastAnalysis"])
     true = [c["type"] + (f" ({c['reason']})" if c.get("reason") != phase else "")

@@ -32,6 +32,14 @@ def test_each_gate_is_shown_with_its_figures():
     assert "                  requests: canary 160, stable 595" in out
 
 
+def test_the_shadow_step_shows_each_outputs_disagreement():
+    obj = copy.deepcopy(PHASES["Shadowing"])
+    assert "Status:           ◌ Shadowing" in lines(render(obj))
+    obj["status"]["shadow"] = {"verdict": "Inconclusive", "version": "v2", "reason": "shadow: 30 < 200 paired predictions",
+                               "outputs": {"probabilities": {"pairs": 30, "disagreement": 0.0333}}}
+    assert "Shadow:           ? Inconclusive v2: probabilities 3.33% of 30 pairs" in lines(render(obj))
+
+
 def test_the_drift_gate_names_each_output():
     a = {"predictionDrift": {"probabilities": {"distance": 0.31, "lowerBound": 0.22}}}
     assert gate_figures("predictionDrift", a) == "probabilities distance 0.31 (at least 0.22)"

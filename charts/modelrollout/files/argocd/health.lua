@@ -28,7 +28,7 @@ elseif phase == "Paused" then
 elseif phase == "RolledBack" or phase == "Failed" then
   hs.status = "Degraded"
   hs.message = message
-else   -- Evaluating, Progressing, Holding, Waiting
+else   -- Evaluating, Shadowing, Progressing, Holding, Waiting
   hs.status = "Progressing"
   local weight = s.canaryWeight or 0
   hs.message = phase .. ": " .. (s.canaryVersion or "") .. " at " .. weight .. "%"
