@@ -7,7 +7,6 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from predictor.config import load_model_config  # noqa: E402
-from harness.processes import LoopbackServer, PredictorProcess, free_port, stop_process, wait_until_answers  # noqa: E402
+from harness.processes import ChildProcess, LoopbackServer, PredictorProcess, free_port, wait_until_answers  # noqa: E402
 
 SERVER_CPU = 0
 MLSERVER_VENV = Path(os.environ.get("MLSERVER_VENV", Path.home() / ".cache" / "modelrollout" / "venv-mlserver"))
@@ -64,28 +63,20 @@ def make_light_model(folder: Path) -> Path:
     return folder
 
 
-class _Process(LoopbackServer):
-    """A server process started pinned to the server core, stopped (by PID) on exit."""
+class _Process(ChildProcess, LoopbackServer):
+    """A peer's server process pinned to the server core."""
 
     def __init__(self, cmd: list[str], log: Path, cwd: Path | None = None, env: dict | None = None):
-        super().__init__()
+        ChildProcess.__init__(self, log, {"OMP_NUM_THREADS": "1", **(env or {})}, cwd)
+        LoopbackServer.__init__(self)
         self.cmd = [c.format(http=self.http_port, grpc=self.grpc_port) for c in cmd]
-        self.log, self.cwd, self.env = log, cwd, env
-        self.proc: subprocess.Popen | None = None
 
-    def __enter__(self):
-        self.proc = subprocess.Popen(["taskset", "-c", str(SERVER_CPU), *self.cmd], cwd=self.cwd,
-                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
-                                     env={**os.environ, "OMP_NUM_THREADS": "1", **(self.env or {})})
-        try:
-            wait_until_answers(f"http://{self.http_url}/v2/health/ready", self.proc, self.cmd[0], self.log, 120)
-        except BaseException:
-            stop_process(self.proc, 10)
-            raise
-        return self
+    def command(self) -> list[str]:
+        return ["taskset", "-c", str(SERVER_CPU), *self.cmd]
 
-    def __exit__(self, *exc):
-        stop_process(self.proc, 30)
+    def wait_ready(self) -> None:
+        assert self.proc is not None
+        wait_until_answers(f"http://{self.http_url}/v2/health/ready", self.proc, self.cmd[0], self.log_path, 120)
 
 
 def ours(model: BenchModel, log: Path, batching: bool):

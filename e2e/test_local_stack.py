@@ -143,7 +143,7 @@ def test_5_prometheus_outage_holds_the_weight_and_then_continues(stack):
     stack.apply(model_rollout("v2", stack.prometheus.url, steps=steps, consecutiveErrorLimit=100))
     wait_for(lambda: status_of(stack.api).get("stepStartedAt") and status_of(stack.api).get("canaryWeight") == 20,
              what="first step served")
-    stack.prometheus.stop(keep_data=True)
+    stack.prometheus.outage()
     try:
         s = wait_for(lambda: (lambda s: s if s.get("phase") == "Holding" and "metrics unavailable" in
                               (s.get("lastAnalysis") or {}).get("reason", "") else None)(status_of(stack.api)),
@@ -168,7 +168,7 @@ def test_6_a_killed_operator_resumes_at_the_same_step(stack):
                                or s.get("phase") == "RolledBack" else None)(status_of(stack.api)),
                       timeout=120, what="the second step served")
     assert before["phase"] == "Progressing", before["message"]
-    stack.operator.stop(kill=True)
+    stack.operator.kill()
     events = len(events_of(stack.api, "cancer"))
     operator = stack.start_operator("operator-restarted.log")
     wait_for(lambda: operator.metric("modelrollout_reconcile_duration_seconds_count") >= 10, what="reconciles after restart")

@@ -1,5 +1,6 @@
 """Run the predictor as a real server process on loopback, for tests, benchmarks and the local
-stack: `with PredictorProcess("models/cancer/v2") as p: p.http_url ...`.
+stack: `with PredictorProcess("models/cancer/v2") as p: p.http_url ...`; ChildProcess, the one
+base of every process the tests start (Prometheus, the operator, the control plane's daemons).
 """
 from __future__ import annotations
 
@@ -76,6 +77,47 @@ def wait_until_answers(url: str, proc: subprocess.Popen, what: str, log: object,
     raise TimeoutError(f"{what} not ready at {url} after {timeout}s; log: {log}")
 
 
+class ChildProcess:
+    """A process this run starts: its output into a log file (or nowhere), stopped by its own PID
+    (SIGTERM, SIGKILL after a timeout), a context manager. A subclass says what to run (command)
+    and when it is ready (wait_ready); a process that fails to get ready is stopped, not left."""
+    stop_timeout = 30.0
+
+    def __init__(self, log_path: str | Path | None = None, env: dict[str, str] | None = None, cwd: Path | None = None):
+        self.log_path = Path(log_path) if log_path else None
+        self.env, self.cwd = env or {}, cwd
+        self.proc: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def wait_ready(self) -> None:
+        """Returns once the process serves; by default at once."""
+
+    def start(self):
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(self.command(), cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env={**os.environ, **self.env})
+        try:
+            self.wait_ready()
+        except BaseException:
+            stop_process(self.proc, self.stop_timeout)     # the process only: its log names why
+            raise
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float | None = None, sig: int = signal.SIGTERM) -> None:
+        stop_process(self.proc, self.stop_timeout if timeout is None else timeout, sig)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 class LoopbackServer:
     """A V2 server's two free loopback ports (REST and gRPC) and their addresses."""
 
@@ -91,29 +133,23 @@ class LoopbackServer:
         return f"127.0.0.1:{self.grpc_port}"
 
 
-class PredictorProcess(LoopbackServer):
+class PredictorProcess(ChildProcess, LoopbackServer):
+    stop_timeout = 60.0
+
     def __init__(self, model_dir: str | Path, *args: str, name: str | None = None,
                  log_path: str | Path | None = None, env: dict[str, str] | None = None,
                  cpu: int | None = None, ready_timeout: float = 60.0):
-        super().__init__()
+        ChildProcess.__init__(self, log_path, {"TORCH_THREADS": "1", "SHUTDOWN_DELAY": "0", **(env or {})})
+        LoopbackServer.__init__(self)
         self.model_dir = Path(model_dir)
         self.args = list(args) + (["--model_name", name] if name else [])
-        self.log_path = Path(log_path) if log_path else None
-        self.env = env or {}
         self.cpu = cpu
         self.ready_timeout = ready_timeout
-        self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "PredictorProcess":
+    def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "predictor", "--model_dir", str(self.model_dir),
                "--http_port", str(self.http_port), "--grpc_port", str(self.grpc_port), *self.args]
-        if self.cpu is not None:
-            cmd = ["taskset", "-c", str(self.cpu), *cmd]
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "TORCH_THREADS": "1", "SHUTDOWN_DELAY": "0", **self.env})
-        self.wait_ready()
-        return self
+        return cmd if self.cpu is None else ["taskset", "-c", str(self.cpu), *cmd]
 
     def wait_ready(self) -> None:
         assert self.proc is not None, "start() first"
@@ -124,11 +160,6 @@ class PredictorProcess(LoopbackServer):
             return r.read().decode()
 
     def terminate(self, timeout: float = 60.0) -> int:
-        stop_process(self.proc, timeout)
+        """Stops it as Kubernetes does (SIGTERM, then SIGKILL); its exit code."""
+        self.stop(timeout)
         return self.proc.returncode if self.proc else 0
-
-    def __enter__(self) -> "PredictorProcess":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.terminate()

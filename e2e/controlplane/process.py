@@ -1,27 +1,23 @@
 """Upstream binaries as child processes: started with a log file each, stopped by their own PID."""
 from __future__ import annotations
 
-import os
 import ssl
-import subprocess
 import urllib.request
 from pathlib import Path
 
-from harness.processes import stop_process, wait_for  # noqa: F401  (wait_for: e2e's one poller)
+from harness.processes import ChildProcess, wait_for  # noqa: F401  (wait_for: e2e's one poller)
 
-class Daemon:
+
+class Daemon(ChildProcess):
+    stop_timeout = 10.0
+
     def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None):
-        self.name, self.argv, self.env = name, [str(a) for a in argv], env or {}
         self.log = Path(log_dir) / f"{name}.log"
-        self.proc: subprocess.Popen | None = None
+        super().__init__(self.log, env)
+        self.name, self.argv = name, [str(a) for a in argv]
 
-    def start(self) -> "Daemon":
-        self.proc = subprocess.Popen(self.argv, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env={**os.environ, **self.env})
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+    def command(self) -> list[str]:
+        return self.argv
 
     def check(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
@@ -40,6 +36,3 @@ class Daemon:
             except OSError:
                 return False
         wait_for(answers, timeout, f"{self.name} at {url} (log {self.log})", interval=0.2)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        stop_process(self.proc, timeout)

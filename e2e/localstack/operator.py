@@ -1,30 +1,28 @@
 """The operator as a real process (`python -m modelrollout`) pointed at a kubeconfig."""
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
-from harness.processes import free_port, stop_process, wait_until_answers
+from harness.processes import ChildProcess, free_port, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-class OperatorProcess:
+class OperatorProcess(ChildProcess):
     def __init__(self, kubeconfig: Path, log_path: Path, resync: float = 0.5, namespace: str | None = None,
                  leading: bool = True, lease_namespace: str | None = None):
         """leading: wait until it holds the leader-election Lease and runs (else only until /metrics answers);
         lease_namespace: the operator's own namespace (its Deployment passes POD_NAMESPACE)."""
-        self.kubeconfig, self.log_path, self.resync, self.namespace = kubeconfig, Path(log_path), resync, namespace
+        super().__init__(log_path, {"KUBECONFIG": str(kubeconfig)}, cwd=REPO)
+        self.kubeconfig, self.resync, self.namespace = kubeconfig, resync, namespace
         self.lease_namespace = lease_namespace
         self.leading = leading
         self.metrics_port, self.health_port = free_port(), free_port()
-        self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "OperatorProcess":
+    def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "modelrollout", "--resync", str(self.resync), "--metrics-port", str(self.metrics_port),
                "--metrics-address", "127.0.0.1",
                "--liveness", f"http://127.0.0.1:{self.health_port}/healthz"]
@@ -32,11 +30,12 @@ class OperatorProcess:
             cmd += ["--namespace", self.namespace]
         if self.lease_namespace:
             cmd += ["--lease-namespace", self.lease_namespace]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
-                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+        return cmd
+
+    def wait_ready(self) -> None:
         url = f"http://127.0.0.1:{self.health_port}/healthz" if self.leading else f"http://127.0.0.1:{self.metrics_port}/metrics"
+        assert self.proc is not None
         wait_until_answers(url, self.proc, "operator", self.log_path)
-        return self
 
     def metric(self, name: str) -> float:
         """The sum of a metric's samples on the operator's /metrics."""
@@ -45,11 +44,6 @@ class OperatorProcess:
         return sum(float(line.rsplit(" ", 1)[1]) for line in lines
                    if line.startswith(name) and line[len(name)] in " {")
 
-    def stop(self, kill: bool = False) -> None:
-        stop_process(self.proc, 30, signal.SIGKILL if kill else signal.SIGTERM)
-
-    def __enter__(self) -> "OperatorProcess":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def kill(self) -> None:
+        """As a crashed or evicted pod ends: SIGKILL, no shutdown."""
+        self.stop(sig=signal.SIGKILL)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import ssl
-import subprocess
 import tempfile
 import time
 import urllib.request
@@ -11,25 +11,25 @@ from pathlib import Path
 
 import yaml
 
-from harness.processes import free_port
+from harness.processes import ChildProcess, free_port
 
 Target = str | tuple[str, dict[str, str]]      # an address, or one with labels of its own
 
 
-class PrometheusServer:
+class PrometheusServer(ChildProcess):
     def __init__(self, targets: list[Target], scrape_interval: str = "1s", jobs: dict[str, dict[str, str]] | None = None,
                  web_config: dict | None = None):
         """targets: addresses, or (address, labels): a target's own labels, as Kubernetes service
         discovery adds a pod's (its revision); jobs: scrape the targets once per job, each adding
         its labels (`namespace`); default one job, no labels. web_config: Prometheus's
         --web.config.file (tls_server_config: it serves https)."""
+        self.dir = Path(tempfile.mkdtemp(prefix="prometheus-"))
+        super().__init__(self.dir / "log")
         self.targets = [t if isinstance(t, tuple) else (t, {}) for t in targets]
         self.jobs = jobs or {"predictors": {}}
         self.scrape_interval = scrape_interval
         self.web_config = web_config
         self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="prometheus-"))
-        self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
@@ -42,7 +42,8 @@ class PrometheusServer:
             groups.setdefault(tuple(sorted({**labels, **own}.items())), []).append(address)
         return [{"targets": addresses, "labels": dict(key)} for key, addresses in groups.items()]
 
-    def _wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        assert self.proc is not None
         unverified = ssl._create_unverified_context()     # readiness of our own server only; tests verify
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -58,7 +59,7 @@ class PrometheusServer:
             time.sleep(0.1)
         raise RuntimeError(f"prometheus not ready after {timeout}s; log: {self.dir / 'log'}")
 
-    def start(self) -> "PrometheusServer":
+    def command(self) -> list[str]:
         binary = shutil.which("prometheus")
         if binary is None:
             raise RuntimeError("prometheus is not installed: run `bash .ci/setup` (Debian package prometheus)")
@@ -70,23 +71,13 @@ class PrometheusServer:
         if self.web_config:
             (self.dir / "web.yml").write_text(yaml.safe_dump(self.web_config))
             web = [f"--web.config.file={self.dir / 'web.yml'}"]
-        self.proc = subprocess.Popen(
-            [binary, f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", *web],
-            stdout=open(self.dir / "log", "ab"), stderr=subprocess.STDOUT)
-        self._wait_ready()
-        return self
+        return [binary, f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}", *web]
 
-    def stop(self, keep_data: bool = False) -> None:
-        """keep_data: an outage; start() again serves the same port and the same history."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
-        if not keep_data:
-            shutil.rmtree(self.dir, ignore_errors=True)
+    def outage(self) -> None:
+        """Stopped with its data kept: start() again serves the same port and the same history."""
+        super().stop()
 
-    def __enter__(self) -> "PrometheusServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def stop(self, timeout: float | None = None, sig: int = signal.SIGTERM) -> None:
+        super().stop(timeout, sig)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -15,6 +15,7 @@ from .analysis import ERROR, FAIL, PASS
 from .phases import Phase
 from .schedule import parse_time
 from .spec import RolloutSpec
+from .status import count
 from .transitions import Ctx, Event, Status, count_error, first_step, roll_back
 
 
@@ -38,7 +39,7 @@ def after(c: Ctx, reason: str, why: str) -> None:
 
 def needs_evaluation(spec: RolloutSpec, s: Status) -> bool:
     """The spec asks for an evaluation this candidate has not passed, and it takes no traffic yet."""
-    return (spec.evaluation is not None and not int(s.get("canaryWeight") or 0)
+    return (spec.evaluation is not None and not count(s, "canaryWeight")
             and (s.get("evaluation") or {}).get("verdict") != PASS)
 
 
@@ -75,7 +76,7 @@ def judge_evaluation(c: Ctx) -> None:
 
 def needs_shadow(spec: RolloutSpec, s: Status) -> bool:
     """The spec asks for a shadow step this candidate has not passed, and it takes no traffic yet."""
-    return (spec.shadow is not None and not int(s.get("canaryWeight") or 0)
+    return (spec.shadow is not None and not count(s, "canaryWeight")
             and (s.get("shadow") or {}).get("verdict") != PASS)
 
 
@@ -102,7 +103,7 @@ def start_mirror(c: Ctx) -> None:
 def judge_shadow_step(c: Ctx) -> None:
     verdict, sh = c.verdict, c.spec.shadow
     assert verdict is not None and sh is not None
-    c.s.update(shadowCheckedAt=c.stamp, shadowLooks=int(c.s.get("shadowLooks") or 0) + (1 if verdict.tested else 0))
+    c.s.update(shadowCheckedAt=c.stamp, shadowLooks=count(c.s, "shadowLooks") + (1 if verdict.tested else 0))
     if verdict.outcome == ERROR:
         counted = count_error(c, "the shadow comparison could not be read", verdict.reason)
         if counted:

@@ -13,14 +13,13 @@ Pure: (spec, status, measurements, now).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from . import stats
 from .analysis import FAIL, Measurements, Verdict, _fault, accumulate, dispersion
 from .schedule import left_to_judge, parse_time
 from .spec import RolloutSpec
+from .status import Status, count
 
-Status = dict[str, Any]
 
 
 def guard_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
@@ -38,7 +37,7 @@ def guard_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
 
 
 def guard_alpha(spec: RolloutSpec, status: Status) -> float:
-    k, g = int(status.get("guardLooks") or 0) + 1, spec.analysis.guardrail
+    k, g = count(status, "guardLooks") + 1, spec.analysis.guardrail
     assert g is not None, "guard_due() first"
     return spec.analysis.significance * g.share / (k * (k + 1))
 

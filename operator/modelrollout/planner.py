@@ -26,12 +26,13 @@ from .builds import Runtime, adopt, candidate, is_candidate, runtime_of, with_re
 from .phases import BEFORE_TRAFFIC, HELD, ROLLING, STEPPING, Phase
 from .schedule import parse_time, requeue_after, timestamp
 from .spec import RolloutSpec
+from .status import count, parse_status
 from .steps import is_last_analysed, snapped_step, steps_changed
 from .transitions import (Ctx, Event, Plan, Status, Traffic, _waited, count_error, has_canary, hold, miss_deadline,
                           promote, roll_back, traffic_of)
 from .webhooks import Answer, HookAnswers
 
-__all__ = ["Event", "HELD", "Plan", "Traffic", "has_canary", "plan", "traffic_of"]
+__all__ = ["Event", "HELD", "Plan", "Traffic", "has_canary", "plan", "refuse", "traffic_of"]
 # -- transitions -------------------------------------------------------------------------------
 
 def start(c: Ctx) -> None:
@@ -109,14 +110,14 @@ def pause(c: Ctx) -> None:
 
 def resume(c: Ctx) -> None:
     """Un-paused by the user, or retried after the inconclusive policy paused it."""
-    step = int(c.s.get("currentStep") or 0)
+    step = count(c.s, "currentStep")
     if c.s.get("pausedBy") == "policy":
         c.s.update(inconclusiveSince=None)      # a retry starts the inconclusive clock again; un-pausing does not
     c.s.update(pausedBy=None, retry=c.spec.retry)
     if needs_evaluation(c.spec, c.s) or needs_shadow(c.spec, c.s):
         begin(c, "Resumed", "resumed: ")        # paused before or during a step before traffic
         return
-    if int(c.s.get("canaryWeight") or 0) != c.spec.steps[step].weight:
+    if count(c.s, "canaryWeight") != c.spec.steps[step].weight:
         c.request_step(step)                    # a candidate that waited at 0% while paused
     else:
         c.s.update(stepStartedAt=c.stamp)       # traffic never moved: the hold restarts now
@@ -124,7 +125,7 @@ def resume(c: Ctx) -> None:
 
 
 def snap_steps(c: Ctx) -> None:
-    step = snapped_step(c.spec, int(c.s.get("canaryWeight") or 0))
+    step = snapped_step(c.spec, count(c.s, "canaryWeight"))
     c.request_step(step)
     c.events.append(Event("Normal", "StepsChanged", f"spec.strategy.steps changed: continuing at step "
                                                     f"{step + 1}/{len(c.spec.steps)}, {c.spec.steps[step].weight}%"))
@@ -143,8 +144,8 @@ def judge_step(c: Ctx) -> None:
     c.s["lastAnalysis"] = verdict.to_status(c.stamp)
     keep_evidence(c, verdict)
     if verdict.tested:                         # spent its share of alpha (look_alpha)
-        extra = int(c.s.get("extraLooks") or 0) + (1 if c.s.get("testedAt") else 0)
-        c.s.update(looks=int(c.s.get("looks") or 0) + 1, extraLooks=extra, testedAt=c.stamp)
+        extra = count(c.s, "extraLooks") + (1 if c.s.get("testedAt") else 0)
+        c.s.update(looks=count(c.s, "looks") + 1, extraLooks=extra, testedAt=c.stamp)
     {PASS: on_pass, FAIL: on_fail, INCONCLUSIVE: on_inconclusive, ERROR: on_error}[verdict.outcome](c, verdict)
 
 
@@ -157,7 +158,7 @@ def keep_evidence(c: Ctx, verdict: Verdict) -> None:
 
 
 def on_pass(c: Ctx, verdict: Verdict) -> None:
-    step = int(c.s.get("currentStep") or 0)
+    step = count(c.s, "currentStep")
     c.s.update(inconclusiveSince=None, errors=0)
     if is_last_analysed(c.spec, step) and c.spec.has_hooks("confirm-promotion"):
         c.s.update(gate="confirm-promotion", gateCheckedAt=None)
@@ -174,7 +175,7 @@ def on_pass(c: Ctx, verdict: Verdict) -> None:
 
 
 def on_fail(c: Ctx, verdict: Verdict) -> None:
-    failures = int(c.s.get("failures") or 0) + 1
+    failures = count(c.s, "failures") + 1
     c.s.update(failures=failures, inconclusiveSince=None, errors=0)
     limit = c.spec.analysis.failure_limit
     if failures >= limit:
@@ -227,7 +228,7 @@ def pre_rollout(c: Ctx) -> None:
         gate_refused(c, answer)
         return
     c.s.update(preRolloutPassed=c.s["canaryVersion"], errors=0)
-    c.request_step(int(c.s.get("currentStep") or 0))
+    c.request_step(count(c.s, "currentStep"))
     c.go("Progressing", "PreRolloutPassed", f"pre-rollout webhooks passed ({answer.message}); step "
          f"{int(c.s['currentStep']) + 1}/{len(c.spec.steps)} at {c.s['canaryWeight']}%")
     if c.s["canaryWeight"] >= 100:
@@ -256,7 +257,7 @@ def _wants_candidate(spec: RolloutSpec, s: Status) -> bool:
 
 
 def _retried(spec: RolloutSpec, s: Status) -> bool:
-    return spec.retry > int(s.get("retry") or 0)
+    return spec.retry > count(s, "retry")
 
 
 Guard = Callable[[RolloutSpec, Status, Ctx], bool]
@@ -325,9 +326,9 @@ def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: V
     what the gate and rollback webhooks answered, when they were called (webhooks.py). runtime:
     stable's runtime fields in the InferenceService's template and, once known, what the revision
     KServe rolled out runs (builds.py)."""
-    s: Status = dict(status)
+    s: Status = parse_status(status)
     if guarded:
-        s.update(guardLooks=int(s.get("guardLooks") or 0) + 1, guardedAt=timestamp(now))
+        s.update(guardLooks=count(s, "guardLooks") + 1, guardedAt=timestamp(now))
     if hooks.gate is not None:
         s.update(gateCheckedAt=timestamp(now))
     if hooks.rollback_checked:
@@ -352,3 +353,13 @@ def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: V
         fired += " (then waiting for stable)"
     return Plan(status=s, traffic=traffic_of(s), events=tuple(c.events), requeue_after=requeue_after(spec, s, now),
                 rule=fired)
+
+
+def refuse(status: Status, reason: str, message: str, waiting: bool = False) -> Plan:
+    """A spec or InferenceService the operator cannot act on (preflight.py, or one it cannot read):
+    phase Failed (Waiting for what KServe resolves by itself), traffic untouched, and resumePhase
+    where to carry on once it can."""
+    resume = status.get("resumePhase") if status.get("phase") in HELD else status.get("phase")
+    phase = Phase.WAITING if waiting else Phase.FAILED
+    event = Event("Normal" if waiting else "Warning", reason, message)
+    return Plan({**status, "phase": str(phase), "resumePhase": resume, "message": message}, None, (event,))

@@ -3,16 +3,15 @@ pace of the evaluation and shadow steps, and the requeue time. Pure functions of
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from . import stats
 from .builds import is_candidate
 from .phases import ROLLING, Phase
 from .shadow import shadow_alpha
 from .spec import RolloutSpec
+from .status import Status, count
 from .steps import hold_of, planned_looks, steps_changed
 
-Status = dict[str, Any]
 POLL_APPLIED = 10.0       # seconds between looks while waiting for KServe to serve a step (its
                           # InferenceService's watch events usually bring the look sooner)
 
@@ -71,7 +70,7 @@ def _due_in(spec: RolloutSpec, status: Status, now: dt.datetime) -> float | None
     since = _hold_since(status)
     if since is None:
         return None
-    held = hold_of(spec, int(status.get("currentStep") or 0)) - (now - since).total_seconds()
+    held = hold_of(spec, count(status, "currentStep")) - (now - since).total_seconds()
     # two whole scrape intervals: after the step's start the first scrape may come a whole interval
     # late (an increment must begin after it), after a window read the next one continues from it
     starts_step = status.get("measuredTo") is None or _window_from(status) == parse_time(status.get("stepStartedAt"))
@@ -116,8 +115,8 @@ def look_alpha(spec: RolloutSpec, status: Status) -> float:
     Inconclusive or a failure below failureLimit) the next extra share."""
     budget = analysis_budget(spec)
     if status.get("testedAt"):
-        return stats.look_alpha(budget, planned_looks(spec), planned_looks(spec) + int(status.get("extraLooks") or 0) + 1)
-    step = min(int(status.get("currentStep") or 0) + 1, planned_looks(spec))
+        return stats.look_alpha(budget, planned_looks(spec), planned_looks(spec) + count(status, "extraLooks") + 1)
+    step = min(count(status, "currentStep") + 1, planned_looks(spec))
     return stats.look_alpha(budget, planned_looks(spec), step)
 
 
@@ -153,7 +152,7 @@ def _shadow_in(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
 def shadow_look_alpha(spec: RolloutSpec, status: Status) -> float:
     """The next shadow look's share of the rollout's significance."""
     assert spec.shadow is not None
-    return shadow_alpha(spec.analysis.significance, spec.shadow.share, int(status.get("shadowLooks") or 0) + 1)
+    return shadow_alpha(spec.analysis.significance, spec.shadow.share, count(status, "shadowLooks") + 1)
 
 
 def requeue_after(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:

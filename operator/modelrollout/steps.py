@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .spec import RolloutSpec
+from .status import count
 
 
 def hold_of(spec: RolloutSpec, step: int) -> float:
@@ -27,7 +28,7 @@ def planned_looks(spec: RolloutSpec) -> int:
 def steps_changed(spec: RolloutSpec, status: Mapping[str, Any]) -> bool:
     """The status's step no longer exists at its weight (steps were edited mid-rollout). A
     candidate waiting at 0% (started while paused) has no step weight yet."""
-    step, weight = status.get("currentStep"), int(status.get("canaryWeight") or 0)
+    step, weight = status.get("currentStep"), count(status, "canaryWeight")
     return step is not None and weight > 0 and (step >= len(spec.steps) or spec.steps[step].weight != weight)
 
 

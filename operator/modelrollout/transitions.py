@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
 
 from .analysis import Verdict
 from .builds import Build, Runtime, runtime_of
 from .phases import BEFORE_TRAFFIC, HELD, ROLLING, Phase
 from .schedule import parse_time, timestamp
 from .spec import RolloutSpec
+from .status import Status, count
 from .webhooks import HookAnswers
 
-Status = dict[str, Any]
 __all__ = ["HELD", "ROLLING", "Ctx", "Event", "Plan", "Status", "Traffic", "has_canary", "traffic_of"]
 
 
@@ -25,7 +24,7 @@ def has_canary(status: Status) -> bool:
     """The operator has written (or is writing) the candidate into the InferenceService: a rollout
     past its start (a candidate waiting at 0% while paused has not been written yet)."""
     phase = status.get("resumePhase") if status.get("phase") in HELD else status.get("phase")
-    return phase in ROLLING and bool(int(status.get("canaryWeight") or 0) or status.get("stepRequestedAt"))
+    return phase in ROLLING and bool(count(status, "canaryWeight") or status.get("stepRequestedAt"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +67,7 @@ def traffic_of(status: Status) -> Traffic:
     """The candidate runs at 0% before traffic (Evaluating, Shadowing) and while the pre-rollout
     webhooks are asked."""
     return Traffic(status["stableVersion"], status["stableStorageUri"], status.get("canaryVersion"),
-                   status.get("canaryStorageUri"), int(status.get("canaryWeight") or 0),
+                   status.get("canaryStorageUri"), count(status, "canaryWeight"),
                    status.get("phase") in BEFORE_TRAFFIC or status.get("gate") == "pre-rollout",
                    runtime_of(status, "stable"), runtime_of(status, "canary") if status.get("canaryVersion") else None)
 
@@ -142,7 +141,7 @@ def miss_deadline(c: Ctx) -> None:
 def count_error(c: Ctx, what: str, reason: str) -> str | None:
     """One more error in a row, counted apart from Inconclusive as Argo's consecutiveErrorLimit:
     at the limit it rolls back and returns None, else "errors/limit"."""
-    errors, limit = int(c.s.get("errors") or 0) + 1, c.spec.analysis.consecutive_error_limit
+    errors, limit = count(c.s, "errors") + 1, c.spec.analysis.consecutive_error_limit
     c.s.update(errors=errors)
     if errors >= limit:
         roll_back(c, f"{what} {errors} times in a row: {reason}")

@@ -139,7 +139,7 @@ def test_a_restarted_operator_resumes_at_the_same_step(api, prometheus, tmp_path
         api.kubectl("apply", "-f", "-", input=rollout("cancer", "v2", V2, prometheus.url, steps=steps))
         before = wait_for(lambda: (lambda s: s if s.get("currentStep") == 1 and s.get("stepStartedAt") else None)(
             status(api)), what="step 2 served")
-        first.stop(kill=True)
+        first.kill()
     events_before = len(events_of(api, "cancer"))
     with operator_process(api, tmp_path / "second.log") as second:
         wait_for(lambda: second.metric("modelrollout_reconcile_duration_seconds_count") >= 5, what="reconciles after restart")

@@ -25,6 +25,7 @@ V2 = ROOT / "models" / "cancer" / "v2"
 SHIFTED = ROOT / "tests" / "fixtures" / "models" / "cancer" / "v3-shifted"
 HOLDOUT = json.loads((ROOT / "models" / "cancer" / "holdout.json").read_text())["inputs"][0]
 ROWS = np.asarray(HOLDOUT["data"], dtype=np.float32).reshape(HOLDOUT["shape"])
+DASHBOARD = json.loads((ROOT / "manifests" / "monitoring" / "modelrollout-dashboard.json").read_text())
 
 
 def infer(url: str, rows: np.ndarray) -> int:
@@ -153,6 +154,14 @@ def test_prometheus_and_the_shadow_verdict_see_what_the_mirror_counted(tmp_path)
             v = wait_until(verdict, what="a shadow verdict")
             assert v.outcome == outcome, v.reason
             assert v.details["failed"] == 0 and v.details["outputs"]["probabilities"]["designEffect"] == 1.0
+        # the dashboard's shadow panels read the same series (Grafana's All is a regex matching any value)
+        panels = {p["id"]: p["targets"][0]["expr"].replace("$namespace", ".*").replace("$model", "cancer")
+                  for p in DASHBOARD["panels"] if "predictor_shadow_" in p["targets"][0]["expr"]}
+        client = PrometheusClient(prom.url)
+        disagreeing = wait_until(lambda: client.query(panels[10]), what="the disagreement panel's series")
+        assert {s["metric"]["output"] for s in disagreeing} == {"probabilities"} and float(disagreeing[0]["value"][1]) > 0
+        outcomes = {s["metric"]["outcome"] for s in client.query(panels[11])}
+        assert "compared" in outcomes
 
 
 def _scraped_after(url: str, since: float) -> bool:

@@ -115,7 +115,8 @@ def test_the_dashboard_shows_what_the_issue_asks_for():
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
     for series in ("predictor_requests_total", 'code=~"5.."', "histogram_quantile(0.5,", "histogram_quantile(0.95,",
                    "histogram_quantile(0.99,", "predictor_batch_size", "predictor_queue_delay_seconds",
-                   "modelrollout_canary_weight_percent", "predictor_predictions_total", "modelrollout_evaluation_score"):
+                   "modelrollout_canary_weight_percent", "predictor_predictions_total", "modelrollout_evaluation_score",
+                   "predictor_shadow_disagreements_total", "predictor_shadow_pairs_total", "predictor_shadow_requests_total"):
         assert series in exprs, series
     # series of one model in two namespaces (or two models' v1) stay apart (packaging-review m3)
     assert all("sum by (version" not in t["expr"] for p in dashboard["panels"] for t in p["targets"])
