@@ -6,7 +6,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from harness.processes import ChildProcess, free_port, wait_until_answers
+from harness.processes import ChildProcess, free_port, metric, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,9 +40,7 @@ class OperatorProcess(ChildProcess):
     def metric(self, name: str) -> float:
         """The sum of a metric's samples on the operator's /metrics."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
-            lines = r.read().decode().splitlines()
-        return sum(float(line.rsplit(" ", 1)[1]) for line in lines
-                   if line.startswith(name) and line[len(name)] in " {")
+            return metric(r.read().decode(), name)
 
     def kill(self) -> None:
         """As a crashed or evicted pod ends: SIGKILL, no shutdown."""
