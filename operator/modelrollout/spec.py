@@ -200,16 +200,21 @@ def _guardrail(raw: Any) -> GuardrailSpec | None:
 METRICS = ("accuracy", "logLoss", "mae")
 
 
+def _before_traffic(raw: Any, where: str, mode: str, example: str) -> None:
+    """A step before traffic (the evaluation, the shadow step) is a mapping, in serverless mode."""
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{where}: expected a mapping such as {example}")
+    if mode != "serverless":
+        # KServe runs a standard-mode canary at ceil(minReplicas x trafficPercent / 100) replicas:
+        # a candidate at 0% has no pods to answer the holdout or the mirror
+        raise SpecError(f"{where}: needs trafficMode serverless; in standard mode KServe runs no pods for a canary at 0%")
+
+
 def _evaluation(raw: Any, mode: str) -> EvaluationSpec | None:
     if raw is None:
         return None
     where = "spec.evaluation"
-    if not isinstance(raw, Mapping):
-        raise SpecError(f"{where}: expected a mapping such as {{dataset: {{configMap: holdout}}, metric: accuracy}}")
-    if mode != "serverless":
-        # KServe runs a standard-mode canary at ceil(minReplicas x trafficPercent / 100) replicas:
-        # a candidate at 0% has no pods to answer the holdout
-        raise SpecError(f"{where}: needs trafficMode serverless; in standard mode KServe runs no pods for a canary at 0%")
+    _before_traffic(raw, where, mode, "{dataset: {configMap: holdout}, metric: accuracy}")
     dataset = raw.get("dataset") or {}
     if not isinstance(dataset, Mapping) or not isinstance(dataset.get("configMap"), str) or not dataset["configMap"]:
         raise SpecError(f"{where}.dataset.configMap: the name of a ConfigMap holding the holdout is required")
@@ -238,11 +243,7 @@ def _shadow(raw: Any, mode: str, guardrail: GuardrailSpec | None) -> ShadowSpec 
     if raw is None:
         return None
     where = "spec.strategy.shadow"
-    if not isinstance(raw, Mapping):
-        raise SpecError(f"{where}: expected a mapping such as {{fraction: 0.1, maxDisagreement: 0.05}}")
-    if mode != "serverless":
-        # as the evaluation step: a standard-mode canary at 0% has no pods to answer the mirror
-        raise SpecError(f"{where}: needs trafficMode serverless; in standard mode KServe runs no pods for a canary at 0%")
+    _before_traffic(raw, where, mode, "{fraction: 0.1, maxDisagreement: 0.05}")
     unknown = sorted(set(raw) - {"fraction", "minPairs", "maxDisagreement", "duration", "share", "gateway"})
     if unknown:
         raise SpecError(f"{where}: unknown field(s) {unknown}")

@@ -39,6 +39,16 @@ def reconciler(kube, now, counts):
                       clock=lambda: now[0]), asked
 
 
+def mirroring(counts=None):
+    """A shadowed rollout whose mirror is on: (kube, clock, reconciler, counts the mirror reports)."""
+    kube, now, counts = shadowed(), [T0], counts or [sample(0, 0)]
+    r, _ = reconciler(kube, now, counts)
+    r("default", "cancer")
+    addresses_shown(kube)
+    r("default", "cancer")
+    return kube, now, r, counts
+
+
 def sample(pairs, disagreements):
     """What the mirror counted: one row per mirrored request."""
     return ShadowSample({"probabilities": pairs}, {"probabilities": disagreements}, pairs, 0.0), None
@@ -73,11 +83,7 @@ def test_the_mirror_file_is_written_when_both_versions_have_addresses_and_remove
 
 
 def test_a_candidate_that_disagrees_is_rolled_back_and_the_mirror_removed():
-    kube, now, counts = shadowed(), [T0], [sample(0, 0)]
-    r, _ = reconciler(kube, now, counts)
-    r("default", "cancer")
-    addresses_shown(kube)
-    r("default", "cancer")
+    kube, now, r, counts = mirroring()
     counts[0] = sample(400, 160)
     now[0] += dt.timedelta(seconds=60)
     r("default", "cancer")
@@ -103,11 +109,7 @@ def test_a_refused_mirror_write_is_reported_once_and_tried_again():
 
 
 def test_deleting_the_rollout_while_shadowing_removes_the_mirror():
-    kube, now, counts = shadowed(), [T0], [sample(0, 0)]
-    r, _ = reconciler(kube, now, counts)
-    r("default", "cancer")
-    addresses_shown(kube)
-    r("default", "cancer")
+    kube, _, r, _ = mirroring()
     assert "cancer.yaml" in kube.config_maps[KEY]
     r.revert(copy.deepcopy(kube.rollout))
     assert kube.config_maps[KEY] == {}
