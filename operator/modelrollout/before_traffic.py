@@ -45,8 +45,8 @@ def needs_evaluation(spec: RolloutSpec, s: Status) -> bool:
 
 def evaluate_first(c: Ctx) -> None:
     """The candidate runs at 0% (KServe's canaryTrafficPercent: 0) until the holdout is scored."""
-    c.s.update(currentStep=0, canaryWeight=0, stepRequestedAt=c.stamp, stepStartedAt=None, testedAt=None,
-               evaluatedAt=None)
+    c.at_zero()
+    c.s.update(evaluatedAt=None)
     e = c.spec.evaluation
     assert e is not None
     c.go(Phase.EVALUATING, "EvaluationStarted", f"evaluating {c.s['canaryVersion']} against {c.s['stableVersion']} on "
@@ -82,8 +82,8 @@ def needs_shadow(spec: RolloutSpec, s: Status) -> bool:
 
 def shadow_first(c: Ctx) -> None:
     """The candidate runs at 0% until the mirror's pairs are judged; the step starts once it has an address."""
-    c.s.update(currentStep=0, canaryWeight=0, stepRequestedAt=c.stamp, stepStartedAt=None, testedAt=None,
-               shadow=None, shadowStartedAt=None, shadowCheckedAt=None, shadowLooks=0, errors=0)
+    c.at_zero()
+    c.s.update(shadow=None, shadowStartedAt=None, shadowCheckedAt=None, shadowLooks=0, errors=0)
     sh = c.spec.shadow
     assert sh is not None
     c.go(Phase.SHADOWING, "ShadowStarted", f"{c.s['canaryVersion']} runs at 0% while {c.s['stableVersion']} "

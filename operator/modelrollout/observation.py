@@ -19,7 +19,7 @@ from .phases import BEFORE_TRAFFIC
 from .serving import Split
 from .spec import RolloutSpec
 from .status import count
-from .transitions import Status, Traffic, has_canary, traffic_of
+from .transitions import Status, Traffic, traffic_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,10 +56,6 @@ class Observation:
         if not status.get("stableVersion"):
             return None
         return external_change(status, self.isvc, self.unchanged(self.patch(traffic_of(status))))
-
-    def unjudgeable(self, status: Status) -> bool:
-        """The split the status describes is not what KServe routes: the plan rolls back, whatever is measured."""
-        return has_canary(status) and bool(self.external(status) or self.blocked(status))
 
     def pending(self, status: Status) -> tuple[str | None, dict | None]:
         """(what keeps KServe from serving the status's canary weight, None when it does; before

@@ -29,7 +29,7 @@ from .spec import RolloutSpec
 from .status import count, parse_status
 from .steps import is_last_analysed, snapped_step, steps_changed
 from .transitions import (Ctx, Event, Plan, Status, Traffic, _waited, count_error, has_canary, hold, miss_deadline,
-                          promote, roll_back, traffic_of)
+                          promote, resume_phase, roll_back, traffic_of)
 from .webhooks import Answer, HookAnswers
 
 __all__ = ["Event", "HELD", "Plan", "Traffic", "has_canary", "plan", "refuse", "traffic_of"]
@@ -359,7 +359,6 @@ def refuse(status: Status, reason: str, message: str, waiting: bool = False) -> 
     """A spec or InferenceService the operator cannot act on (preflight.py, or one it cannot read):
     phase Failed (Waiting for what KServe resolves by itself), traffic untouched, and resumePhase
     where to carry on once it can."""
-    resume = status.get("resumePhase") if status.get("phase") in HELD else status.get("phase")
     phase = Phase.WAITING if waiting else Phase.FAILED
     event = Event("Normal" if waiting else "Warning", reason, message)
-    return Plan({**status, "phase": str(phase), "resumePhase": resume, "message": message}, None, (event,))
+    return Plan({**status, "phase": str(phase), "resumePhase": resume_phase(status), "message": message}, None, (event,))

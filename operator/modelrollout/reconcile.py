@@ -34,7 +34,7 @@ from .looks import Evaluate, Looks, Measure, MeasureShadow
 from .metrics import OperatorMetrics
 from .observation import Observation
 from .ownership import record
-from .planner import Event, Plan, plan, refuse, traffic_of
+from .planner import Event, Plan, has_canary, plan, refuse, traffic_of
 from .preflight import WAITS, refusal
 from .schedule import gate_due, rollback_hooks_due, timestamp
 from .serving import verify_serving
@@ -145,13 +145,14 @@ class Reconciler:
     def _plan(self, rollout: dict, status: dict, seen: Observation) -> tuple[Plan, dict | None]:
         """The plan, and the versions' addresses before traffic (for the mirror's file)."""
         spec, now = seen.spec, seen.now
-        unjudgeable = seen.unjudgeable(status)
+        external, blocked = seen.external(status), seen.blocked(status)
+        unjudgeable = has_canary(status) and bool(external or blocked)   # the plan rolls back, whatever is measured
         pending, addresses = seen.pending(status)
         verdict, guarded = (None, False) if unjudgeable else self.looks.take(
             spec, status, seen.namespace, now, lambda: seen.revisions(status), addresses)
         hooked = HookAnswers() if unjudgeable else self._ask_hooks(spec, rollout, status, now, pending)
         p = plan(spec, status, seen.serving, verdict, now, applied=pending is None, pending=pending or "",
-                 external=seen.external(status), blocked=seen.blocked(status), guarded=guarded, hooks=hooked,
+                 external=external, blocked=blocked, guarded=guarded, hooks=hooked,
                  runtime=seen.stable_runtime)
         # which rule decided: at INFO when it changed something a user sees, else at DEBUG
         log.log(logging.INFO if p.events else logging.DEBUG, "%s/%s: rule %r: %s -> %s%s", seen.namespace,

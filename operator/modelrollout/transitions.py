@@ -20,11 +20,15 @@ __all__ = ["HELD", "ROLLING", "Ctx", "Event", "Plan", "Status", "Traffic", "has_
 
 
 
+def resume_phase(status: Status) -> str | None:
+    """The phase a rollout is in, or while Failed or Waiting the one it carries on from."""
+    return status.get("resumePhase") if status.get("phase") in HELD else status.get("phase")
+
+
 def has_canary(status: Status) -> bool:
     """The operator has written (or is writing) the candidate into the InferenceService: a rollout
     past its start (a candidate waiting at 0% while paused has not been written yet)."""
-    phase = status.get("resumePhase") if status.get("phase") in HELD else status.get("phase")
-    return phase in ROLLING and bool(count(status, "canaryWeight") or status.get("stepRequestedAt"))
+    return resume_phase(status) in ROLLING and bool(count(status, "canaryWeight") or status.get("stepRequestedAt"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +102,10 @@ class Ctx:
     def go(self, phase: str, reason: str, message: str, warning: bool = False) -> None:
         self.s.update(phase=str(phase), message=message)      # a plain string in status, not the enum
         self.events.append(Event("Warning" if warning else "Normal", reason, message))
+
+    def at_zero(self) -> None:
+        """The candidate runs at 0% with an address of its own (a step before traffic), from now."""
+        self.s.update(currentStep=0, canaryWeight=0, stepRequestedAt=self.stamp, stepStartedAt=None, testedAt=None)
 
     def request_step(self, step: int) -> None:
         """Ask for a step's weight; its hold starts once KServe serves it. Before the first

@@ -39,6 +39,17 @@ def client_for(url: str, access: PrometheusAccess, namespace: str, read: dict[st
     return PrometheusClient(url, headers=headers, ca_pem=ca)
 
 
+def rollout_client(spec: RolloutSpec, namespace: str, read_secret: Read,
+                   read_config_map: Read) -> tuple[PrometheusClient | None, str | None]:
+    """(the client spec.analysis.prometheus describes, None; or None, why it cannot be made): a
+    Secret or key that is not there is an error naming it."""
+    a = spec.analysis
+    try:
+        return client_for(a.prometheus_url, a.access, namespace, {"Secret": read_secret, "ConfigMap": read_config_map}), None
+    except (AccessError, PrometheusError) as exc:
+        return None, f"cannot reach Prometheus as spec.analysis.prometheus says: {exc}"
+
+
 def scope_of(spec: RolloutSpec, namespace: str) -> tuple[tuple[str, str], ...]:
     """The label matchers that make series this rollout's: its namespace's, and the selector's."""
     a = spec.analysis
@@ -58,9 +69,8 @@ class PrometheusMeasure:
 
         def target(version: str) -> Target:
             return Target(namespace, spec.inference_service, spec.model_name, version, revisions.get(version, ()))
-        try:
-            client = client_for(a.prometheus_url, a.access, namespace, {"Secret": self.read_secret, "ConfigMap": self.read_config_map})
-        except (AccessError, PrometheusError) as exc:
-            return Measurements(None, None, error=f"cannot reach Prometheus as spec.analysis.prometheus says: {exc}")
+        client, error = rollout_client(spec, namespace, self.read_secret, self.read_config_map)
+        if client is None:
+            return Measurements(None, None, error=error)
         source = PrometheusSource(client, provider(a.metrics), a.scrape_interval)
         return source.measure(target(canary), None if stable is None else target(stable), window, scope)

@@ -13,7 +13,7 @@ import math
 from ..analysis import Window
 from ..shadow import ShadowSample
 from ..spec import RolloutSpec
-from .measure import AccessError, Read, client_for, scope_of
+from .measure import Read, rollout_client, scope_of
 from .prometheus import PrometheusClient, PrometheusError, increments
 from .providers import PredictorSeries, Scope, Target, matchers
 
@@ -63,17 +63,15 @@ class ShadowSource:
 class PrometheusShadow:
     """The reconciler's shadow Measure: (spec, namespace, stable's version, window) -> (what
     stable's mirror counted, or None; an error reading it, or None), through the Prometheus client
-    spec.analysis.prometheus describes (measure.client_for). read_secret, read_config_map as
+    spec.analysis.prometheus describes (measure.rollout_client). read_secret, read_config_map as
     PrometheusMeasure's."""
     read_secret: Read
     read_config_map: Read
 
     def __call__(self, spec: RolloutSpec, namespace: str, stable: str, window: Window) -> tuple[ShadowSample | None, str | None]:
-        a = spec.analysis
-        try:
-            client = client_for(a.prometheus_url, a.access, namespace, {"Secret": self.read_secret, "ConfigMap": self.read_config_map})
-        except (AccessError, PrometheusError) as exc:
-            return None, f"cannot reach Prometheus as spec.analysis.prometheus says: {exc}"
+        client, error = rollout_client(spec, namespace, self.read_secret, self.read_config_map)
+        if client is None:
+            return None, error
         target = Target(namespace, spec.inference_service, spec.model_name, stable)
-        sample, _, error = ShadowSource(client, a.scrape_interval).measure(target, window, scope_of(spec, namespace))
+        sample, _, error = ShadowSource(client, spec.analysis.scrape_interval).measure(target, window, scope_of(spec, namespace))
         return sample, error
