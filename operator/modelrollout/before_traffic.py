@@ -46,7 +46,7 @@ def needs_evaluation(spec: RolloutSpec, s: Status) -> bool:
 def evaluate_first(c: Ctx) -> None:
     """The candidate runs at 0% (KServe's canaryTrafficPercent: 0) until the holdout is scored."""
     c.at_zero()
-    c.s.update(evaluatedAt=None)
+    c.set(evaluatedAt=None)
     e = c.spec.evaluation
     assert e is not None
     c.go(Phase.EVALUATING, "EvaluationStarted", f"evaluating {c.s['canaryVersion']} against {c.s['stableVersion']} on "
@@ -56,14 +56,14 @@ def evaluate_first(c: Ctx) -> None:
 def judge_evaluation(c: Ctx) -> None:
     verdict = c.verdict
     assert verdict is not None
-    c.s.update(evaluatedAt=c.stamp)
+    c.set(evaluatedAt=c.stamp)
     if verdict.outcome == ERROR:                # counted as unreadable metrics are
         counted = count_error(c, "the evaluation could not run", verdict.reason)
         if counted:
             c.go(Phase.EVALUATING, "EvaluationError", f"evaluation could not run ({counted}), "
                  f"trying again in {c.spec.interval:.0f}s: {verdict.reason}", warning=True)
         return
-    c.s.update(evaluation={**verdict.to_status(c.stamp), "version": c.s["canaryVersion"],
+    c.set(evaluation={**verdict.to_status(c.stamp), "version": c.s["canaryVersion"],
                            "stableVersion": c.s["stableVersion"]}, errors=0)
     if verdict.outcome != PASS:
         c.events.append(Event("Warning", "EvaluationFailed", verdict.reason))
@@ -83,7 +83,7 @@ def needs_shadow(spec: RolloutSpec, s: Status) -> bool:
 def shadow_first(c: Ctx) -> None:
     """The candidate runs at 0% until the mirror's pairs are judged; the step starts once it has an address."""
     c.at_zero()
-    c.s.update(shadow=None, shadowStartedAt=None, shadowCheckedAt=None, shadowLooks=0, errors=0)
+    c.set(shadow=None, shadowStartedAt=None, shadowCheckedAt=None, shadowLooks=0, errors=0)
     sh = c.spec.shadow
     assert sh is not None
     c.go(Phase.SHADOWING, "ShadowStarted", f"{c.s['canaryVersion']} runs at 0% while {c.s['stableVersion']} "
@@ -94,8 +94,8 @@ def start_mirror(c: Ctx) -> None:
     """Both versions have addresses: the mirror is written now (reconcile.py) and the pairs count from here."""
     sh = c.spec.shadow
     assert sh is not None
-    c.s.update(shadowStartedAt=c.stamp)
-    c.s.update(message=f"{c.s['stableVersion']} mirrors {sh.fraction:.0%} of its requests to {c.s['canaryVersion']}: "
+    c.set(shadowStartedAt=c.stamp)
+    c.set(message=f"{c.s['stableVersion']} mirrors {sh.fraction:.0%} of its requests to {c.s['canaryVersion']}: "
                        f"at least {sh.min_pairs} paired predictions per output, at most {sh.max_disagreement:.1%} "
                        f"disagreeing, within {sh.duration:.0f}s")
 
@@ -103,14 +103,14 @@ def start_mirror(c: Ctx) -> None:
 def judge_shadow_step(c: Ctx) -> None:
     verdict, sh = c.verdict, c.spec.shadow
     assert verdict is not None and sh is not None
-    c.s.update(shadowCheckedAt=c.stamp, shadowLooks=count(c.s, "shadowLooks") + (1 if verdict.tested else 0))
+    c.set(shadowCheckedAt=c.stamp, shadowLooks=count(c.s, "shadowLooks") + (1 if verdict.tested else 0))
     if verdict.outcome == ERROR:
         counted = count_error(c, "the shadow comparison could not be read", verdict.reason)
         if counted:
             c.go(Phase.SHADOWING, "ShadowError", f"shadow comparison unreadable ({counted}): {verdict.reason}",
                  warning=True)
         return
-    c.s.update(shadow={**verdict.to_status(c.stamp), "version": c.s["canaryVersion"],
+    c.set(shadow={**verdict.to_status(c.stamp), "version": c.s["canaryVersion"],
                        "stableVersion": c.s["stableVersion"]}, errors=0)
     if verdict.outcome == FAIL:
         c.events.append(Event("Warning", "ShadowFailed", verdict.reason))
@@ -122,10 +122,10 @@ def judge_shadow_step(c: Ctx) -> None:
     started = parse_time(c.s.get("shadowStartedAt")) or c.now
     waited = (c.now - started).total_seconds()
     if waited < sh.duration:
-        c.s.update(message=f"shadowing for {waited:.0f}s of {sh.duration:.0f}s: {verdict.reason}")
+        c.set(message=f"shadowing for {waited:.0f}s of {sh.duration:.0f}s: {verdict.reason}")
     elif c.spec.analysis.inconclusive_action == "rollback":
         roll_back(c, f"shadow comparison inconclusive after {waited:.0f}s: {verdict.reason}")
     else:                                   # as an inconclusive step: paused at 0%, retried by spec.retry
-        c.s.update(pausedBy="policy")
+        c.set(pausedBy="policy")
         c.go(Phase.PAUSED, "InconclusiveTimeout", f"shadow comparison inconclusive after {waited:.0f}s, paused "
              f"with the candidate at 0% (raise spec.retry to shadow again): {verdict.reason}", warning=True)

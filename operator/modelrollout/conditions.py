@@ -26,11 +26,11 @@ from typing import Any
 from .phases import BEFORE_TRAFFIC, STEPPING, Phase
 
 MOVING = (*BEFORE_TRAFFIC, *STEPPING, Phase.WAITING)
-STUCK = ("RolledBack", "Failed")
+STUCK = (Phase.ROLLED_BACK, Phase.FAILED)
 TYPES = {
-    "Ready": ("Idle", "Promoted"),
+    "Ready": (Phase.IDLE, Phase.PROMOTED),
     "Progressing": MOVING,
-    "Paused": ("Paused",),
+    "Paused": (Phase.PAUSED,),
     "Degraded": STUCK,
 }
 

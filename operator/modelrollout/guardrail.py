@@ -16,6 +16,7 @@ import datetime as dt
 
 from . import stats
 from .analysis import FAIL, Measurements, Verdict, _fault, accumulate, dispersion
+from .phases import STEPPING
 from .schedule import left_to_judge, parse_time
 from .spec import RolloutSpec
 from .status import Status, count
@@ -27,7 +28,7 @@ def guard_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
     step's traffic, at most once per scrape interval."""
     g, a = spec.analysis.guardrail, spec.analysis
     started = parse_time(status.get("stepStartedAt"))
-    if g is None or started is None or status.get("phase") not in ("Progressing", "Holding"):
+    if g is None or started is None or status.get("phase") not in STEPPING:
         return False
     if not left_to_judge(spec, status):
         return False

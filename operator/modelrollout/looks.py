@@ -17,6 +17,7 @@ from .schedule import (analysis_due, analysis_window, evaluation_due, look_alpha
                        shadow_look_alpha)
 from .shadow import ShadowSample, judge_shadow
 from .spec import RolloutSpec
+from .status import Status
 
 # (spec, canary version, stable version (None: the canary alone), window, namespace,
 # {version: Knative revisions running it}) -> what Prometheus says about them
@@ -35,7 +36,7 @@ class Looks:
     evaluate: Evaluate | None = None        # None: no rollout may ask for the evaluation step
     shadow: MeasureShadow | None = None     # None: no rollout may ask for the shadow step
 
-    def take(self, spec: RolloutSpec, status: dict, namespace: str, now: dt.datetime, revisions: Revisions,
+    def take(self, spec: RolloutSpec, status: Status, namespace: str, now: dt.datetime, revisions: Revisions,
              addresses: dict | None) -> tuple[Verdict | None, bool]:
         """(the verdict of the look that was due, None if none was; whether a guard look ran,
         which counts for its share of the budget whatever it saw). addresses: both versions'
@@ -57,27 +58,28 @@ class Looks:
             self.metrics.decisions.labels(verdict.outcome).inc()
         return verdict
 
-    def _analysis(self, spec: RolloutSpec, status: dict, namespace: str, now: dt.datetime,
+    def _analysis(self, spec: RolloutSpec, status: Status, namespace: str, now: dt.datetime,
                   revisions: Revisions) -> Verdict:
         t0 = time.perf_counter()
-        window = Window(*(t.timestamp() for t in analysis_window(spec, status, now)))
-        measured = self.measure(spec, status["canaryVersion"], status["stableVersion"], window, namespace, revisions())
+        window, canary = Window(*(t.timestamp() for t in analysis_window(spec, status, now))), status.get("canaryVersion")
+        assert canary is not None                       # analysis_due: only while a candidate rolls out
+        measured = self.measure(spec, canary, status["stableVersion"], window, namespace, revisions())
         verdict = judge(spec.analysis, measured, alpha=look_alpha(spec, status),
                         evidence=status.get("evidence") or status.get("errorEvidence"))
         self.metrics.analysis_duration.observe(time.perf_counter() - t0)
         return verdict
 
-    def _guard(self, spec: RolloutSpec, status: dict, namespace: str, now: dt.datetime,
+    def _guard(self, spec: RolloutSpec, status: Status, namespace: str, now: dt.datetime,
                revisions: Revisions) -> Verdict | None:
         """The hold's cheap look: the canary alone since the step started."""
-        step_started = parse_time(status["stepStartedAt"])
-        assert step_started is not None                 # guard_due: only once the step is served
+        step_started, canary = parse_time(status.get("stepStartedAt")), status.get("canaryVersion")
+        assert step_started is not None and canary is not None      # guard_due: only once the step is served
         started = step_started.timestamp()
-        measured = self.measure(spec, status["canaryVersion"], None, Window(started, now.timestamp(), started),
+        measured = self.measure(spec, canary, None, Window(started, now.timestamp(), started),
                                 namespace, revisions())
         return guard(spec, measured, guard_alpha(spec, status))
 
-    def _shadow(self, spec: RolloutSpec, status: dict, namespace: str, now: dt.datetime) -> Verdict:
+    def _shadow(self, spec: RolloutSpec, status: Status, namespace: str, now: dt.datetime) -> Verdict:
         """Everything stable's mirror counted since it was turned on."""
         if self.shadow is None:
             raise RuntimeError("a rollout asks for the shadow step but this Reconciler has no shadow adapter")

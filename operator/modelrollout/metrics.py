@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -44,7 +45,7 @@ class OperatorMetrics:
         for phase in PHASES:
             self.rollouts.labels(phase).set(0)
 
-    def observe(self, namespace: str, name: str, status: dict) -> None:
+    def observe(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         key = (namespace, name)
         labels = (str(status.get("stableVersion") or ""), str(status.get("canaryVersion") or ""))
         with self._lock:

@@ -74,9 +74,9 @@ class Observation:
     def revisions(self, status: Status) -> dict[str, tuple[str, ...]]:
         """{version: the Knative revisions running it}, for providers that read revisions."""
         running, traffic = self.router.revisions(self.isvc, self.objects), traffic_of(status)
-        builds = {status["canaryVersion"]: traffic.canary_build, status["stableVersion"]: traffic.stable_build}
+        builds = {status.get("canaryVersion"): traffic.canary_build, status["stableVersion"]: traffic.stable_build}
         return {version: tuple(name for name, runs in running if build is not None and build.matches(runs))
-                for version, build in builds.items()}
+                for version, build in builds.items() if version is not None}
 
     def routing(self) -> tuple[Split | None, Split | None]:
         """(what the revisions KServe's status routes to run, what KServe's next reconcile routes)."""

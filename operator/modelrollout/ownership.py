@@ -11,9 +11,8 @@ one generation on and by the spec being what the status asks for.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from .planner import has_canary
+from .status import Status
 
 FIELD_MANAGER = "modelrollout-operator"    # the operator's patches are recorded under this name in managedFields
 
@@ -32,7 +31,7 @@ def changed_by(isvc: dict) -> str:
     return f"{last.get('manager')} ({last.get('operation', 'Update')} at {last.get('time')})"
 
 
-def external_change(status: dict[str, Any], isvc: dict, as_asked: bool) -> str | None:
+def external_change(status: Status, isvc: dict, as_asked: bool) -> str | None:
     """Why the InferenceService is not as the operator left it, or None. as_asked: its fields the
     operator owns are what the status asks for (the router would patch nothing)."""
     recorded = status.get("isvcGeneration")
@@ -46,6 +45,6 @@ def external_change(status: dict[str, Any], isvc: dict, as_asked: bool) -> str |
             "so KServe no longer routes the split this rollout planned")
 
 
-def record(isvc: dict, patching: bool) -> dict[str, Any]:
+def record(isvc: dict, patching: bool) -> Status:
     """Status fields for the generation the operator leaves (before a patch: the one it patches from)."""
     return {"isvcGeneration": generation(isvc), "isvcPatching": True if patching else None}

@@ -18,7 +18,7 @@ named function each.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from typing import Any, Callable, TypedDict
 
 from .analysis import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
 from .before_traffic import begin, judge_evaluation, judge_shadow_step, needs_evaluation, needs_shadow, start_mirror
@@ -40,14 +40,19 @@ def start(c: Ctx) -> None:
     if c.s.get("canaryVersion") and c.phase in ROLLING:
         c.events.append(Event("Normal", "RolloutRestarted",
                               f"the wanted candidate changed from {c.s['canaryVersion']} to {spec.version}"))
-    c.s.update(canaryVersion=spec.version, canaryStorageUri=spec.storage_uri, **_runtimes(c), failures=0, errors=0,
-               looks=0, extraLooks=0, evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
-               inconclusiveSince=None, retry=spec.retry, pausedBy=None, guardLooks=0, guardedAt=None,
-               preRolloutPassed=None, gate=None, gateCheckedAt=None, shadow=None)
+    c.set(canaryVersion=spec.version, canaryStorageUri=spec.storage_uri, **_runtimes(c), failures=0, errors=0,
+          looks=0, extraLooks=0, evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
+          inconclusiveSince=None, retry=spec.retry, pausedBy=None, guardLooks=0, guardedAt=None,
+          preRolloutPassed=None, gate=None, gateCheckedAt=None, shadow=None)
     begin(c, "RolloutStarted", f"rolling out {spec.version} over {c.s['stableVersion']}: ")
 
 
-def _runtimes(c: Ctx) -> dict:
+class _Runtimes(TypedDict, total=False):
+    stableRuntime: dict[str, Any] | None
+    canaryRuntime: dict[str, Any] | None
+
+
+def _runtimes(c: Ctx) -> _Runtimes:
     """Stable's runtime as recorded (what its revision runs filled in from the one KServe rolled
     out, which runs stable: blocked() says so otherwise) and the candidate's, which follows from it."""
     stable = runtime_of(c.s, "stable") or c.serving
@@ -60,25 +65,25 @@ def _runtimes(c: Ctx) -> dict:
 
 def start_paused(c: Ctx) -> None:
     """A new candidate while spec.paused: recorded at 0%, and it starts when un-paused."""
-    c.s.update(canaryVersion=c.spec.version, canaryStorageUri=c.spec.storage_uri, **_runtimes(c), currentStep=0,
-               canaryWeight=0,
-               stepStartedAt=None, stepRequestedAt=None, testedAt=None, failures=0, errors=0, looks=0, extraLooks=0,
-               evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
-               inconclusiveSince=None, retry=c.spec.retry, pausedBy="spec", preRolloutPassed=None, gate=None, shadow=None)
-    c.go("Paused", "Paused", f"{c.spec.version} waits at 0% while spec.paused is set")
+    c.set(canaryVersion=c.spec.version, canaryStorageUri=c.spec.storage_uri, **_runtimes(c), currentStep=0,
+          canaryWeight=0, stepStartedAt=None, stepRequestedAt=None, testedAt=None, failures=0, errors=0, looks=0,
+          extraLooks=0,
+          evidence=None, errorEvidence=None, measuredTo=None, evaluation=None, evaluatedAt=None,
+          inconclusiveSince=None, retry=c.spec.retry, pausedBy="spec", preRolloutPassed=None, gate=None, shadow=None)
+    c.go(Phase.PAUSED, "Paused", f"{c.spec.version} waits at 0% while spec.paused is set")
 
 
 def refuse_while_aborted(c: Ctx) -> None:
     message = f"{c.spec.version} is not started while spec.abort is set"
     if c.s.get("message") != message:
-        c.s.update(message=message)
+        c.set(message=message)
         c.events.append(Event("Warning", "AbortSet", message))
 
 
 def guardrail_tripped(c: Ctx) -> None:
     """A gross failure seen during the hold (guardrail.py): back to stable now, not after the hold."""
     assert c.verdict is not None
-    c.s.update(lastAnalysis=c.verdict.to_status(timestamp(c.now)))
+    c.set(lastAnalysis=c.verdict.to_status(timestamp(c.now)))
     c.events.append(Event("Warning", "GuardrailFailed", c.verdict.reason))
     roll_back(c, c.verdict.reason)
 
@@ -93,35 +98,34 @@ def roll_back_found(reason: str) -> Callable[[Ctx], None]:
 
 
 def cancel(c: Ctx) -> None:
-    c.s.update(canaryVersion=None, canaryStorageUri=None, canaryRuntime=None, canaryWeight=0, currentStep=None,
-               stepStartedAt=None,
-               stepRequestedAt=None, gate=None)
-    c.go("Idle", "RolloutCancelled", f"the wanted version is stable {c.spec.version} again")
+    c.set(canaryVersion=None, canaryStorageUri=None, canaryRuntime=None, canaryWeight=0, currentStep=None,
+          stepStartedAt=None, stepRequestedAt=None, gate=None)
+    c.go(Phase.IDLE, "RolloutCancelled", f"the wanted version is stable {c.spec.version} again")
 
 
 def settle_idle(c: Ctx) -> None:
-    c.go("Idle", "Idle", f"{c.spec.version} serves all traffic")
+    c.go(Phase.IDLE, "Idle", f"{c.spec.version} serves all traffic")
 
 
 def pause(c: Ctx) -> None:
-    c.s.update(pausedBy="spec")
-    c.go("Paused", "Paused", f"paused at {c.s['canaryWeight']}% by spec.paused")
+    c.set(pausedBy="spec")
+    c.go(Phase.PAUSED, "Paused", f"paused at {c.s['canaryWeight']}% by spec.paused")
 
 
 def resume(c: Ctx) -> None:
     """Un-paused by the user, or retried after the inconclusive policy paused it."""
     step = count(c.s, "currentStep")
     if c.s.get("pausedBy") == "policy":
-        c.s.update(inconclusiveSince=None)      # a retry starts the inconclusive clock again; un-pausing does not
-    c.s.update(pausedBy=None, retry=c.spec.retry)
+        c.set(inconclusiveSince=None)      # a retry starts the inconclusive clock again; un-pausing does not
+    c.set(pausedBy=None, retry=c.spec.retry)
     if needs_evaluation(c.spec, c.s) or needs_shadow(c.spec, c.s):
         begin(c, "Resumed", "resumed: ")        # paused before or during a step before traffic
         return
     if count(c.s, "canaryWeight") != c.spec.steps[step].weight:
         c.request_step(step)                    # a candidate that waited at 0% while paused
     else:
-        c.s.update(stepStartedAt=c.stamp)       # traffic never moved: the hold restarts now
-    c.go("Progressing", "Resumed", f"resumed at {c.s['canaryWeight']}%")
+        c.set(stepStartedAt=c.stamp)       # traffic never moved: the hold restarts now
+    c.go(Phase.PROGRESSING, "Resumed", f"resumed at {c.s['canaryWeight']}%")
 
 
 def snap_steps(c: Ctx) -> None:
@@ -133,7 +137,7 @@ def snap_steps(c: Ctx) -> None:
 
 def confirm_step(c: Ctx) -> None:
     """KServe serves the step's weight: its hold starts now."""
-    c.s.update(stepStartedAt=c.stamp)
+    c.set(stepStartedAt=c.stamp)
 
 
 # -- a traffic step's verdict ------------------------------------------------------------------
@@ -145,7 +149,7 @@ def judge_step(c: Ctx) -> None:
     keep_evidence(c, verdict)
     if verdict.tested:                         # spent its share of alpha (look_alpha)
         extra = count(c.s, "extraLooks") + (1 if c.s.get("testedAt") else 0)
-        c.s.update(looks=count(c.s, "looks") + 1, extraLooks=extra, testedAt=c.stamp)
+        c.set(looks=count(c.s, "looks") + 1, extraLooks=extra, testedAt=c.stamp)
     {PASS: on_pass, FAIL: on_fail, INCONCLUSIVE: on_inconclusive, ERROR: on_error}[verdict.outcome](c, verdict)
 
 
@@ -153,50 +157,50 @@ def keep_evidence(c: Ctx, verdict: Verdict) -> None:
     """Every window read joins the rollout's evidence, whatever its verdict: the next window starts
     where it ended (measuredTo), so no request is counted twice and none that was read is lost."""
     if "evidence" in verdict.details:
-        c.s.update(evidence=verdict.details["evidence"], errorEvidence=None,
-                   measuredTo=(verdict.details.get("window") or [None, c.stamp])[1])
+        c.set(evidence=verdict.details["evidence"], errorEvidence=None,
+              measuredTo=(verdict.details.get("window") or [None, c.stamp])[1])
 
 
 def on_pass(c: Ctx, verdict: Verdict) -> None:
     step = count(c.s, "currentStep")
-    c.s.update(inconclusiveSince=None, errors=0)
+    c.set(inconclusiveSince=None, errors=0)
     if is_last_analysed(c.spec, step) and c.spec.has_hooks("confirm-promotion"):
-        c.s.update(gate="confirm-promotion", gateCheckedAt=None)
-        c.go("Progressing", "AwaitingConfirmation", f"analysis passed at {c.s['canaryWeight']}%; "
+        c.set(gate="confirm-promotion", gateCheckedAt=None)
+        c.go(Phase.PROGRESSING, "AwaitingConfirmation", f"analysis passed at {c.s['canaryWeight']}%; "
              "promoting once the confirm-promotion webhooks answer 2xx")
         return
     if is_last_analysed(c.spec, step):
         promote(c, f"analysis passed at {c.s['canaryWeight']}%")
         return
-    c.s.update(failures=0)
+    c.set(failures=0)
     c.request_step(step + 1)
-    c.go("Progressing", "StepAdvanced", f"analysis passed ({verdict.reason}); step {step + 2}/{len(c.spec.steps)} "
+    c.go(Phase.PROGRESSING, "StepAdvanced", f"analysis passed ({verdict.reason}); step {step + 2}/{len(c.spec.steps)} "
          f"at {c.spec.steps[step + 1].weight}%")
 
 
 def on_fail(c: Ctx, verdict: Verdict) -> None:
     failures = count(c.s, "failures") + 1
-    c.s.update(failures=failures, inconclusiveSince=None, errors=0)
+    c.set(failures=failures, inconclusiveSince=None, errors=0)
     limit = c.spec.analysis.failure_limit
     if failures >= limit:
         roll_back(c, f"analysis failed {failures} time(s): {verdict.reason}")
     else:
-        c.s.update(stepStartedAt=c.stamp)       # the next window starts after this one (the error gates
+        c.set(stepStartedAt=c.stamp)       # the next window starts after this one (the error gates
                                                 # still judge the rollout's evidence, this window's included)
-        c.go("Progressing", "AnalysisFailed", f"analysis failed ({failures}/{limit}): {verdict.reason}", warning=True)
+        c.go(Phase.PROGRESSING, "AnalysisFailed", f"analysis failed ({failures}/{limit}): {verdict.reason}", warning=True)
 
 
 def on_inconclusive(c: Ctx, verdict: Verdict) -> None:
     since = parse_time(c.s.get("inconclusiveSince")) or c.now
     waited = (c.now - since).total_seconds()
-    c.s.update(inconclusiveSince=timestamp(since), errors=0)
+    c.set(inconclusiveSince=timestamp(since), errors=0)
     if waited < c.spec.analysis.inconclusive_after:
         hold(c, f"holding at {c.s['canaryWeight']}%: {verdict.reason}")
     elif c.spec.analysis.inconclusive_action == "rollback":
         roll_back(c, f"inconclusive for {waited:.0f}s: {verdict.reason}")
     else:                                     # paused at 0%: an unjudged candidate keeps no traffic
-        c.s.update(pausedBy="policy", canaryWeight=0, stepStartedAt=None)
-        c.go("Paused", "InconclusiveTimeout", f"inconclusive for {waited:.0f}s, paused with the candidate at 0% "
+        c.set(pausedBy="policy", canaryWeight=0, stepStartedAt=None)
+        c.go(Phase.PAUSED, "InconclusiveTimeout", f"inconclusive for {waited:.0f}s, paused with the candidate at 0% "
              f"(raise spec.retry to resume at step {int(c.s.get('currentStep') or 0) + 1}): {verdict.reason}", warning=True)
 
 
@@ -215,7 +219,7 @@ def gate_refused(c: Ctx, answer: Answer) -> None:
     counted = count_error(c, f"the {kind} webhooks refused", answer.message)
     c.events.append(Event("Warning", "WebhookRefused", f"{kind}: {answer.message}"))
     if counted:
-        c.s.update(message=f"waiting for the {kind} webhooks ({counted}): {answer.message}")
+        c.set(message=f"waiting for the {kind} webhooks ({counted}): {answer.message}")
 
 
 def pre_rollout(c: Ctx) -> None:
@@ -227,10 +231,10 @@ def pre_rollout(c: Ctx) -> None:
     if not answer.ok:
         gate_refused(c, answer)
         return
-    c.s.update(preRolloutPassed=c.s["canaryVersion"], errors=0)
+    c.set(preRolloutPassed=c.s["canaryVersion"], errors=0)
     c.request_step(count(c.s, "currentStep"))
-    c.go("Progressing", "PreRolloutPassed", f"pre-rollout webhooks passed ({answer.message}); step "
-         f"{int(c.s['currentStep']) + 1}/{len(c.spec.steps)} at {c.s['canaryWeight']}%")
+    c.go(Phase.PROGRESSING, "PreRolloutPassed", f"pre-rollout webhooks passed ({answer.message}); step "
+         f"{count(c.s, 'currentStep') + 1}/{len(c.spec.steps)} at {c.s['canaryWeight']}%")
     if c.s["canaryWeight"] >= 100:
         promote(c, "no step below 100% to analyse")
 
@@ -241,7 +245,7 @@ def confirm_promotion(c: Ctx) -> None:
     if not answer.ok:
         gate_refused(c, answer)
         return
-    c.s.update(gate=None, errors=0)
+    c.set(gate=None, errors=0)
     promote(c, f"analysis passed at {c.s['canaryWeight']}% and the confirm-promotion webhooks answered 2xx")
 
 
@@ -263,10 +267,10 @@ def _retried(spec: RolloutSpec, s: Status) -> bool:
 Guard = Callable[[RolloutSpec, Status, Ctx], bool]
 RULES: list[tuple[str, Guard, Callable[[Ctx], None]]] = [
     ("cancel", lambda sp, s, c: sp.version == s["stableVersion"] and (
-        c.phase in ROLLING or (c.phase == "RolledBack" and bool(s.get("canaryVersion")))), cancel),
-    ("settle idle", lambda sp, s, c: sp.version == s["stableVersion"] and c.phase not in ("Idle", "Promoted"), settle_idle),
+        c.phase in ROLLING or (c.phase == Phase.ROLLED_BACK and bool(s.get("canaryVersion")))), cancel),
+    ("settle idle", lambda sp, s, c: sp.version == s["stableVersion"] and c.phase not in (Phase.IDLE, Phase.PROMOTED), settle_idle),
     ("nothing to roll out", lambda sp, s, c: sp.version == s["stableVersion"], lambda c: None),
-    ("stay rolled back", lambda sp, s, c: c.phase == "RolledBack" and not _wants_candidate(sp, s) and (
+    ("stay rolled back", lambda sp, s, c: c.phase == Phase.ROLLED_BACK and not _wants_candidate(sp, s) and (
         sp.abort or not _retried(sp, s)), lambda c: None),
     # the split the status describes is not what KServe routes: nothing measured can judge the candidate
     ("external change", lambda sp, s, c: bool(c.external) and has_canary(s), roll_back_found("ExternalChange")),
@@ -276,26 +280,26 @@ RULES: list[tuple[str, Guard, Callable[[Ctx], None]]] = [
      webhook_rollback),
     ("refuse while aborted", lambda sp, s, c: sp.abort and _wants_candidate(sp, s), refuse_while_aborted),
     ("start paused", lambda sp, s, c: sp.paused and _wants_candidate(sp, s), start_paused),
-    ("start", lambda sp, s, c: _wants_candidate(sp, s) or c.phase == "RolledBack", start),
+    ("start", lambda sp, s, c: _wants_candidate(sp, s) or c.phase == Phase.ROLLED_BACK, start),
     ("promote now", lambda sp, s, c: sp.promote == s.get("canaryVersion") and c.phase in ROLLING,
      lambda c: promote(c, "promoted by spec.promote")),
     ("pause", lambda sp, s, c: sp.paused and c.phase in (*BEFORE_TRAFFIC, *STEPPING), pause),
-    ("resume", lambda sp, s, c: not sp.paused and c.phase == "Paused" and (
+    ("resume", lambda sp, s, c: not sp.paused and c.phase == Phase.PAUSED and (
         s.get("pausedBy") != "policy" or _retried(sp, s)), resume),
     ("steps edited", lambda sp, s, c: c.phase in ROLLING and steps_changed(sp, s), snap_steps),
-    ("pre-rollout", lambda sp, s, c: c.phase in ("Progressing", "Holding") and s.get("gate") == "pre-rollout", pre_rollout),
-    ("step served", lambda sp, s, c: c.phase in ("Progressing", "Holding") and not s.get("stepStartedAt")
+    ("pre-rollout", lambda sp, s, c: c.phase in STEPPING and s.get("gate") == "pre-rollout", pre_rollout),
+    ("step served", lambda sp, s, c: c.phase in STEPPING and not s.get("stepStartedAt")
      and c.applied, confirm_step),
-    ("progress deadline", lambda sp, s, c: c.phase in ("Progressing", "Holding") and not s.get("stepStartedAt")
+    ("progress deadline", lambda sp, s, c: c.phase in STEPPING and not s.get("stepStartedAt")
      and _waited(c) >= sp.progress_deadline, miss_deadline),
-    ("guardrail", lambda sp, s, c: c.phase in ("Progressing", "Holding") and c.verdict is not None
+    ("guardrail", lambda sp, s, c: c.phase in STEPPING and c.verdict is not None
      and bool(c.verdict.details.get("guardrail")), guardrail_tripped),
-    ("confirm promotion", lambda sp, s, c: c.phase in ("Progressing", "Holding") and s.get("gate") == "confirm-promotion"
+    ("confirm promotion", lambda sp, s, c: c.phase in STEPPING and s.get("gate") == "confirm-promotion"
      and c.hooks.gate is not None, confirm_promotion),
-    ("judge", lambda sp, s, c: c.phase in ("Progressing", "Holding") and c.verdict is not None, judge_step),
-    ("evaluation deadline", lambda sp, s, c: c.phase == "Evaluating" and not c.applied
+    ("judge", lambda sp, s, c: c.phase in STEPPING and c.verdict is not None, judge_step),
+    ("evaluation deadline", lambda sp, s, c: c.phase == Phase.EVALUATING and not c.applied
      and _waited(c) >= sp.progress_deadline, miss_deadline),
-    ("evaluated", lambda sp, s, c: c.phase == "Evaluating" and c.verdict is not None, judge_evaluation),
+    ("evaluated", lambda sp, s, c: c.phase == Phase.EVALUATING and c.verdict is not None, judge_evaluation),
     ("shadow deadline", lambda sp, s, c: c.phase == Phase.SHADOWING and not s.get("shadowStartedAt") and not c.applied
      and _waited(c) >= sp.progress_deadline, miss_deadline),
     ("mirror", lambda sp, s, c: c.phase == Phase.SHADOWING and not s.get("shadowStartedAt") and c.applied, start_mirror),
@@ -307,8 +311,8 @@ def wait_for_stable(c: Ctx, before: Status) -> None:
     """A candidate would be written now, but what it does not take would not go to stable: wait
     (phase Waiting) until KServe has rolled out a revision that runs it, then start."""
     message = f"waiting for KServe to roll out stable {before['stableVersion']}: {c.blocked}"
-    c.s.clear()
-    c.s.update(before, phase="Waiting", resumePhase=before.get("phase"), message=message)
+    c.s = before.copy()
+    c.set(phase=Phase.WAITING.value, resumePhase=before.get("phase"), message=message)
     c.events[:] = [Event("Normal", "StableNotRolledOut", message)]
 
 
@@ -327,22 +331,22 @@ def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: V
     stable's runtime fields in the InferenceService's template and, once known, what the revision
     KServe rolled out runs (builds.py)."""
     s: Status = parse_status(status)
-    if guarded:
-        s.update(guardLooks=count(s, "guardLooks") + 1, guardedAt=timestamp(now))
-    if hooks.gate is not None:
-        s.update(gateCheckedAt=timestamp(now))
-    if hooks.rollback_checked:
-        s.update(rollbackCheckedAt=timestamp(now))
-    if not s.get("stableVersion"):
-        s.update(stableVersion=serving[0], stableStorageUri=serving[1], phase="Idle", canaryWeight=0)
-    if runtime is not None and not s.get("canaryVersion") and serving[1] == s["stableStorageUri"]:
-        s.update(stableRuntime=adopt(runtime_of(s, "stable"), runtime).to_status())   # the template is the user's
-    if s.get("phase") in HELD:      # the spec and InferenceService are usable again: carry on from before
-        s.update(phase=s.get("resumePhase") or ("Progressing" if s.get("canaryVersion") else "Idle"), resumePhase=None)
-    if s.get("phase") != "RolledBack" and not (s.get("phase") == "Paused" and s.get("pausedBy") == "policy"):
-        s["retry"] = spec.retry     # read where there is nothing to retry, so it cannot restart a later rollback
     c = Ctx(spec, s, verdict, applied, now, pending, external, blocked, hooks, runtime)
-    before, fired = dict(s), ""
+    if guarded:
+        c.set(guardLooks=count(s, "guardLooks") + 1, guardedAt=timestamp(now))
+    if hooks.gate is not None:
+        c.set(gateCheckedAt=timestamp(now))
+    if hooks.rollback_checked:
+        c.set(rollbackCheckedAt=timestamp(now))
+    if not s.get("stableVersion"):
+        c.set(stableVersion=serving[0], stableStorageUri=serving[1], phase=Phase.IDLE.value, canaryWeight=0)
+    if runtime is not None and not s.get("canaryVersion") and serving[1] == s["stableStorageUri"]:
+        c.set(stableRuntime=adopt(runtime_of(s, "stable"), runtime).to_status())   # the template is the user's
+    if s.get("phase") in HELD:      # the spec and InferenceService are usable again: carry on from before
+        c.set(phase=s.get("resumePhase") or (Phase.PROGRESSING.value if s.get("canaryVersion") else Phase.IDLE.value), resumePhase=None)
+    if s.get("phase") != Phase.ROLLED_BACK and not (s.get("phase") == Phase.PAUSED and s.get("pausedBy") == "policy"):
+        s["retry"] = spec.retry     # read where there is nothing to retry, so it cannot restart a later rollback
+    before, fired = s.copy(), ""
     for name, guard, transition in RULES:
         if guard(spec, s, c):
             transition(c)
@@ -351,6 +355,7 @@ def plan(spec: RolloutSpec, status: Status, serving: tuple[str, str], verdict: V
     if blocked and has_canary(s) and not has_canary(before):
         wait_for_stable(c, before)
         fired += " (then waiting for stable)"
+    s = c.s
     return Plan(status=s, traffic=traffic_of(s), events=tuple(c.events), requeue_after=requeue_after(spec, s, now),
                 rule=fired)
 

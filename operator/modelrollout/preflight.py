@@ -6,10 +6,9 @@ nothing into the InferenceService.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from .adapters.isvc import TAG_ROUTING
 from .spec import RolloutSpec
+from .status import Status
 
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 # KServe's names for its deployment modes (v0.20 writes Knative and Standard; the older
@@ -39,7 +38,7 @@ def mode_mismatch(spec: RolloutSpec, isvc: dict) -> Refusal | None:
     return None
 
 
-def canary_in_place(spec: RolloutSpec, status: dict[str, Any], isvc: dict) -> Refusal | None:
+def canary_in_place(spec: RolloutSpec, status: Status, isvc: dict) -> Refusal | None:
     """A first look at an InferenceService that already runs a canary this rollout did not start:
     what serves stable cannot be told from its spec, so adopting it could promote the candidate."""
     if status.get("stableVersion"):
@@ -82,6 +81,6 @@ def not_rolled_out(spec: RolloutSpec, isvc: dict) -> Refusal | None:
             "traffic; waiting for KServe")
 
 
-def refusal(spec: RolloutSpec, status: dict[str, Any], isvc: dict) -> Refusal | None:
+def refusal(spec: RolloutSpec, status: Status, isvc: dict) -> Refusal | None:
     return (mode_mismatch(spec, isvc) or not_rolled_out(spec, isvc) or canary_in_place(spec, status, isvc)
             or untagged(spec, isvc))

@@ -21,7 +21,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from typing import Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import yaml
 
@@ -34,13 +34,14 @@ from .looks import Evaluate, Looks, Measure, MeasureShadow
 from .metrics import OperatorMetrics
 from .observation import Observation
 from .ownership import record
+from .phases import Phase
 from .planner import Event, Plan, has_canary, plan, refuse, traffic_of
 from .preflight import WAITS, refusal
 from .schedule import gate_due, rollback_hooks_due, timestamp
 from .serving import verify_serving
 from .shadow import MIRROR_CONFIG_MAP, mirror_key, wanted_mirror
 from .spec import RolloutSpec, SpecError, parse_spec
-from .status import parse_status
+from .status import Status, parse_status
 from .webhooks import HookAnswers
 
 __all__ = ["Evaluate", "Kube", "Measure", "MeasureShadow", "Reconciler"]
@@ -48,23 +49,23 @@ log = logging.getLogger(__name__)
 ROUTING_RETRY = 5.0   # seconds before trying a refused InferenceService patch again
 
 
-def _degraded(status: dict) -> tuple[str, str] | None:
-    if status.get("routingError"):
-        return "RoutingFailed", status["routingError"]
-    if status.get("servingError"):
-        return "ServingMismatch", status["servingError"]
+def _degraded(status: Status) -> tuple[str, str] | None:
+    if error := status.get("routingError"):
+        return "RoutingFailed", error
+    if error := status.get("servingError"):
+        return "ServingMismatch", error
     return None
 
 
-def _settling(rollout: dict, status: dict) -> bool:
+def _settling(rollout: dict, status: Status) -> bool:
     """Promoted in serverless mode, but not yet seen routed alone (serving.py)."""
     mode = ((rollout.get("spec") or {}).get("strategy") or {}).get("trafficMode", "serverless")
-    return status.get("phase") == "Promoted" and mode == "serverless" and not status.get("servingVerified")
+    return status.get("phase") == Phase.PROMOTED and mode == "serverless" and not status.get("servingVerified")
 
 
 class Kube(Protocol):
     def get_rollout(self, namespace: str, name: str) -> dict: ...
-    def write_status(self, rollout: dict, status: dict) -> dict: ...
+    def write_status(self, rollout: dict, status: Mapping[str, Any]) -> dict: ...
     def get_isvc(self, namespace: str, name: str) -> dict: ...
     def patch_isvc(self, namespace: str, name: str, patch: dict) -> dict: ...
     def get_httproute(self, namespace: str, name: str) -> dict: ...
@@ -110,7 +111,7 @@ class Reconciler:
 
     # -- observe -------------------------------------------------------------------------------
 
-    def _observe(self, rollout: dict, status: dict, now: dt.datetime) -> Observation | None:
+    def _observe(self, rollout: dict, status: Status, now: dt.datetime) -> Observation | None:
         namespace = rollout["metadata"]["namespace"]
         try:
             spec = parse_spec(rollout.get("spec") or {})
@@ -142,7 +143,7 @@ class Reconciler:
 
     # -- plan ----------------------------------------------------------------------------------
 
-    def _plan(self, rollout: dict, status: dict, seen: Observation) -> tuple[Plan, dict | None]:
+    def _plan(self, rollout: dict, status: Status, seen: Observation) -> tuple[Plan, dict | None]:
         """The plan, and the versions' addresses before traffic (for the mirror's file)."""
         spec, now = seen.spec, seen.now
         external, blocked = seen.external(status), seen.blocked(status)
@@ -156,25 +157,26 @@ class Reconciler:
                  runtime=seen.stable_runtime)
         # which rule decided: at INFO when it changed something a user sees, else at DEBUG
         log.log(logging.INFO if p.events else logging.DEBUG, "%s/%s: rule %r: %s -> %s%s", seen.namespace,
-                rollout["metadata"]["name"], p.rule or "none", status.get("phase", "Idle"), p.status.get("phase"),
+                rollout["metadata"]["name"], p.rule or "none", status.get("phase", Phase.IDLE.value), p.status.get("phase"),
                 "".join(f"; {e.reason}" for e in p.events))
         return p, addresses
 
-    def _ask_hooks(self, spec: RolloutSpec, rollout: dict, status: dict, now: dt.datetime,
+    def _ask_hooks(self, spec: RolloutSpec, rollout: dict, status: Status, now: dt.datetime,
                    pending: str | None) -> HookAnswers:
         """The gate webhooks when due (pre-rollout once the candidate runs at 0%), and the rollback ones."""
         if not spec.webhooks:
             return HookAnswers()
         if self.hooks is None:
             raise RuntimeError("a rollout has webhooks but this Reconciler has no hooks adapter")
-        gate = self.hooks.gate(rollout, status, spec.webhooks, status["gate"]) \
-            if gate_due(spec, status, now) and pending is None else None
+        kind = status.get("gate")
+        gate = self.hooks.gate(rollout, status, spec.webhooks, kind) \
+            if kind and gate_due(spec, status, now) and pending is None else None
         checked = rollback_hooks_due(spec, status, now)
         return HookAnswers(gate, self.hooks.asks_rollback(rollout, status, spec.webhooks) if checked else None, checked)
 
     # -- apply ---------------------------------------------------------------------------------
 
-    def _apply(self, rollout: dict, status: dict, seen: Observation, p: Plan, addresses: dict | None) -> float | None:
+    def _apply(self, rollout: dict, status: Status, seen: Observation, p: Plan, addresses: dict | None) -> float | None:
         assert p.traffic is not None                    # plan() always says where traffic goes
         spec, now = seen.spec, seen.now
         patch = seen.patch(p.traffic)
@@ -185,7 +187,8 @@ class Reconciler:
         events += failed
         if not patching:                                # isvc is what KServe was asked for: its status can tell
             checked, mismatch = verify_serving(spec, p.status, *seen.routing(), now)
-            found.update(checked, routingError=None)
+            found.update(checked)
+            found["routingError"] = None
             events += mismatch + _routing_restored(spec, p.status)
         written = self._write(rollout, status, Plan({**p.status, **found}, p.traffic, tuple(events)), now)
         if not patching:
@@ -195,17 +198,17 @@ class Reconciler:
         except RoutingError as exc:       # status says what was asked; the condition says it was refused
             self.metrics.routing_errors.inc()
             event = Event("Warning", "RoutingFailed", f"InferenceService {spec.inference_service!r} refused the patch: {exc}")
-            self._write(written, written["status"], Plan({**written["status"], "routingError": str(exc)}, p.traffic,
-                                                         (event,)), now)
+            stored = parse_status(written["status"])
+            self._write(written, stored, Plan({**stored, "routingError": str(exc)}, p.traffic, (event,)), now)
             return ROUTING_RETRY
         # the generation the patch left, which only the apiserver's answer tells (ownership.py)
-        done = {**record(patched, False), "routedAt": timestamp(now), "routingError": None}
-        self._write(written, written["status"], Plan({**written["status"], **done}, p.traffic,
-                                                     tuple(_routing_restored(spec, written["status"]))), now)
+        stored = parse_status(written["status"])
+        done: Status = {**record(patched, False), "routedAt": timestamp(now), "routingError": None}
+        self._write(written, stored, Plan({**stored, **done}, p.traffic, tuple(_routing_restored(spec, stored))), now)
         return p.requeue_after
 
-    def _mirror(self, spec: RolloutSpec, namespace: str, before: dict, after: dict,
-                addresses: dict | None) -> tuple[dict, list[Event]]:
+    def _mirror(self, spec: RolloutSpec, namespace: str, before: Status, after: Status,
+                addresses: dict | None) -> tuple[Status, list[Event]]:
         """Stable's mirror file as the planned status wants it (shadow.wanted_mirror), written only
         when that differs from what status says was written; a refused write is kept in
         mirrorError and tried again at the next reconcile."""
@@ -220,11 +223,11 @@ class Reconciler:
             return {"mirrorError": message}, [] if before.get("mirrorError") else [Event("Warning", "MirrorFailed", message)]
         return {"mirror": wanted, "mirrorError": None}, []
 
-    def _write(self, rollout: dict, before: dict, p: Plan, now: dt.datetime) -> dict:
+    def _write(self, rollout: dict, before: Status, p: Plan, now: dt.datetime) -> dict:
         """Writes the plan's status (and its events) if it changed; returns the rollout as stored."""
         meta = rollout["metadata"]
         generation = int(meta.get("generation") or 0)
-        status = {**p.status, "observedGeneration": generation,
+        status: Status = {**p.status, "observedGeneration": generation,
                   "conditions": conditions(p.status["phase"], p.status.get("message", ""), generation, timestamp(now),
                                            before.get("conditions"), _degraded(p.status), _settling(rollout, p.status))}
         stored = rollout.get("status") or {}
@@ -237,7 +240,7 @@ class Reconciler:
         self.metrics.observe(meta["namespace"], meta["name"], status)
         return rollout
 
-    def _announce(self, rollout: dict, status: dict, event: Event) -> None:
+    def _announce(self, rollout: dict, status: Status, event: Event) -> None:
         """Event and post-rollout webhooks and notifications: sent in the background, never blocking."""
         if self.hooks is None:
             return
@@ -277,7 +280,7 @@ class Reconciler:
         return f"{status['canaryVersion']} removed, {status['stableVersion']} takes all traffic"
 
 
-def _routing_restored(spec: RolloutSpec, s: dict) -> list[Event]:
+def _routing_restored(spec: RolloutSpec, s: Status) -> list[Event]:
     if not s.get("routingError"):
         return []
     return [Event("Normal", "RoutingRestored", f"InferenceService {spec.inference_service!r} accepts the patch again")]

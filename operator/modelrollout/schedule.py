@@ -3,10 +3,11 @@ pace of the evaluation and shadow steps, and the requeue time. Pure functions of
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from . import stats
 from .builds import is_candidate
-from .phases import ROLLING, Phase
+from .phases import ROLLING, STEPPING, Phase
 from .shadow import shadow_alpha
 from .spec import RolloutSpec
 from .status import Status, count
@@ -34,7 +35,7 @@ def left_to_judge(spec: RolloutSpec, status: Status) -> bool:
 def analysis_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
     """Whether the next plan needs a verdict: a served step whose hold is over, with at least two
     scrape increments to read since the last window (one sample is no increment)."""
-    if status.get("phase") not in ("Progressing", "Holding") or not left_to_judge(spec, status):
+    if status.get("phase") not in STEPPING or not left_to_judge(spec, status):
         return False
     if steps_changed(spec, status):
         return False                      # the plan snaps to a step first and restarts its hold
@@ -43,7 +44,7 @@ def analysis_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
     return _due_in(spec, status, now) == 0.0
 
 
-def _hooks_in(status: Status, key: str, spec: RolloutSpec, now: dt.datetime) -> float:
+def _hooks_in(status: Status, key: Literal["gateCheckedAt", "rollbackCheckedAt"], spec: RolloutSpec, now: dt.datetime) -> float:
     """Seconds until webhooks last called at status[key] are called again (each strategy interval)."""
     tried = parse_time(status.get(key))
     return 0.0 if tried is None else max(0.0, spec.interval - (now - tried).total_seconds())
@@ -51,7 +52,7 @@ def _hooks_in(status: Status, key: str, spec: RolloutSpec, now: dt.datetime) -> 
 
 def gate_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
     """The gate webhooks (status.gate: pre-rollout or confirm-promotion) are asked each interval."""
-    if not status.get("gate") or status.get("phase") not in ("Progressing", "Holding") or not left_to_judge(spec, status):
+    if not status.get("gate") or status.get("phase") not in STEPPING or not left_to_judge(spec, status):
         return False
     return _hooks_in(status, "gateCheckedAt", spec, now) == 0.0
 
@@ -123,7 +124,7 @@ def look_alpha(spec: RolloutSpec, status: Status) -> float:
 def evaluation_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
     """Whether the next plan needs the evaluation's verdict; after one that could not run, the
     next try waits a strategy interval."""
-    if status.get("phase") != "Evaluating" or not left_to_judge(spec, status):
+    if status.get("phase") != Phase.EVALUATING or not left_to_judge(spec, status):
         return False
     tried = parse_time(status.get("evaluatedAt"))
     return tried is None or (now - tried).total_seconds() >= spec.interval
@@ -178,7 +179,7 @@ def _looks_in(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
     if s.get("phase") == Phase.SHADOWING:
         due = _shadow_in(spec, s, now)
         return POLL_APPLIED if due is None else max(1.0, due)
-    if s.get("phase") not in ("Progressing", "Holding"):
+    if s.get("phase") not in STEPPING:
         return None
     due = _due_in(spec, s, now)
     if due is not None and spec.analysis.guardrail is not None:

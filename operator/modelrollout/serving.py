@@ -10,21 +10,20 @@ catches up (resumePhase).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
 from .adapters.isvc import all_to, shown
 from .builds import Build
 from .phases import Phase
 from .schedule import parse_time
 from .spec import RolloutSpec
+from .status import Status
 from .transitions import Event, traffic_of
 
 SETTLE_SECONDS = 30.0  # after a patch, how long KServe may take before a promotion or rollback it does not show is reported
 Split = list[tuple[Build, int]]
 
 
-def verify_serving(spec: RolloutSpec, s: dict[str, Any], routing: Split | None, coming: Split | None,
-                   now: dt.datetime) -> tuple[dict[str, Any], list[Event]]:
+def verify_serving(spec: RolloutSpec, s: Status, routing: Split | None, coming: Split | None,
+                   now: dt.datetime) -> tuple[Status, list[Event]]:
     """routing: [(what runs, percent)] of the revisions KServe's status routes to (None: not all
     known yet); coming: what KServe's next reconcile routes (the router's next_split)."""
     if spec.traffic_mode != "serverless" or s.get("phase") not in (Phase.PROMOTED, Phase.ROLLED_BACK):

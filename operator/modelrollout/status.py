@@ -8,7 +8,7 @@ removes the field (status is written as a merge patch). Timestamps are RFC 3339 
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, TypedDict
+from typing import Any, Mapping, TypedDict, cast
 
 __all__ = ["COUNTS", "RolloutStatus", "Status", "count", "parse_status"]
 
@@ -68,10 +68,10 @@ class RolloutStatus(TypedDict, total=False):
     servingError: str | None
 
 
-# What the planner builds and reads: a plain dict, since a plan's fields are set a few at a time
-# (None removes one). RolloutStatus names every key it may hold; tests check that every key the
-# operator writes is one, and is in the CRD's status schema.
-Status = dict[str, Any]
+# What the planner builds and reads; its fields are set a few at a time (Ctx.set, which mypy
+# checks against RolloutStatus), None removes one. Tests check that every key the operator
+# writes is in the CRD's status schema.
+Status = RolloutStatus
 COUNTS = ("canaryWeight", "looks", "extraLooks", "failures", "errors", "guardLooks", "shadowLooks", "retry")
 
 
@@ -87,4 +87,4 @@ def parse_status(raw: Mapping[str, Any] | None) -> Status:
     for key in COUNTS:
         if key in s:
             s[key] = count(s, key)
-    return s
+    return cast(RolloutStatus, s)

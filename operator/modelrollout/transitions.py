@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Unpack
 
 from .analysis import Verdict
 from .builds import Build, Runtime, runtime_of
 from .phases import BEFORE_TRAFFIC, HELD, ROLLING, Phase
 from .schedule import parse_time, timestamp
 from .spec import RolloutSpec
-from .status import Status, count
+from .status import RolloutStatus, Status, count
 from .webhooks import HookAnswers
 
 __all__ = ["HELD", "ROLLING", "Ctx", "Event", "Plan", "Status", "Traffic", "has_canary", "traffic_of"]
@@ -93,28 +94,32 @@ class Ctx:
 
     @property
     def phase(self) -> str:
-        return self.s.get("phase", "Idle")
+        return self.s.get("phase", Phase.IDLE.value)
 
     @property
     def stamp(self) -> str:
         return timestamp(self.now)
 
+    def set(self, **fields: Unpack[RolloutStatus]) -> None:
+        """Set status fields (None removes one), checked by mypy against RolloutStatus."""
+        self.s.update(fields)
+
     def go(self, phase: str, reason: str, message: str, warning: bool = False) -> None:
-        self.s.update(phase=str(phase), message=message)      # a plain string in status, not the enum
+        self.set(phase=str(phase), message=message)      # a plain string in status, not the enum
         self.events.append(Event("Warning" if warning else "Normal", reason, message))
 
     def at_zero(self) -> None:
         """The candidate runs at 0% with an address of its own (a step before traffic), from now."""
-        self.s.update(currentStep=0, canaryWeight=0, stepRequestedAt=self.stamp, stepStartedAt=None, testedAt=None)
+        self.set(currentStep=0, canaryWeight=0, stepRequestedAt=self.stamp, stepStartedAt=None, testedAt=None)
 
     def request_step(self, step: int) -> None:
         """Ask for a step's weight; its hold starts once KServe serves it. Before the first
         traffic, the pre-rollout webhooks (if any) must pass for this candidate: until then it
         runs at 0% (webhooks.py)."""
-        self.s.update(currentStep=step, canaryWeight=self.spec.steps[step].weight, stepRequestedAt=self.stamp,
+        self.set(currentStep=step, canaryWeight=self.spec.steps[step].weight, stepRequestedAt=self.stamp,
                       stepStartedAt=None, testedAt=None, gate=None)
         if self.spec.has_hooks("pre-rollout") and self.s.get("preRolloutPassed") != self.s.get("canaryVersion"):
-            self.s.update(canaryWeight=0, gate="pre-rollout")
+            self.set(canaryWeight=0, gate="pre-rollout")
 
 
 def _first_step(c: Ctx) -> str:
@@ -124,19 +129,20 @@ def _first_step(c: Ctx) -> str:
 
 
 def promote(c: Ctx, why: str) -> None:
-    version = c.s["canaryVersion"]
-    c.s.update(stableVersion=version, stableStorageUri=c.s["canaryStorageUri"], canaryVersion=None,
-               canaryStorageUri=None, stableRuntime=c.s.get("canaryRuntime"), canaryRuntime=None, canaryWeight=0,
-               currentStep=None, stepStartedAt=None, stepRequestedAt=None,
-               inconclusiveSince=None, servingVerified=None, servingError=None, gate=None)
-    c.go("Promoted", "Promoted", f"{version} promoted to stable: {why}")
+    version, uri = c.s["canaryVersion"], c.s["canaryStorageUri"]
+    assert version is not None and uri is not None      # the rules promote only a candidate
+    c.set(stableVersion=version, stableStorageUri=uri, canaryVersion=None,
+          canaryStorageUri=None, stableRuntime=c.s.get("canaryRuntime"), canaryRuntime=None, canaryWeight=0,
+          currentStep=None, stepStartedAt=None, stepRequestedAt=None,
+          inconclusiveSince=None, servingVerified=None, servingError=None, gate=None)
+    c.go(Phase.PROMOTED, "Promoted", f"{version} promoted to stable: {why}")
 
 
 def roll_back(c: Ctx, why: str) -> None:
     """Stable takes everything back; status.servingVerified says once KServe routes so (reconcile.py)."""
-    c.s.update(canaryWeight=0, stepStartedAt=None, stepRequestedAt=None, inconclusiveSince=None, servingVerified=None,
-               servingError=None, gate=None)
-    c.go("RolledBack", "RolledBack", f"{c.s['canaryVersion']} rolled back to {c.s['stableVersion']}: {why}", warning=True)
+    c.set(canaryWeight=0, stepStartedAt=None, stepRequestedAt=None, inconclusiveSince=None, servingVerified=None,
+          servingError=None, gate=None)
+    c.go(Phase.ROLLED_BACK, "RolledBack", f"{c.s['canaryVersion']} rolled back to {c.s['stableVersion']}: {why}", warning=True)
 
 
 def miss_deadline(c: Ctx) -> None:
@@ -150,7 +156,7 @@ def count_error(c: Ctx, what: str, reason: str) -> str | None:
     """One more error in a row, counted apart from Inconclusive as Argo's consecutiveErrorLimit:
     at the limit it rolls back and returns None, else "errors/limit"."""
     errors, limit = count(c.s, "errors") + 1, c.spec.analysis.consecutive_error_limit
-    c.s.update(errors=errors)
+    c.set(errors=errors)
     if errors >= limit:
         roll_back(c, f"{what} {errors} times in a row: {reason}")
         return None
@@ -158,10 +164,10 @@ def count_error(c: Ctx, what: str, reason: str) -> str | None:
 
 
 def hold(c: Ctx, message: str) -> None:
-    if c.phase == "Holding":                  # one event when holding starts, not one per look
-        c.s.update(message=message)
+    if c.phase == Phase.HOLDING:                  # one event when holding starts, not one per look
+        c.set(message=message)
     else:
-        c.go("Holding", "AnalysisInconclusive", message)
+        c.go(Phase.HOLDING, "AnalysisInconclusive", message)
 
 
 def _waited(c: Ctx) -> float:

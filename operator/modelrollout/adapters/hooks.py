@@ -66,14 +66,14 @@ class Hooks:
         self.metrics.webhook_calls.labels(hook.type, "ok" if ok else "refused").inc()
         return ok, f"webhook {hook.name!r} answered {code}"
 
-    def gate(self, rollout: dict, status: dict, hooks: tuple[WebhookSpec, ...], kind: str) -> Answer:
+    def gate(self, rollout: dict, status: Mapping[str, Any], hooks: tuple[WebhookSpec, ...], kind: str) -> Answer:
         """Every `kind` hook (pre-rollout, confirm-promotion) must answer 2xx."""
         said = [self._call(h, payload(rollout, status, kind, metadata=h.metadata), rollout["metadata"]["namespace"])
                 for h in of_type(hooks, kind)]
         refused = [message for ok, message in said if not ok]
         return Answer(not refused, "; ".join(refused) or f"{len(said)} {kind} webhook(s) answered 2xx")
 
-    def asks_rollback(self, rollout: dict, status: dict, hooks: tuple[WebhookSpec, ...]) -> str | None:
+    def asks_rollback(self, rollout: dict, status: Mapping[str, Any], hooks: tuple[WebhookSpec, ...]) -> str | None:
         """The first rollback hook that answers 2xx (it asks for the rollback), else None."""
         for h in of_type(hooks, "rollback"):
             ok, message = self._call(h, payload(rollout, status, "rollback", metadata=h.metadata),
@@ -82,7 +82,7 @@ class Hooks:
                 return message
         return None
 
-    def announce(self, rollout: dict, status: dict, event: Event, hooks: tuple[WebhookSpec, ...],
+    def announce(self, rollout: dict, status: Mapping[str, Any], event: Event, hooks: tuple[WebhookSpec, ...],
                  notifications: tuple[NotificationSpec, ...]) -> None:
         """Event hooks and notifications for this event, and post-rollout hooks when it ends a
         rollout; sent in the background."""

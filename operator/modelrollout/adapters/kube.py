@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import os
 import uuid
-from typing import Any
+from typing import Any, Mapping
 
 import kubernetes
 from kubernetes.client.rest import ApiException
@@ -86,7 +86,7 @@ class KubeApi:
     def get_rollout(self, namespace: str, name: str) -> dict:
         return _call(self.objects.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
 
-    def write_status(self, rollout: dict, status: dict) -> dict:
+    def write_status(self, rollout: dict, status: Mapping[str, Any]) -> dict:
         meta = rollout["metadata"]
         body = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": status}
         return _call(self.objects.patch_namespaced_custom_object_status, GROUP, VERSION, meta["namespace"],
