@@ -3,6 +3,7 @@ batch's outputs back, and decide when a batch should be dispatched. No asyncio, 
 
 A request is a list of arrays (one per model input) that share their first (row) dimension.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Sequence
@@ -21,7 +22,7 @@ def split_rows(tensors: Tensors, max_rows: int) -> list[list[np.ndarray]]:
     if max_rows < 1:
         raise ValueError(f"max_rows must be >= 1, got {max_rows}")
     n = rows_of(tensors)
-    return [[t[start:start + max_rows] for t in tensors] for start in range(0, n, max_rows)]
+    return [[t[start : start + max_rows] for t in tensors] for start in range(0, n, max_rows)]
 
 
 def merge(parts: Sequence[Tensors]) -> tuple[list[np.ndarray], list[int]]:
@@ -43,7 +44,7 @@ def split(outputs: Tensors, offsets: Sequence[int]) -> list[list[np.ndarray]]:
     for out in outputs:
         if out.shape[0] != total:
             raise ValueError(f"the model returned {out.shape[0]} rows for a batch of {total}")
-    return [[out[offsets[k]:offsets[k + 1]] for out in outputs] for k in range(len(offsets) - 1)]
+    return [[out[offsets[k] : offsets[k + 1]] for out in outputs] for k in range(len(offsets) - 1)]
 
 
 def join(chunks: Sequence[Tensors]) -> list[np.ndarray]:
@@ -68,8 +69,7 @@ def fill(queued_rows: Iterable[int], max_rows: int) -> int:
     return count
 
 
-def dispatch_wait(queued_rows: int, oldest_wait: float, running: int, instances: int,
-                  max_batch_size: int, max_queue_delay: float) -> float | None:
+def dispatch_wait(queued_rows: int, oldest_wait: float, running: int, instances: int, max_batch_size: int, max_queue_delay: float) -> float | None:
     """Seconds to wait before dispatching the queue: 0 means now, None means wait for a free instance.
 
     - no free instance: wait for one (None);

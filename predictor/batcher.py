@@ -13,6 +13,7 @@ Policy (the arithmetic is in batch.py):
   batcher reports itself `stuck` (readiness turns false);
 - drain() stops accepting and returns once everything accepted has been answered.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,9 +40,14 @@ class Observer(Protocol):
 
 
 class _Silent:
-    def batch_done(self, rows: int, requests: int, seconds: float) -> None: pass
-    def waited(self, seconds: float) -> None: pass
-    def queue_depth(self, rows: int) -> None: pass
+    def batch_done(self, rows: int, requests: int, seconds: float) -> None:
+        pass
+
+    def waited(self, seconds: float) -> None:
+        pass
+
+    def queue_depth(self, rows: int) -> None:
+        pass
 
 
 @dataclasses.dataclass(eq=False)
@@ -81,7 +87,7 @@ class _Watchdog:
                 first.set_result(None)
 
         def returned(pass_: asyncio.Future) -> None:
-            if gave_up:                            # it returned after the watchdog gave up on it
+            if gave_up:  # it returned after the watchdog gave up on it
                 self.stuck -= 1
                 self._released()
             elif not first.done():
@@ -94,22 +100,33 @@ class _Watchdog:
         finally:
             timer.cancel()
         if finished is None:
-            raise ForwardTimeout(f"the forward pass did not return within {self.timeout:g}s (forward_timeout_ms); "
-                                 "its batch failed and the model is not ready until it returns")
+            raise ForwardTimeout(
+                f"the forward pass did not return within {self.timeout:g}s (forward_timeout_ms); "
+                "its batch failed and the model is not ready until it returns"
+            )
         return finished.result()
 
 
 def _fail(taken: list[_Work], error: Exception) -> None:
     for work in taken:
-        if not work.future.done():        # a request whose client left has nobody to tell
+        if not work.future.done():  # a request whose client left has nobody to tell
             work.future.set_exception(error)
 
 
 class Batcher:
-    def __init__(self, run_batch: RunBatch, *, max_batch_size: int, max_queue_delay: float,
-                 max_queue_size: int, instances: int = 1, forward_timeout: float | None = None,
-                 executor: concurrent.futures.Executor | None = None,
-                 observer: Observer | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        run_batch: RunBatch,
+        *,
+        max_batch_size: int,
+        max_queue_delay: float,
+        max_queue_size: int,
+        instances: int = 1,
+        forward_timeout: float | None = None,
+        executor: concurrent.futures.Executor | None = None,
+        observer: Observer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._run_batch = run_batch
         self.max_batch_size = max_batch_size
         self.max_queue_delay = max_queue_delay
@@ -160,7 +177,7 @@ class Batcher:
                 return await futures[0]
             results = await asyncio.gather(*futures, return_exceptions=True)
         except asyncio.CancelledError:
-            self._pump()                  # the caller went away: its rows leave the queue now
+            self._pump()  # the caller went away: its rows leave the queue now
             raise
         outputs = []
         for result in results:
@@ -190,8 +207,7 @@ class Batcher:
         while True:
             next_deadline = self._drop_dead()
             oldest = self._clock() - self._queue[0].enqueued if self._queue else 0.0
-            wait = batch.dispatch_wait(self._queued_rows, oldest, self._running, self.instances,
-                                       self.max_batch_size, self.max_queue_delay)
+            wait = batch.dispatch_wait(self._queued_rows, oldest, self._running, self.instances, self.max_batch_size, self.max_queue_delay)
             if wait != 0.0:
                 break
             self._dispatch()
@@ -205,15 +221,14 @@ class Batcher:
         """Removes cancelled and expired work from the queue; returns the earliest live deadline."""
         now, earliest = self._clock(), None
         if all(not w.future.done() and w.deadline is None for w in self._queue):
-            return None                       # the common case: nothing to drop, no deadlines
+            return None  # the common case: nothing to drop, no deadlines
         live: collections.deque[_Work] = collections.deque()
         for work in self._queue:
             if work.future.done():  # the client went away
                 self._queued_rows -= work.rows
             elif work.deadline is not None and work.deadline <= now:
                 self._queued_rows -= work.rows
-                work.future.set_exception(DeadlineExceeded(
-                    f"the request waited {now - work.enqueued:.3f}s in the queue, past its deadline"))
+                work.future.set_exception(DeadlineExceeded(f"the request waited {now - work.enqueued:.3f}s in the queue, past its deadline"))
             else:
                 live.append(work)
                 if work.deadline is not None and (earliest is None or work.deadline < earliest):
@@ -237,13 +252,13 @@ class Batcher:
 
     async def _run(self, taken: list[_Work]) -> None:
         started, rows = self._clock(), sum(w.rows for w in taken)
-        try:      # merge and split inside too: any failure is this batch's, not the server's
+        try:  # merge and split inside too: any failure is this batch's, not the server's
             merged, offsets = batch.merge([w.tensors for w in taken])
             outputs = await self._watchdog.run(self._run_batch, merged)
             parts = batch.split(outputs, offsets)
         except ForwardTimeout as exc:
             _fail(taken, exc)
-            return                        # the slot stays taken until the pass returns (_Watchdog calls _release)
+            return  # the slot stays taken until the pass returns (_Watchdog calls _release)
         except Exception as exc:
             _fail(taken, ModelFailed(f"the model failed on a batch of {rows} rows: {type(exc).__name__}: {exc}"))
         else:
@@ -271,9 +286,15 @@ class Unbatched:
     This is what a plain KServe predictor does; the benchmark serves it as the baseline.
     """
 
-    def __init__(self, run_batch: RunBatch, *, forward_timeout: float | None = None,
-                 executor: concurrent.futures.Executor | None = None,
-                 observer: Observer | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        run_batch: RunBatch,
+        *,
+        forward_timeout: float | None = None,
+        executor: concurrent.futures.Executor | None = None,
+        observer: Observer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._run_batch = run_batch
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._watchdog = _Watchdog(self._executor, forward_timeout, lambda: None)
@@ -304,7 +325,7 @@ class Unbatched:
 
     @property
     def stuck(self) -> bool:
-        return self._watchdog.stuck > 0           # its one thread is held by a pass given up on
+        return self._watchdog.stuck > 0  # its one thread is held by a pass given up on
 
     async def drain(self) -> None:
         self._draining = True

@@ -4,6 +4,7 @@ A request that fails here is rejected alone (HTTP 400 / gRPC INVALID_ARGUMENT) a
 reaches a batch, so it cannot fail its neighbours. Every path in (lean REST, gRPC, KServe's
 own) hands the codec the same v2.Request, so the checks and their messages are the same.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,13 +65,13 @@ def _json_array(data, spec: TensorSpec) -> np.ndarray:
         return np.asarray(data, dtype=spec.dtype)
     values = np.asarray(data)
     if values.dtype.kind != "f":
-        return np.asarray(data, dtype=spec.dtype)    # ints out of range raise OverflowError here
+        return np.asarray(data, dtype=spec.dtype)  # ints out of range raise OverflowError here
     fractions = values != np.trunc(values)
     if fractions.any():
         raise _NotWhole(values[fractions].flat[0].item())
     low, high = (0, 1) if spec.dtype.kind == "b" else (np.iinfo(spec.dtype).min, np.iinfo(spec.dtype).max)
-    outside = (values < low) | (values >= float(high) + 1)   # high + 1 is exact in float64, high may not be
-    if outside.any():                                        # a cast would wrap it round without a word
+    outside = (values < low) | (values >= float(high) + 1)  # high + 1 is exact in float64, high may not be
+    if outside.any():  # a cast would wrap it round without a word
         raise _NotWhole(values[outside].flat[0].item())
     return values.astype(spec.dtype)
 
@@ -103,6 +104,8 @@ def decode_request(request: Request, config: ModelConfig) -> list[np.ndarray]:
 def select_outputs(request: Request, config: ModelConfig, arrays: Sequence[np.ndarray]) -> list[Output]:
     """The model's outputs the request asked for (all when it names none), each in its V2
     datatype, contiguous, and marked binary or JSON as the request says."""
-    return [Output(spec.name, spec.datatype, np.ascontiguousarray(array, dtype=spec.dtype), request.binary(spec.name))
-            for spec, array in zip(config.outputs, arrays)
-            if request.outputs is None or spec.name in request.outputs]
+    return [
+        Output(spec.name, spec.datatype, np.ascontiguousarray(array, dtype=spec.dtype), request.binary(spec.name))
+        for spec, array in zip(config.outputs, arrays)
+        if request.outputs is None or spec.name in request.outputs
+    ]

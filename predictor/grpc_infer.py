@@ -15,6 +15,7 @@ the threaded server receives calls on its own threads, which wait while the asyn
 each call on the event loop, so calls pile up for the batcher (about 8 rows per batch, a third
 more req/s on one core; bench/run.py). The servicer and its errors are unchanged.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,18 +35,27 @@ from . import kserve_seam
 from .errors import ServingError
 from .v2 import Output, Request, Tensor
 
-_OTHER_METHODS = ("ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata",
-                  "RepositoryModelLoad", "RepositoryModelUnload")
+_OTHER_METHODS = ("ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "RepositoryModelLoad", "RepositoryModelUnload")
 # V2 gRPC typed contents: the field each datatype's values travel in when not raw
-_CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
-             "INT64": "int64_contents", "UINT8": "uint_contents", "UINT16": "uint_contents",
-             "UINT32": "uint_contents", "UINT64": "uint64_contents", "FP32": "fp32_contents",
-             "FP64": "fp64_contents", "BYTES": "bytes_contents"}
+_CONTENTS = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
 
 
 def request_from_grpc(message: pb.ModelInferRequest) -> Request:
     """The request as the codec reads it; the message's raw bytes are not copied."""
-    kserve_seam.validate_grpc_request(message)          # KServe's checks, with KServe's messages
+    kserve_seam.validate_grpc_request(message)  # KServe's checks, with KServe's messages
     raw = message.raw_input_contents
     inputs = []
     for i, t in enumerate(message.inputs):
@@ -62,16 +72,18 @@ def request_from_grpc(message: pb.ModelInferRequest) -> Request:
 def reply_to_grpc(request: Request, outputs: list[Output], model_name: str, version: str) -> pb.ModelInferResponse:
     """Every output as raw_output_contents, as tritonclient and KServe's own client read them."""
     return pb.ModelInferResponse(
-        model_name=model_name, model_version=version, id=request.id,
-        outputs=[pb.ModelInferResponse.InferOutputTensor(name=o.name, datatype=o.datatype, shape=o.array.shape)
-                 for o in outputs],
-        raw_output_contents=[o.array.tobytes() for o in outputs])
+        model_name=model_name,
+        model_version=version,
+        id=request.id,
+        outputs=[pb.ModelInferResponse.InferOutputTensor(name=o.name, datatype=o.datatype, shape=o.array.shape) for o in outputs],
+        raw_output_contents=[o.array.tobytes() for o in outputs],
+    )
 
 
 class LeanServicer(InferenceServicer):
     def __init__(self, data_plane, model_repository_extension, lookup: Callable[[str], Any] | None):
         super().__init__(data_plane, model_repository_extension)
-        self.data_plane, self._lookup = data_plane, lookup        # our own names, not InferenceServicer's
+        self.data_plane, self._lookup = data_plane, lookup  # our own names, not InferenceServicer's
         self._kserve_model_infer = _with_kserve_status(super().ModelInfer, "ModelInfer")
 
     async def ModelInfer(self, request: pb.ModelInferRequest, context) -> pb.ModelInferResponse:
@@ -81,16 +93,20 @@ class LeanServicer(InferenceServicer):
         try:
             v2_request = request_from_grpc(request)
             outputs = await model.infer(v2_request, "grpc")
-        except ServingError as exc:             # InvalidInput too: INVALID_ARGUMENT
+        except ServingError as exc:  # InvalidInput too: INVALID_ARGUMENT
             await context.abort(exc.status_code, exc.details)
         return reply_to_grpc(v2_request, outputs, model.name, model.config.version)
 
     async def ModelMetadata(self, request: pb.ModelMetadataRequest, context) -> pb.ModelMetadataResponse:
         """With `versions` (KServe's servicer drops them)."""
         metadata = await self.data_plane.model_metadata(model_name=request.name)
-        return pb.ModelMetadataResponse(name=metadata["name"], platform=metadata["platform"],
-                                        versions=metadata.get("versions", []),
-                                        inputs=metadata["inputs"], outputs=metadata["outputs"])
+        return pb.ModelMetadataResponse(
+            name=metadata["name"],
+            platform=metadata["platform"],
+            versions=metadata.get("versions", []),
+            inputs=metadata["inputs"],
+            outputs=metadata["outputs"],
+        )
 
 
 def _with_kserve_status(method, name: str):
@@ -103,9 +119,10 @@ def _with_kserve_status(method, name: str):
         try:
             return await method(request, context)
         except aio.AbortError:
-            raise                                  # already answered with its status
+            raise  # already answered with its status
         except Exception as exc:
             await status.handle_exception(exc, request, context, f"/inference.GRPCInferenceService/{name}")
+
     return mapped
 
 
@@ -127,7 +144,7 @@ class _LoopSideContext:
         raise _Aborted(code, details)
 
     def trailing_metadata(self) -> tuple:
-        return self._context.trailing_metadata() or ()     # grpc.aio's is () before any is set; KServe adds to it
+        return self._context.trailing_metadata() or ()  # grpc.aio's is () before any is set; KServe adds to it
 
     def __getattr__(self, name: str):
         return getattr(self._context, name)
@@ -153,6 +170,7 @@ class ThreadedServicer:
                 context.abort(abort.code, abort.details)
             except futures.CancelledError:
                 context.abort(StatusCode.CANCELLED, "the call ended before its answer")
+
         return call
 
 
@@ -167,8 +185,17 @@ class LeanGRPCServer(GRPCServer):
     per call only when asked. `max_workers` threads take calls: at most that many are in the
     batcher at once, and more wait in gRPC's queue."""
 
-    def __init__(self, port: int, data_plane, model_repository_extension, kwargs: dict, grace_period: int = 30, *,
-                 lookup: Callable[[str], Any] | None, log_calls: bool = False):
+    def __init__(
+        self,
+        port: int,
+        data_plane,
+        model_repository_extension,
+        kwargs: dict,
+        grace_period: int = 30,
+        *,
+        lookup: Callable[[str], Any] | None,
+        log_calls: bool = False,
+    ):
         super().__init__(port, data_plane, model_repository_extension, kwargs, grace_period=grace_period)
         # ours, under our own names: start() and stop() below are all of this server's life
         self.port, self.data_plane, self.repository, self.kwargs = port, data_plane, model_repository_extension, kwargs
@@ -179,16 +206,17 @@ class LeanGRPCServer(GRPCServer):
         self.server = server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
             interceptors=[_LogCalls()] if self._log_calls else [],
-            options=[("grpc.max_send_message_length", self.kwargs.get("grpc_max_send_message_length")),
-                     ("grpc.max_receive_message_length", self.kwargs.get("grpc_max_receive_message_length"))])
+            options=[
+                ("grpc.max_send_message_length", self.kwargs.get("grpc_max_send_message_length")),
+                ("grpc.max_receive_message_length", self.kwargs.get("grpc_max_receive_message_length")),
+            ],
+        )
         servicer = LeanServicer(self.data_plane, self.repository, self._lookup)
         for name in _OTHER_METHODS:
             setattr(servicer, name, _with_kserve_status(getattr(servicer, name), name))
-        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-            ThreadedServicer(servicer, asyncio.get_running_loop()), server)
+        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(ThreadedServicer(servicer, asyncio.get_running_loop()), server)
         server.add_insecure_port(f"[::]:{self.port}")
-        logger.info("Starting gRPC server on port %s, %d threads (lean ModelInfer: %s)",
-                    self.port, max_workers, self._lookup is not None)
+        logger.info("Starting gRPC server on port %s, %d threads (lean ModelInfer: %s)", self.port, max_workers, self._lookup is not None)
         server.start()
         await asyncio.to_thread(server.wait_for_termination)
 

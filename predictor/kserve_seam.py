@@ -3,6 +3,7 @@ each, so that an upgrade renaming one fails tests/predictor/test_kserve_seam.py,
 name on the pinned kserve, instead of the server at start-up. Nothing else in predictor/ reads a
 private KServe name; codec, rest, v2 and the batcher import nothing of KServe at all.
 """
+
 from __future__ import annotations
 
 from typing import Any

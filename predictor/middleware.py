@@ -1,5 +1,6 @@
 """ASGI middlewares in front of KServe's FastAPI app: body limits, the V2 binary-data rule for
 content types, and cancelling requests whose clients went away."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +24,7 @@ async def read_body(scope, receive, max_bytes: int) -> bytes | None:
     if message["type"] != "http.request":
         return None
     if not message.get("more_body", False):
-        body = message.get("body", b"")           # the common case: one message, no copy
+        body = message.get("body", b"")  # the common case: one message, no copy
         if len(body) > max_bytes:
             raise BodyTooLarge(f"request body of {len(body)} bytes exceeds the limit of {max_bytes}")
         return body
@@ -51,8 +52,13 @@ async def body_or_refusal(scope, receive, send, max_bytes: int) -> bytes | None:
 
 async def send_json(send, status: int, content: dict) -> None:
     body = json.dumps(content).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -76,7 +82,7 @@ class BodyLimit:
         async def replay():
             nonlocal replayed
             if replayed:
-                return await receive()                 # after the body: the disconnect, if any
+                return await receive()  # after the body: the disconnect, if any
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
@@ -122,7 +128,7 @@ class CancelOnDisconnect:
             return message
 
         async def watch() -> bool:
-            await body_read.wait()          # from here on the app reads nothing more: listen for the close
+            await body_read.wait()  # from here on the app reads nothing more: listen for the close
             while (await receive())["type"] != "http.disconnect":
                 pass
             app.cancel()
@@ -134,6 +140,6 @@ class CancelOnDisconnect:
             await app
         except asyncio.CancelledError:
             if not (watcher.done() and not watcher.cancelled()):
-                raise                       # cancelled from outside (shutdown), not by the client
+                raise  # cancelled from outside (shutdown), not by the client
         finally:
             watcher.cancel()

@@ -8,6 +8,7 @@ to 64 rows (per-request costs are what a busy stable pays for). The config file 
 empty: the mirror is off) is read again when it changes, so the operator can start, retarget and
 stop mirroring without restarting this pod or changing its revision.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,15 +38,26 @@ class ShadowObserver(Protocol):
 
 
 class Mirror:
-    def __init__(self, path: Path | str, model: str, version: str, inputs: Sequence[TensorSpec],
-                 outputs: Sequence[TensorSpec], observer: ShadowObserver, *, queue_size: int = 64,
-                 workers: int = 2, max_rows: int = 64, reread: float = 1.0,
-                 draw: Callable[[], float] = random.random):
+    def __init__(
+        self,
+        path: Path | str,
+        model: str,
+        version: str,
+        inputs: Sequence[TensorSpec],
+        outputs: Sequence[TensorSpec],
+        observer: ShadowObserver,
+        *,
+        queue_size: int = 64,
+        workers: int = 2,
+        max_rows: int = 64,
+        reread: float = 1.0,
+        draw: Callable[[], float] = random.random,
+    ):
         self.path, self.model, self.version = Path(path), model, version
         self.inputs, self.outputs, self.observer = tuple(inputs), tuple(outputs), observer
         self.queue_size, self.workers, self.max_rows, self.reread, self.draw = queue_size, workers, max_rows, reread, draw
         self._config: MirrorConfig | None = None
-        self._seen: tuple[int, int] | None = None        # the file's (mtime_ns, size) when last read
+        self._seen: tuple[int, int] | None = None  # the file's (mtime_ns, size) when last read
         self._checked = -float("inf")
         self._queue: asyncio.Queue | None = None
         self._tasks: list[asyncio.Task] = []
@@ -60,7 +72,7 @@ class Mirror:
             st = self.path.stat()
             seen = (st.st_mtime_ns, st.st_size)
         except OSError:
-            seen = None                              # no file: off
+            seen = None  # no file: off
         if seen != self._seen:
             self._seen = seen
             self._config = self._read() if seen else None
@@ -71,7 +83,7 @@ class Mirror:
         try:
             return shadow.parse_mirror(self.path.read_text(), str(self.path))
         except (OSError, UnicodeDecodeError, ShadowError) as exc:
-            log.error("shadow mirror off: %s", exc)       # a bad config stops mirroring, never serving
+            log.error("shadow mirror off: %s", exc)  # a bad config stops mirroring, never serving
             return None
 
     def offer(self, arrays: Sequence[np.ndarray], answered: Sequence[np.ndarray]) -> None:
@@ -112,10 +124,10 @@ class Mirror:
                         connection = None
                         connection = (target, Connection(config.url, config.host))
                     outcome = await self._send(connection[1], config, *_stacked(group))
-                except MirrorHTTPError as exc:          # a URL it cannot connect to at all
+                except MirrorHTTPError as exc:  # a URL it cannot connect to at all
                     log.debug("shadow mirror to %s: %s", config.url, exc)
                     outcome = FAILED
-                except Exception:                       # a bug here must not end the worker
+                except Exception:  # a bug here must not end the worker
                     log.exception("shadow mirror: comparing failed")
                     outcome = FAILED
                 for _ in group:
@@ -137,17 +149,15 @@ class Mirror:
             rows += item[1][0].shape[0]
         return group, None
 
-    async def _send(self, connection: Connection, config: MirrorConfig, arrays: Sequence[np.ndarray],
-                    answered: Sequence[np.ndarray]) -> str:
+    async def _send(self, connection: Connection, config: MirrorConfig, arrays: Sequence[np.ndarray], answered: Sequence[np.ndarray]) -> str:
         try:
-            status, body = await connection.post(config.infer_path(self.model), shadow.request_body(arrays, self.inputs),
-                                                 config.timeout)
+            status, body = await connection.post(config.infer_path(self.model), shadow.request_body(arrays, self.inputs), config.timeout)
             if status != 200:
                 raise ShadowError(f"the candidate answered {status}: {body[:200]!r}")
             theirs = shadow.answer_arrays(body, self.outputs)
             pairs = shadow.compare({o.name: a for o, a in zip(self.outputs, answered)}, theirs, self.outputs)
         except (OSError, asyncio.TimeoutError, MirrorHTTPError, ShadowError) as exc:
-            connection.close()                          # whatever comes late must not answer the next request
+            connection.close()  # whatever comes late must not answer the next request
             log.debug("shadow mirror to %s: %s", config.url, exc)
             return FAILED
         self.observer.shadow_pairs(pairs)
@@ -176,4 +186,3 @@ def _stacked(group: list[tuple]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     inputs = [np.concatenate([g[1][i] for g in group]) for i in range(len(group[0][1]))]
     answers = [np.concatenate([g[2][i] for g in group]) for i in range(len(group[0][2]))]
     return inputs, answers
-

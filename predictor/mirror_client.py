@@ -7,6 +7,7 @@ aiohttp 334 us, this 120 us. The mirror runs in
 stable's own event loop, so its cost comes straight out of stable's users' latency; at 10%
 mirroring httpx cost stable 37% of its throughput (bench/shadow_cost.py).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,7 +29,7 @@ class _Response(asyncio.Protocol):
         self.body: list[bytes] = []
         self.open = True
 
-    def connection_made(self, transport) -> None:      # type: ignore[override]
+    def connection_made(self, transport) -> None:  # type: ignore[override]
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
@@ -72,13 +73,15 @@ class Connection:
     async def post(self, path: str, body: bytes, timeout: float) -> tuple[int, bytes]:
         loop = asyncio.get_running_loop()
         if self._protocol is None or not self._protocol.open:
-            _, self._protocol = await asyncio.wait_for(
-                loop.create_connection(_Response, *self.address, ssl=self.tls), timeout)
+            _, self._protocol = await asyncio.wait_for(loop.create_connection(_Response, *self.address, ssl=self.tls), timeout)
         p = self._protocol
         assert p is not None and p.transport is not None
         p.waiter, p.body = loop.create_future(), []
-        p.transport.write(b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                          % (path.encode(), self.host.encode(), len(body)) + body)
+        p.transport.write(
+            b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (path.encode(), self.host.encode(), len(body))
+            + body
+        )
         late = loop.call_later(timeout, p._fail, MirrorHTTPError(f"no response within {timeout:g}s"))
         try:
             return await p.waiter

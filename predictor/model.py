@@ -4,6 +4,7 @@ infer() is the one core every protocol path calls (lean REST, gRPC, and KServe's
 predict()): it decodes (rejecting bad input alone), hands the rows to the batcher, picks the
 outputs, and counts the request; batching policy lives in batcher.py.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,7 +40,7 @@ def _timeout_seconds(parameters: Any) -> float | None:
         return None
     value = parameters["timeout"]
     shown = repr(value)
-    if hasattr(value, "WhichOneof"):   # a gRPC InferParameter: whichever field the client set
+    if hasattr(value, "WhichOneof"):  # a gRPC InferParameter: whichever field the client set
         field = value.WhichOneof("parameter_choice")
         value = getattr(value, field) if field else None
         # KServe's InferParameter has bool, int64 and string; Triton's uint64 and double arrive unread
@@ -50,8 +51,15 @@ def _timeout_seconds(parameters: Any) -> float | None:
 
 
 class TorchModel(Model):
-    def __init__(self, model_dir: Path | str, config: ModelConfig | None = None, *,
-                 name: str | None = None, metrics: PredictorMetrics | None = None, shadow_config: str | None = None):
+    def __init__(
+        self,
+        model_dir: Path | str,
+        config: ModelConfig | None = None,
+        *,
+        name: str | None = None,
+        metrics: PredictorMetrics | None = None,
+        shadow_config: str | None = None,
+    ):
         self.model_dir = Path(model_dir)
         self.config = config or load_model_config(self.model_dir)
         super().__init__(name or self.config.name)
@@ -64,8 +72,7 @@ class TorchModel(Model):
         self._mirror = None
         if shadow_config:
             self._metrics.count_shadow(tuple(o.name for o in self.config.outputs))
-            self._mirror = Mirror(shadow_config, self.name, self.config.version, self.config.inputs,
-                                  self.config.outputs, self._metrics)
+            self._mirror = Mirror(shadow_config, self.name, self.config.version, self.config.inputs, self.config.outputs, self._metrics)
 
     def load(self) -> bool:
         device = runtime.resolve_device(self.config.device, self.config.half)
@@ -74,14 +81,26 @@ class TorchModel(Model):
         runtime.warm_up(runner, self.config)
         b = self.config.batching
         if b.enabled:
-            self._queue = Batcher(runner, max_batch_size=b.max_batch_size, max_queue_delay=b.max_queue_delay,
-                                  max_queue_size=b.max_queue_size, instances=b.instances,
-                                  forward_timeout=b.forward_timeout, observer=self._metrics)
+            self._queue = Batcher(
+                runner,
+                max_batch_size=b.max_batch_size,
+                max_queue_delay=b.max_queue_delay,
+                max_queue_size=b.max_queue_size,
+                instances=b.instances,
+                forward_timeout=b.forward_timeout,
+                observer=self._metrics,
+            )
         else:
             self._queue = Unbatched(runner, forward_timeout=b.forward_timeout, observer=self._metrics)
         self.ready = True  # only now: loaded and a warm-up forward pass succeeded
-        log.info("model %s version %s ready on %s%s (batching %s)", self.name, self.config.version, device,
-                 " in FP16" if self.config.half else "", "on" if b.enabled else "off")
+        log.info(
+            "model %s version %s ready on %s%s (batching %s)",
+            self.name,
+            self.config.version,
+            device,
+            " in FP16" if self.config.half else "",
+            "on" if b.enabled else "off",
+        )
         return self.ready
 
     async def healthy(self) -> bool:
@@ -105,7 +124,7 @@ class TorchModel(Model):
             if rows > limit:
                 raise InvalidInput(f"the request has {rows} rows; this model accepts at most {limit} per request")
             timeout = _timeout_seconds(request.parameters) or self.config.batching.request_timeout
-            assert self._queue is not None, "load() first"       # the server serves a model only once loaded
+            assert self._queue is not None, "load() first"  # the server serves a model only once loaded
             answered = await self._queue.submit(arrays, timeout)
             outputs = codec.select_outputs(request, self.config, answered)
             for i, output, spec in self._counted:
@@ -120,7 +139,7 @@ class TorchModel(Model):
         except ServingError as exc:
             code = exc.http_status
             raise
-        except asyncio.CancelledError:   # the client went away or its gRPC deadline passed
+        except asyncio.CancelledError:  # the client went away or its gRPC deadline passed
             code = CANCELLED
             raise
         finally:
@@ -151,8 +170,11 @@ def _from_kserve(payload: InferRequest) -> v2.Request:
         outputs = {o.name: o.binary_data for o in payload.request_outputs}
     return v2.Request(
         inputs=[v2.Tensor(i.name, i.datatype, i.shape, i.data, kserve_seam.raw_data(i)) for i in payload.inputs or []],
-        id=payload.id or "", parameters=payload.parameters or {}, outputs=outputs,
-        binary_output=bool(payload.use_binary_outputs))
+        id=payload.id or "",
+        parameters=payload.parameters or {},
+        outputs=outputs,
+        binary_output=bool(payload.use_binary_outputs),
+    )
 
 
 def _to_kserve(payload: InferRequest, outputs: list[v2.Output], model_name: str, version: str) -> InferResponse:
@@ -162,7 +184,12 @@ def _to_kserve(payload: InferRequest, outputs: list[v2.Output], model_name: str,
         infer_output.set_data_from_numpy(out.array, binary_data=out.binary)
         infer_outputs.append(infer_output)
     return InferResponse(
-        response_id=payload.id or "", model_name=model_name, model_version=version,
-        infer_outputs=infer_outputs, from_grpc=payload.from_grpc, use_binary_outputs=bool(payload.use_binary_outputs),
+        response_id=payload.id or "",
+        model_name=model_name,
+        model_version=version,
+        infer_outputs=infer_outputs,
+        from_grpc=payload.from_grpc,
+        use_binary_outputs=bool(payload.use_binary_outputs),
         # KServe's REST encoder reads each output's binary flag from these
-        requested_outputs=None if payload.from_grpc else [RequestedOutput(o.name, {"binary_data": o.binary}) for o in outputs])
+        requested_outputs=None if payload.from_grpc else [RequestedOutput(o.name, {"binary_data": o.binary}) for o in outputs],
+    )

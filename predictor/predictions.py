@@ -13,6 +13,7 @@ A class output counts one prediction per position of its other axes (a row of [-
 output counts every element in the first bin whose upper bound holds it (`+Inf` above the last,
 `NaN` on its own: a model that starts answering NaN has drifted). Pure: arrays in, counts out.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,9 +29,9 @@ class PredictionsError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class PredictionSpec:
-    kind: str                               # "class" or "value"
-    bins: tuple[str, ...]                   # every bin's label, in order (each series exists from zero)
-    bounds: tuple[float, ...] = ()          # value: ascending upper bounds
+    kind: str  # "class" or "value"
+    bins: tuple[str, ...]  # every bin's label, in order (each series exists from zero)
+    bounds: tuple[float, ...] = ()  # value: ascending upper bounds
 
     def bin_index(self, array: np.ndarray) -> np.ndarray:
         """Each prediction's bin, as an index into bins: a class output's argmax per position, a
@@ -38,7 +39,7 @@ class PredictionSpec:
         if self.kind == "class":
             return np.argmax(array, axis=-1).ravel()
         values = np.asarray(array, dtype=np.float64).ravel()
-        index = np.searchsorted(self.bounds, values, side="left")     # NaN sorts last: fixed below
+        index = np.searchsorted(self.bounds, values, side="left")  # NaN sorts last: fixed below
         index[np.isnan(values)] = len(self.bins) - 1
         return index
 
@@ -47,7 +48,7 @@ class PredictionSpec:
         index = self.bin_index(array)
         if index.size > 16:
             return {self.bins[i]: int(n) for i, n in enumerate(np.bincount(index, minlength=len(self.bins))) if n}
-        out: dict[str, int] = {}                 # a few rows (the usual request): cheaper in Python
+        out: dict[str, int] = {}  # a few rows (the usual request): cheaper in Python
         for i in index.tolist():
             out[self.bins[i]] = out.get(self.bins[i], 0) + 1
         return out
@@ -66,8 +67,12 @@ def parse_predictions(raw: Any, where: str, row_shape: tuple[int, ...]) -> Predi
             raise PredictionsError(f"{where}.labels: expected {classes} distinct labels (the last axis has {classes})")
         return PredictionSpec("class", tuple(str(x) for x in labels))
     bounds = raw.get("bounds")
-    if (not isinstance(bounds, list) or not bounds or not all(isinstance(b, (int, float)) for b in bounds)
-            or any(b >= a for a, b in zip(bounds[1:], bounds)) or not np.all(np.isfinite(bounds))):
+    if (
+        not isinstance(bounds, list)
+        or not bounds
+        or not all(isinstance(b, (int, float)) for b in bounds)
+        or any(b >= a for a, b in zip(bounds[1:], bounds))
+        or not np.all(np.isfinite(bounds))
+    ):
         raise PredictionsError(f"{where}.bounds: expected finite numbers in ascending order, got {bounds!r}")
-    return PredictionSpec("value", tuple(floatToGoString(float(b)) for b in bounds) + ("+Inf", "NaN"),
-                          tuple(float(b) for b in bounds))
+    return PredictionSpec("value", tuple(floatToGoString(float(b)) for b in bounds) + ("+Inf", "NaN"), tuple(float(b) for b in bounds))

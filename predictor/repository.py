@@ -9,6 +9,7 @@ the model version's files directly in the models directory (/mnt/models/config.y
 folder named after the model. An unloaded model's requests already accepted are still answered;
 readiness turns false at once (server.PredictorDataPlane).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,7 @@ class RepositoryExtension(ModelRepositoryExtension):
 
     def _check(self) -> None:
         if not self.enabled:
-            raise RepositoryDisabled("the model repository extension is off; start the predictor with "
-                                     "--enable_repository to load and unload models")
+            raise RepositoryDisabled("the model repository extension is off; start the predictor with --enable_repository to load and unload models")
 
     async def load(self, model_name: str) -> None:
         self._check()
@@ -52,7 +52,7 @@ class RepositoryExtension(ModelRepositoryExtension):
 class TorchModelRepository(ModelRepository):
     def __init__(self, models_dir: str = "/mnt/models", *, configure: Configure = lambda config: config):
         super().__init__(models_dir)
-        self._configure = configure            # the server's overrides of each config.yaml
+        self._configure = configure  # the server's overrides of each config.yaml
         self._dirs: dict[str, Path] = {}
         self._draining: set[asyncio.Task] = set()
 
@@ -74,9 +74,9 @@ class TorchModelRepository(ModelRepository):
     async def load(self, name: str) -> bool:
         model_dir = self.model_dir(name)
         model = TorchModel(model_dir, self._configure(load_model_config(model_dir)), name=name)
-        await asyncio.to_thread(model.load)    # torch loading and warm-up take seconds: off the loop
+        await asyncio.to_thread(model.load)  # torch loading and warm-up take seconds: off the loop
         old = self.get_model(name)
-        self.update(model, name)               # the new one serves from here on
+        self.update(model, name)  # the new one serves from here on
         if isinstance(old, TorchModel) and old is not model:
             self._retire(old)
         return model.ready
@@ -85,7 +85,7 @@ class TorchModelRepository(ModelRepository):
         model = self.get_model(name)
         if model is None:
             raise KeyError(f"model with name {name} does not exist")
-        del self.models[name]                  # no new request reaches it; readiness turns false
+        del self.models[name]  # no new request reaches it; readiness turns false
         if isinstance(model, TorchModel):
             self._retire(model)
         else:
@@ -93,10 +93,12 @@ class TorchModelRepository(ModelRepository):
 
     def _retire(self, model: TorchModel) -> None:
         """Answers what the model accepted, then stops it."""
+
         async def drain_then_stop() -> None:
             await model.drain()
             model.stop()
             log.info("model %s version %s drained and stopped", model.name, model.config.version)
+
         task = asyncio.get_running_loop().create_task(drain_then_stop())
         self._draining.add(task)
         task.add_done_callback(self._draining.discard)

@@ -8,6 +8,7 @@ copy), through the same codec and batcher as every other path, and the answer is
 once from the arrays. Everything else (health, metadata, repository, a model that is not ours
 or not ready) falls through to KServe unchanged.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -48,7 +49,7 @@ def parse_request(body: bytes, header_length: int | None) -> Request:
         raise InvalidInput(f"{_NOT_V2}JSON decode error at character {exc.pos}: {exc.msg}") from None
     if not isinstance(doc, dict):
         raise InvalidInput(f"{_NOT_V2}body: should be an object, got {type(doc).__name__}")
-    tail = memoryview(body)[len(header):]
+    tail = memoryview(body)[len(header) :]
     used = 0
     inputs = []
     for i, item in enumerate(_get(doc, "inputs", list, "", required=True)):
@@ -56,23 +57,23 @@ def parse_request(body: bytes, header_length: int | None) -> Request:
         if not isinstance(item, dict):
             raise InvalidInput(f"{_NOT_V2}inputs.{i}: should be an object")
         params = _get(item, "parameters", dict, where) or {}
-        tensor = Tensor(_get(item, "name", str, where, True), _get(item, "datatype", str, where, True),
-                        _get(item, "shape", list, where, True), item.get("data"))
+        tensor = Tensor(
+            _get(item, "name", str, where, True), _get(item, "datatype", str, where, True), _get(item, "shape", list, where, True), item.get("data")
+        )
         size = params.get("binary_data_size")
         if size is not None:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0 or tensor.data is not None:
-                raise InvalidInput(f"input '{tensor.name}': binary_data_size must be a non-negative integer, "
-                                   "given instead of data, not beside it")
+                raise InvalidInput(f"input '{tensor.name}': binary_data_size must be a non-negative integer, given instead of data, not beside it")
             if used + size > len(tail):
-                raise InvalidInput(f"input '{tensor.name}': binary_data_size {size} runs past the end of the body "
-                                   f"({len(tail) - used} binary bytes left)")
-            tensor.raw, used = tail[used:used + size], used + size
+                raise InvalidInput(
+                    f"input '{tensor.name}': binary_data_size {size} runs past the end of the body ({len(tail) - used} binary bytes left)"
+                )
+            tensor.raw, used = tail[used : used + size], used + size
         elif tensor.data is None:
             raise InvalidInput(f"input '{tensor.name}': no data (neither `data` nor a binary_data_size)")
         inputs.append(tensor)
     if used != len(tail):
-        raise InvalidInput(f"the body has {len(tail)} bytes after its JSON header, but the inputs' binary_data_size "
-                           f"add up to {used}")
+        raise InvalidInput(f"the body has {len(tail)} bytes after its JSON header, but the inputs' binary_data_size add up to {used}")
     outputs = None
     for i, item in enumerate(_get(doc, "outputs", list, "") or []):
         if not isinstance(item, dict):
@@ -81,8 +82,9 @@ def parse_request(body: bytes, header_length: int | None) -> Request:
         outputs = outputs or {}
         outputs[_get(item, "name", str, f"outputs.{i}.", True)] = None if own is None else bool(own)
     parameters = _get(doc, "parameters", dict, "") or {}
-    return Request(inputs, id=str(doc.get("id") or ""), parameters=parameters, outputs=outputs,
-                   binary_output=bool(parameters.get("binary_data_output", False)))
+    return Request(
+        inputs, id=str(doc.get("id") or ""), parameters=parameters, outputs=outputs, binary_output=bool(parameters.get("binary_data_output", False))
+    )
 
 
 def encode_reply(request: Request, outputs: list[Output], model_name: str, version: str) -> tuple[bytes, int | None]:
@@ -94,7 +96,7 @@ def encode_reply(request: Request, outputs: list[Output], model_name: str, versi
             item["parameters"] = {"binary_data_size": out.array.nbytes}
             tail.append(out.array.data)
         else:
-            item["data"] = out.array.reshape(-1)       # orjson writes the ndarray itself, flat
+            item["data"] = out.array.reshape(-1)  # orjson writes the ndarray itself, flat
         described.append(item)
     doc = {"model_name": model_name, "model_version": version, "outputs": described}
     if request.id:
@@ -131,8 +133,10 @@ class LeanInfer:
         except _ClientLeft:
             return
         reply, header_length = encode_reply(request, outputs, model.name, model.config.version)
-        headers = [(b"content-type", b"application/json" if header_length is None else b"application/octet-stream"),
-                   (b"content-length", str(len(reply)).encode())]
+        headers = [
+            (b"content-type", b"application/json" if header_length is None else b"application/octet-stream"),
+            (b"content-length", str(len(reply)).encode()),
+        ]
         if header_length is not None:
             headers.append((b"inference-header-content-length", str(header_length).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -172,6 +176,6 @@ async def _cancel_on_disconnect(work, receive):
         if left:
             task.uncancel()
             raise _ClientLeft() from None
-        raise                             # cancelled from outside (shutdown), not by the client
+        raise  # cancelled from outside (shutdown), not by the client
     finally:
         watcher.cancel()

@@ -5,6 +5,7 @@ through pinned host memory (an asynchronous copy) and outputs come back to the h
 they are encoded; with `half`, float inputs and the model run in FP16 and outputs are cast back
 to the config's datatype. The CPU path is the tested default.
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,8 +55,7 @@ def set_torch_threads(threads: int | None) -> None:
         pass
 
 
-def resolve_device(wanted: str, half: bool = False,
-                   cuda_available: Callable[[], bool] = torch.cuda.is_available) -> torch.device:
+def resolve_device(wanted: str, half: bool = False, cuda_available: Callable[[], bool] = torch.cuda.is_available) -> torch.device:
     """`auto` is CUDA when torch sees a GPU, else the CPU. Asking for CUDA without one, or for
     half precision on the CPU, is refused at load with a message that says so."""
     if wanted == "auto":
@@ -76,7 +76,7 @@ class TorchRunner:
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         if not (array.flags.writeable and array.flags.c_contiguous):
-            array = np.array(array, order="C")      # e.g. a view of a request's bytes: the model may write in place
+            array = np.array(array, order="C")  # e.g. a view of a request's bytes: the model may write in place
         tensor = torch.from_numpy(array)
         if self._device.type == "cpu":
             return tensor
@@ -112,8 +112,9 @@ def warm_up(runner: TorchRunner, config: ModelConfig, batch_sizes: Sequence[int]
         outputs = runner([np.zeros((rows, *spec.row_shape), spec.dtype) for spec in config.inputs])
         for spec, out in zip(config.outputs, outputs):
             if out.shape != (rows, *spec.row_shape):
-                raise ConfigError(f"output '{spec.name}': the model returned shape {list(out.shape)} for {rows} rows, "
-                                  f"the config says {list(spec.shape)}")
+                raise ConfigError(
+                    f"output '{spec.name}': the model returned shape {list(out.shape)} for {rows} rows, the config says {list(spec.shape)}"
+                )
             if out.dtype != spec.dtype:
                 raise ConfigError(f"output '{spec.name}': the model returned {out.dtype}, the config says {spec.datatype}")
     log.info("warmed up %s/%s at batch sizes %s", config.name, config.version, batch_sizes or [1, config.batching.max_batch_size])

@@ -16,6 +16,7 @@ other output: one per element), the pairs that disagree (a different class, or a
 of the output's declared value bounds), and for value outputs the sum and sum of squares of the
 paired differences (candidate minus this version), from which a paired test needs no labels.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -79,15 +80,19 @@ def parse_mirror(text: str, where: str) -> MirrorConfig | None:
     for key in ("host", "model", "sourceVersion"):
         if raw.get(key) is not None and (not isinstance(raw[key], str) or not raw[key]):
             raise ShadowError(f"{where}.{key}: expected a non-empty string, got {raw[key]!r}")
-    return MirrorConfig(url, float(fraction), raw.get("host"), raw.get("model"), raw.get("sourceVersion"),
-                        float(timeout))
+    return MirrorConfig(url, float(fraction), raw.get("host"), raw.get("model"), raw.get("sourceVersion"), float(timeout))
 
 
 def request_body(arrays: Sequence[np.ndarray], inputs: Sequence[TensorSpec]) -> bytes:
     """The decoded inputs as a V2 JSON request (float32 values survive JSON exactly)."""
-    return orjson.dumps({"inputs": [
-        {"name": spec.name, "datatype": spec.datatype, "shape": list(array.shape), "data": array.ravel().tolist()}
-        for spec, array in zip(inputs, arrays)]})
+    return orjson.dumps(
+        {
+            "inputs": [
+                {"name": spec.name, "datatype": spec.datatype, "shape": list(array.shape), "data": array.ravel().tolist()}
+                for spec, array in zip(inputs, arrays)
+            ]
+        }
+    )
 
 
 def answer_arrays(body: bytes, outputs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
@@ -112,24 +117,23 @@ def answer_arrays(body: bytes, outputs: Sequence[TensorSpec]) -> dict[str, np.nd
 @dataclasses.dataclass(frozen=True)
 class Paired:
     """One output's comparison of one mirrored request."""
+
     output: str
     pairs: int
-    disagreements: int | None          # None: not a class and no declared bins
-    difference_sum: float | None       # value outputs: candidate minus this version
+    disagreements: int | None  # None: not a class and no declared bins
+    difference_sum: float | None  # value outputs: candidate minus this version
     difference_squares: float | None
 
 
-def compare(own: Mapping[str, np.ndarray], theirs: Mapping[str, np.ndarray],
-            outputs: Sequence[TensorSpec]) -> list[Paired]:
+def compare(own: Mapping[str, np.ndarray], theirs: Mapping[str, np.ndarray], outputs: Sequence[TensorSpec]) -> list[Paired]:
     """Each output paired position by position; ShadowError when the shapes differ."""
     out = []
     for spec in outputs:
         a, b = np.asarray(own[spec.name]), np.asarray(theirs[spec.name])
         if a.shape != b.shape:
-            raise ShadowError(f"output '{spec.name}': the candidate answered shape {list(b.shape)}, "
-                              f"this version {list(a.shape)}")
+            raise ShadowError(f"output '{spec.name}': the candidate answered shape {list(b.shape)}, this version {list(a.shape)}")
         differs = None
-        if spec.predictions:                 # the bins its predictions are counted in (the drift gate's)
+        if spec.predictions:  # the bins its predictions are counted in (the drift gate's)
             mine = spec.predictions.bin_index(a)
             differs = int(np.count_nonzero(mine != spec.predictions.bin_index(b)))
             if spec.predictions.kind == "class":

@@ -18,6 +18,7 @@ errors and stalls come in bursts. Each version's counts are divided by its dispe
 design effect (predictor_batch_peers / predictor_batch_requests), raised when Pearson's X² of its
 per-scrape counts shows more spread than batching explains (dispersion()).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,28 +29,30 @@ from . import stats
 from .spec import AnalysisSpec
 
 PASS, FAIL, INCONCLUSIVE, ERROR = "Pass", "Fail", "Inconclusive", "Error"
-Buckets = tuple[tuple[float, float], ...]    # (le seconds, cumulative count), ending with +Inf
+Buckets = tuple[tuple[float, float], ...]  # (le seconds, cumulative count), ending with +Inf
 
 
 @dataclasses.dataclass(frozen=True)
 class Scrape:
     """One pod's counters over one scrape interval: the increments between two of its samples."""
+
     requests: float
     errors: float
-    buckets: Buckets = ()                      # the successes' latency histogram
+    buckets: Buckets = ()  # the successes' latency histogram
 
 
 @dataclasses.dataclass(frozen=True)
 class VersionSample:
     """One version's traffic over the analysis window."""
+
     requests: float
     errors: float
-    buckets: Buckets                           # latency histogram of successes
-    age: float = 0.0                           # seconds since the newest scrape of this series
-    batched: float = 0.0                       # requests answered by forward passes (sum of pass sizes)
-    peers: float = 0.0                         # sum over passes of size squared; 0: unknown, taken as 1 each
-    scrapes: tuple[Scrape, ...] = ()           # the window per scrape of each pod
-    predictions: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)   # output -> bin -> count
+    buckets: Buckets  # latency histogram of successes
+    age: float = 0.0  # seconds since the newest scrape of this series
+    batched: float = 0.0  # requests answered by forward passes (sum of pass sizes)
+    peers: float = 0.0  # sum over passes of size squared; 0: unknown, taken as 1 each
+    scrapes: tuple[Scrape, ...] = ()  # the window per scrape of each pod
+    predictions: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # output -> bin -> count
 
     @property
     def design_effect(self) -> float:
@@ -60,6 +63,7 @@ class VersionSample:
 class Window:
     """What a look counts, in epoch seconds: every scrape in (start, end], but no increment that
     began before `since` (the step was served from then: earlier requests had another split)."""
+
     start: float
     end: float
     since: float
@@ -67,13 +71,13 @@ class Window:
 
 @dataclasses.dataclass(frozen=True)
 class Measurements:
-    canary: VersionSample | None               # None: no series found
+    canary: VersionSample | None  # None: no series found
     stable: VersionSample | None
     queries: dict[str, str] = dataclasses.field(default_factory=dict)
-    error: str | None = None                   # the metrics source could not be read
-    warnings: tuple[str, ...] = ()             # what Prometheus warned about while answering
-    window: tuple[str, str, str] | None = None   # (start, end, since) of the counts, as timestamps
-    lacks: tuple[str, ...] = ()                # what the provider's series cannot tell (status: notMeasured)
+    error: str | None = None  # the metrics source could not be read
+    warnings: tuple[str, ...] = ()  # what Prometheus warned about while answering
+    window: tuple[str, str, str] | None = None  # (start, end, since) of the counts, as timestamps
+    lacks: tuple[str, ...] = ()  # what the provider's series cannot tell (status: notMeasured)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,11 +85,10 @@ class Verdict:
     outcome: str
     reason: str
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
-    tested: bool = False                       # a test ran: this look spent its share of alpha
+    tested: bool = False  # a test ran: this look spent its share of alpha
 
     def to_status(self, at: str) -> dict[str, Any]:
-        return {"verdict": self.outcome, "reason": self.reason, "time": at,
-                **{k: v for k, v in self.details.items() if k != "evidence"}}
+        return {"verdict": self.outcome, "reason": self.reason, "time": at, **{k: v for k, v in self.details.items() if k != "evidence"}}
 
 
 # -- evidence: what the rollout's windows add up to -------------------------------------------
@@ -104,12 +107,20 @@ def tail_bound(buckets: Buckets) -> float | None:
 def _rollout_part(sample: VersionSample, bound: float | None) -> dict[str, Any]:
     """bound: where slow starts for both versions in this window (stable's p99 bound, as the tail test's)."""
     used = [(s.errors, s.requests) for s in sample.scrapes if s.requests > 0]
-    usable = [b for b in (s.buckets for s in sample.scrapes)
-              if b and not stats.malformed(b) and any(le == bound for le, _ in b)] if bound is not None else []
+    usable = (
+        [b for b in (s.buckets for s in sample.scrapes) if b and not stats.malformed(b) and any(le == bound for le, _ in b)]
+        if bound is not None
+        else []
+    )
     tail = stats.pearson_dispersion([(stats.count_above(b, bound), b[-1][1]) for b in usable] if bound is not None else [])
-    return {"requests": sample.requests, "errors": sample.errors, "batched": sample.batched, "peers": sample.peers,
-            "errorClusters": [sum(a * a / n for a, n in used), len(used)] if used else [0.0, 0],
-            "tailDispersion": list(tail)}
+    return {
+        "requests": sample.requests,
+        "errors": sample.errors,
+        "batched": sample.batched,
+        "peers": sample.peers,
+        "errorClusters": [sum(a * a / n for a, n in used), len(used)] if used else [0.0, 0],
+        "tailDispersion": list(tail),
+    }
 
 
 def _le(bound: float) -> str:
@@ -118,8 +129,12 @@ def _le(bound: float) -> str:
 
 
 def _step_part(sample: VersionSample) -> dict[str, Any]:
-    return {"requests": sample.requests, "errors": sample.errors, "buckets": [[_le(le), n] for le, n in sample.buckets],
-            "predictions": sample.predictions}
+    return {
+        "requests": sample.requests,
+        "errors": sample.errors,
+        "buckets": [[_le(le), n] for le, n in sample.buckets],
+        "predictions": sample.predictions,
+    }
 
 
 def _added(prior: Any, window: Any) -> Any:
@@ -127,7 +142,7 @@ def _added(prior: Any, window: Any) -> Any:
     if isinstance(window, dict):
         prior = prior if isinstance(prior, dict) else {}
         return {**prior, **{k: _added(prior.get(k), v) for k, v in window.items()}}
-    if isinstance(window, list) and (not window or isinstance(window[0], list)):      # a histogram by le
+    if isinstance(window, list) and (not window or isinstance(window[0], list)):  # a histogram by le
         counts: dict[float, float] = {}
         for le, n in [*(prior or []), *window]:
             counts[float(le)] = counts.get(float(le), 0.0) + n
@@ -137,11 +152,10 @@ def _added(prior: Any, window: Any) -> Any:
     return round(float(window or 0) + float(prior or 0), 6)
 
 
-def accumulate(prior: Evidence | None, c: VersionSample, s: VersionSample | None, spec: AnalysisSpec,
-               since: str = "") -> Evidence:
+def accumulate(prior: Evidence | None, c: VersionSample, s: VersionSample | None, spec: AnalysisSpec, since: str = "") -> Evidence:
     """The rollout's evidence with this window's added (stable's only while fresh); the step's part
     starts again when the step does (since: when it was served)."""
-    out = {k: v for k, v in (prior or {}).items() if isinstance(v, dict)}    # an older operator's lists: dropped
+    out = {k: v for k, v in (prior or {}).items() if isinstance(v, dict)}  # an older operator's lists: dropped
     step = out.get("step") if (out.get("step") or {}).get("since") == since else None
     step = {"since": since, **{k: v for k, v in (step or {}).items() if k != "since"}}
     fresh = s if s is not None and s.age <= spec.window else None
@@ -159,8 +173,9 @@ def step_sample(evidence: Evidence, version: str) -> VersionSample | None:
     part = (evidence.get("step") or {}).get(version)
     if not part:
         return None
-    return VersionSample(part["requests"], part["errors"], tuple((float(le), n) for le, n in part["buckets"]),
-                         predictions=part.get("predictions") or {})
+    return VersionSample(
+        part["requests"], part["errors"], tuple((float(le), n) for le, n in part["buckets"]), predictions=part.get("predictions") or {}
+    )
 
 
 def dispersion(evidence: Mapping[str, Any], kind: str) -> float:
@@ -171,8 +186,7 @@ def dispersion(evidence: Mapping[str, Any], kind: str) -> float:
     calm ones); slow requests: the windows' own X² summed (each window has its own bound)."""
     if kind == "error":
         squares, clusters = (evidence.get("errorClusters") or [0.0, 0])[:2]
-        x2, df = stats.pearson_from_sums(squares, float(evidence.get("errors") or 0),
-                                         float(evidence.get("requests") or 0), int(clusters))
+        x2, df = stats.pearson_from_sums(squares, float(evidence.get("errors") or 0), float(evidence.get("requests") or 0), int(clusters))
     else:
         x2, df = (evidence.get("tailDispersion") or [0.0, 0])[:2]
     batch = stats.design_effect(float(evidence.get("batched") or 0), float(evidence.get("peers") or 0))
@@ -180,6 +194,7 @@ def dispersion(evidence: Mapping[str, Any], kind: str) -> float:
 
 
 # -- screening: what makes a look untestable (it spends nothing) -------------------------------
+
 
 def _rate(sample: VersionSample) -> float:
     return sample.errors / sample.requests if sample.requests else 0.0
@@ -200,8 +215,10 @@ def _fault(name: str, sample: VersionSample) -> str | None:
 def _one_scrape(sample: VersionSample, spec: AnalysisSpec) -> str | None:
     """A window must hold two scrape increments: one tells nothing of how counts spread."""
     if sample.scrapes and len(sample.scrapes) < 2:
-        return (f"the window holds one scrape of the canary: Prometheus scrapes it less often than "
-                f"spec.analysis.scrapeInterval ({spec.scrape_interval:.0f}s) says; set it to the real interval")
+        return (
+            f"the window holds one scrape of the canary: Prometheus scrapes it less often than "
+            f"spec.analysis.scrapeInterval ({spec.scrape_interval:.0f}s) says; set it to the real interval"
+        )
     return None
 
 
@@ -219,7 +236,7 @@ def screen(spec: AnalysisSpec, m: Measurements, details: dict[str, Any]) -> Verd
     fault = _fault("canary", c) or (m.stable and _fault("stable", m.stable))
     if fault:
         return Verdict(INCONCLUSIVE, f"malformed measurement: {fault}", details)
-    _describe(c, details)                       # the window's, until judge() has the step's
+    _describe(c, details)  # the window's, until judge() has the step's
     if c.age > spec.window:
         return Verdict(INCONCLUSIVE, f"canary metrics are stale: newest sample is {c.age:.0f}s old", details)
     few = _one_scrape(c, spec)
@@ -231,14 +248,15 @@ def screen(spec: AnalysisSpec, m: Measurements, details: dict[str, Any]) -> Verd
 def judge(spec: AnalysisSpec, m: Measurements, alpha: float | None = None, evidence: Evidence | None = None) -> Verdict:
     """alpha: what this look may spend of the rollout's false-rollback budget (schedule.look_alpha),
     the spec's significance when judged alone; evidence: the earlier windows' (status.evidence)."""
-    from .gates import run_gates                # gates.py builds on the types above
+    from .gates import run_gates  # gates.py builds on the types above
+
     details: dict[str, Any] = {"queries": dict(m.queries)}
     if m.window:
         details["window"] = list(m.window[:2])
     if m.warnings:
-        details["warnings"] = list(m.warnings)       # Prometheus's own, e.g. a series that is not a counter
+        details["warnings"] = list(m.warnings)  # Prometheus's own, e.g. a series that is not a counter
     if m.lacks:
-        details["notMeasured"] = list(m.lacks)       # said, never passed silently
+        details["notMeasured"] = list(m.lacks)  # said, never passed silently
     untestable = screen(spec, m, details)
     if untestable:
         return untestable
@@ -247,6 +265,6 @@ def judge(spec: AnalysisSpec, m: Measurements, alpha: float | None = None, evide
     c, s = step_sample(details["evidence"], "canary"), step_sample(details["evidence"], "stable")
     assert c is not None
     _describe(c, details)
-    if c.requests < spec.min_requests:    # the window still joins the evidence: the next look sees more
+    if c.requests < spec.min_requests:  # the window still joins the evidence: the next look sees more
         return Verdict(INCONCLUSIVE, f"too few canary requests at this step: {c.requests:.0f} < {spec.min_requests}", details)
     return run_gates(spec, c, s, spec.significance if alpha is None else alpha, details, m.stable)

@@ -9,6 +9,7 @@ writes the mirror's file for stable's pods and clears it when the phase ends. It
 each strategy interval; at spec.strategy.shadow.duration still Inconclusive, it ends as
 spec.analysis.onInconclusive says (paused at 0%, or rolled back). Pure: no I/O.
 """
+
 from __future__ import annotations
 
 from .analysis import ERROR, FAIL, PASS
@@ -37,10 +38,10 @@ def after(c: Ctx, reason: str, why: str) -> None:
 
 # -- the evaluation step -----------------------------------------------------------------------
 
+
 def needs_evaluation(spec: RolloutSpec, s: Status) -> bool:
     """The spec asks for an evaluation this candidate has not passed, and it takes no traffic yet."""
-    return (spec.evaluation is not None and not count(s, "canaryWeight")
-            and (s.get("evaluation") or {}).get("verdict") != PASS)
+    return spec.evaluation is not None and not count(s, "canaryWeight") and (s.get("evaluation") or {}).get("verdict") != PASS
 
 
 def evaluate_first(c: Ctx) -> None:
@@ -49,22 +50,29 @@ def evaluate_first(c: Ctx) -> None:
     c.set(evaluatedAt=None)
     e = c.spec.evaluation
     assert e is not None
-    c.go(Phase.EVALUATING, "EvaluationStarted", f"evaluating {c.s['canaryVersion']} against {c.s['stableVersion']} on "
-         f"the holdout in ConfigMap {e.config_map} ({e.metric}) before any traffic")
+    c.go(
+        Phase.EVALUATING,
+        "EvaluationStarted",
+        f"evaluating {c.s['canaryVersion']} against {c.s['stableVersion']} on "
+        f"the holdout in ConfigMap {e.config_map} ({e.metric}) before any traffic",
+    )
 
 
 def judge_evaluation(c: Ctx) -> None:
     verdict = c.verdict
     assert verdict is not None
     c.set(evaluatedAt=c.stamp)
-    if verdict.outcome == ERROR:                # counted as unreadable metrics are
+    if verdict.outcome == ERROR:  # counted as unreadable metrics are
         counted = count_error(c, "the evaluation could not run", verdict.reason)
         if counted:
-            c.go(Phase.EVALUATING, "EvaluationError", f"evaluation could not run ({counted}), "
-                 f"trying again in {c.spec.interval:.0f}s: {verdict.reason}", warning=True)
+            c.go(
+                Phase.EVALUATING,
+                "EvaluationError",
+                f"evaluation could not run ({counted}), trying again in {c.spec.interval:.0f}s: {verdict.reason}",
+                warning=True,
+            )
         return
-    c.set(evaluation={**verdict.to_status(c.stamp), "version": c.s["canaryVersion"],
-                           "stableVersion": c.s["stableVersion"]}, errors=0)
+    c.set(evaluation={**verdict.to_status(c.stamp), "version": c.s["canaryVersion"], "stableVersion": c.s["stableVersion"]}, errors=0)
     if verdict.outcome != PASS:
         c.events.append(Event("Warning", "EvaluationFailed", verdict.reason))
         roll_back(c, f"evaluation failed before any traffic: {verdict.reason}")
@@ -74,10 +82,10 @@ def judge_evaluation(c: Ctx) -> None:
 
 # -- the shadow step ---------------------------------------------------------------------------
 
+
 def needs_shadow(spec: RolloutSpec, s: Status) -> bool:
     """The spec asks for a shadow step this candidate has not passed, and it takes no traffic yet."""
-    return (spec.shadow is not None and not count(s, "canaryWeight")
-            and (s.get("shadow") or {}).get("verdict") != PASS)
+    return spec.shadow is not None and not count(s, "canaryWeight") and (s.get("shadow") or {}).get("verdict") != PASS
 
 
 def shadow_first(c: Ctx) -> None:
@@ -86,8 +94,11 @@ def shadow_first(c: Ctx) -> None:
     c.set(shadow=None, shadowStartedAt=None, shadowCheckedAt=None, shadowLooks=0, errors=0)
     sh = c.spec.shadow
     assert sh is not None
-    c.go(Phase.SHADOWING, "ShadowStarted", f"{c.s['canaryVersion']} runs at 0% while {c.s['stableVersion']} "
-         f"mirrors {sh.fraction:.0%} of its requests to it, before any traffic")
+    c.go(
+        Phase.SHADOWING,
+        "ShadowStarted",
+        f"{c.s['canaryVersion']} runs at 0% while {c.s['stableVersion']} mirrors {sh.fraction:.0%} of its requests to it, before any traffic",
+    )
 
 
 def start_mirror(c: Ctx) -> None:
@@ -95,9 +106,11 @@ def start_mirror(c: Ctx) -> None:
     sh = c.spec.shadow
     assert sh is not None
     c.set(shadowStartedAt=c.stamp)
-    c.set(message=f"{c.s['stableVersion']} mirrors {sh.fraction:.0%} of its requests to {c.s['canaryVersion']}: "
-                       f"at least {sh.min_pairs} paired predictions per output, at most {sh.max_disagreement:.1%} "
-                       f"disagreeing, within {sh.duration:.0f}s")
+    c.set(
+        message=f"{c.s['stableVersion']} mirrors {sh.fraction:.0%} of its requests to {c.s['canaryVersion']}: "
+        f"at least {sh.min_pairs} paired predictions per output, at most {sh.max_disagreement:.1%} "
+        f"disagreeing, within {sh.duration:.0f}s"
+    )
 
 
 def judge_shadow_step(c: Ctx) -> None:
@@ -107,11 +120,9 @@ def judge_shadow_step(c: Ctx) -> None:
     if verdict.outcome == ERROR:
         counted = count_error(c, "the shadow comparison could not be read", verdict.reason)
         if counted:
-            c.go(Phase.SHADOWING, "ShadowError", f"shadow comparison unreadable ({counted}): {verdict.reason}",
-                 warning=True)
+            c.go(Phase.SHADOWING, "ShadowError", f"shadow comparison unreadable ({counted}): {verdict.reason}", warning=True)
         return
-    c.set(shadow={**verdict.to_status(c.stamp), "version": c.s["canaryVersion"],
-                       "stableVersion": c.s["stableVersion"]}, errors=0)
+    c.set(shadow={**verdict.to_status(c.stamp), "version": c.s["canaryVersion"], "stableVersion": c.s["stableVersion"]}, errors=0)
     if verdict.outcome == FAIL:
         c.events.append(Event("Warning", "ShadowFailed", verdict.reason))
         roll_back(c, f"shadow comparison failed before any traffic: {verdict.reason}")
@@ -125,7 +136,12 @@ def judge_shadow_step(c: Ctx) -> None:
         c.set(message=f"shadowing for {waited:.0f}s of {sh.duration:.0f}s: {verdict.reason}")
     elif c.spec.analysis.inconclusive_action == "rollback":
         roll_back(c, f"shadow comparison inconclusive after {waited:.0f}s: {verdict.reason}")
-    else:                                   # as an inconclusive step: paused at 0%, retried by spec.retry
+    else:  # as an inconclusive step: paused at 0%, retried by spec.retry
         c.set(pausedBy="policy")
-        c.go(Phase.PAUSED, "InconclusiveTimeout", f"shadow comparison inconclusive after {waited:.0f}s, paused "
-             f"with the candidate at 0% (raise spec.retry to shadow again): {verdict.reason}", warning=True)
+        c.go(
+            Phase.PAUSED,
+            "InconclusiveTimeout",
+            f"shadow comparison inconclusive after {waited:.0f}s, paused "
+            f"with the candidate at 0% (raise spec.retry to shadow again): {verdict.reason}",
+            warning=True,
+        )

@@ -10,6 +10,7 @@ runtime's, the runtimeVersion as the image's tag). Anything not known (a standar
 a status written before these fields) matches anything, which is how versions were told apart by
 storageUri alone.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,18 +20,17 @@ from typing import Any, Mapping
 
 from kubernetes.utils import parse_quantity
 
-CONTAINER = "kserve-container"        # the predictor container KServe builds from the runtime
-STORAGE_URI = "internal.serving.kserve.io/storage-initializer-sourceuri"   # KServe stamps it on every revision
+CONTAINER = "kserve-container"  # the predictor container KServe builds from the runtime
+STORAGE_URI = "internal.serving.kserve.io/storage-initializer-sourceuri"  # KServe stamps it on every revision
 SECTIONS = ("requests", "limits")
-_TAG = re.compile(r"(:([\w.\-_]*))$")   # KServe's UpdateImageTag (inferenceservice/utils/utils.go)
+_TAG = re.compile(r"(:([\w.\-_]*))$")  # KServe's UpdateImageTag (inferenceservice/utils/utils.go)
 
 
 def quantities(resources: Mapping | None) -> "Quantities | None":
     """Resources as comparable numbers ("2000m" is "2"), None when not known."""
     if resources is None:
         return None
-    return tuple(sorted((section, name, parse_quantity(value)) for section in SECTIONS
-                        for name, value in (resources.get(section) or {}).items()))
+    return tuple(sorted((section, name, parse_quantity(value)) for section in SECTIONS for name, value in (resources.get(section) or {}).items()))
 
 
 def overlay(base: Mapping | None, over: Mapping | None) -> dict | None:
@@ -71,6 +71,7 @@ Quantities = tuple[tuple[str, str, Decimal], ...]
 @dataclasses.dataclass(frozen=True)
 class Build:
     """What a revision runs; image or resources None: not known, so not compared."""
+
     storage_uri: str
     image: str | None = None
     resources: Quantities | None = None
@@ -104,6 +105,7 @@ def predictor_container(revision: dict | None) -> dict:
 class Runtime:
     """A version's runtime fields of spec.predictor.model (runtime_version and resources: None when
     the template has none) and what its revisions run (image, pod_resources: None when not known)."""
+
     runtime_version: str | None = None
     resources: Mapping | None = None
     image: str | None = None
@@ -117,8 +119,7 @@ class Runtime:
         return {"runtimeVersion": self.runtime_version, "resources": self.resources}
 
     def to_status(self) -> dict:
-        named = {"runtimeVersion": self.runtime_version, "resources": self.resources, "image": self.image,
-                 "podResources": self.pod_resources}
+        named = {"runtimeVersion": self.runtime_version, "resources": self.resources, "image": self.image, "podResources": self.pod_resources}
         return {k: v for k, v in named.items() if v is not None}
 
     @classmethod
@@ -148,8 +149,10 @@ def adopt(recorded: Runtime | None, seen: Runtime) -> Runtime:
     """Stable's runtime while nothing is rolling out: the template's fields as they are now (a
     user's edit is taken, not reverted), and what its revision runs once a revision made from them
     is the one KServe rolled out."""
-    if recorded is None or (recorded.runtime_version, quantities(recorded.resources or {})) != \
-            (seen.runtime_version, quantities(seen.resources or {})):
+    if recorded is None or (recorded.runtime_version, quantities(recorded.resources or {})) != (
+        seen.runtime_version,
+        quantities(seen.resources or {}),
+    ):
         recorded = Runtime(seen.runtime_version, seen.resources)
     return with_revision(recorded, seen)
 
@@ -170,8 +173,7 @@ def holds(model: Mapping, storage_uri: str | None, runtime: Runtime | None) -> b
         return False
     if runtime is None:
         return True
-    return (model.get("runtimeVersion") == runtime.runtime_version
-            and quantities(model.get("resources") or {}) == quantities(runtime.resources or {}))
+    return model.get("runtimeVersion") == runtime.runtime_version and quantities(model.get("resources") or {}) == quantities(runtime.resources or {})
 
 
 def runtime_of(status: Mapping, role: str) -> Runtime | None:

@@ -19,6 +19,7 @@ to route a promotion); Stalled when it cannot get there without someone acting (
 failed, a refused patch). A paused rollout is neither: kstatus reads its Ready=False as in
 progress. Neither is ever True with the other.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,8 +36,9 @@ TYPES = {
 }
 
 
-def conditions(phase: str, message: str, generation: int, now: str, previous: list[dict] | None,
-               degraded: tuple[str, str] | None = None, settling: bool = False) -> list[dict[str, Any]]:
+def conditions(
+    phase: str, message: str, generation: int, now: str, previous: list[dict] | None, degraded: tuple[str, str] | None = None, settling: bool = False
+) -> list[dict[str, Any]]:
     """degraded: (reason, message) of a problem that makes the rollout Degraded whatever its phase;
     settling: promoted, but KServe does not yet route the promoted version alone."""
     stalled = phase in STUCK or degraded is not None
@@ -57,9 +59,14 @@ def conditions(phase: str, message: str, generation: int, now: str, previous: li
         if degraded and kind in ("Degraded", "Stalled"):
             reason, text = degraded
         old = before.get(kind) or {}
-        out.append({
-            "type": kind, "status": status, "reason": reason, "message": text if status == "True" else "",
-            "observedGeneration": generation,
-            "lastTransitionTime": old["lastTransitionTime"] if old.get("status") == status and old.get("lastTransitionTime") else now,
-        })
+        out.append(
+            {
+                "type": kind,
+                "status": status,
+                "reason": reason,
+                "message": text if status == "True" else "",
+                "observedGeneration": generation,
+                "lastTransitionTime": old["lastTransitionTime"] if old.get("status") == status and old.get("lastTransitionTime") else now,
+            }
+        )
     return out

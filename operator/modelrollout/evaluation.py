@@ -12,6 +12,7 @@ the spec allows, in the metric's own units. accuracy is the share of rows whose 
 (the output's argmax; a single column is P(class 1)) is the label; logLoss the mean negative log
 of the probability given to the label; mae the mean absolute difference from the labels.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,8 +24,8 @@ import numpy as np
 from .analysis import ERROR, FAIL, PASS, Verdict
 
 HIGHER_IS_BETTER = {"accuracy": True, "logLoss": False, "mae": False}
-PROBABILITY_SLACK = 1e-3      # how far a row of probabilities may sum from 1 (float32 softmax)
-LOG_FLOOR = 1e-15             # log-loss clips probabilities here, as scikit-learn does
+PROBABILITY_SLACK = 1e-3  # how far a row of probabilities may sum from 1 (float32 softmax)
+LOG_FLOOR = 1e-15  # log-loss clips probabilities here, as scikit-learn does
 
 
 class HoldoutError(ValueError):
@@ -33,7 +34,7 @@ class HoldoutError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Holdout:
-    inputs: tuple[tuple[str, str, np.ndarray], ...]   # (name, V2 datatype, rows x ...) per input
+    inputs: tuple[tuple[str, str, np.ndarray], ...]  # (name, V2 datatype, rows x ...) per input
     labels: np.ndarray
 
     @property
@@ -48,7 +49,7 @@ def parse_holdout(text: str, where: str) -> Holdout:
     except ValueError as exc:
         raise HoldoutError(f"{where}: not JSON ({exc})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("inputs"), list) or not raw["inputs"] or "labels" not in raw:
-        raise HoldoutError(f"{where}: expected {{\"inputs\": [V2 input tensors], \"labels\": [...]}}")
+        raise HoldoutError(f'{where}: expected {{"inputs": [V2 input tensors], "labels": [...]}}')
     labels = np.asarray(raw["labels"], dtype=np.float64)
     if labels.ndim == 0 or not len(labels) or not np.isfinite(labels).all():
         raise HoldoutError(f"{where}: labels must be a non-empty list of finite numbers, one per row")
@@ -70,8 +71,10 @@ def parse_holdout(text: str, where: str) -> Holdout:
 def batches(holdout: Holdout, size: int) -> Iterator[list[dict[str, Any]]]:
     """The holdout as V2 request inputs of at most `size` rows each, in order."""
     for start in range(0, holdout.rows, size):
-        yield [{"name": name, "datatype": datatype, "shape": list(data[start:start + size].shape),
-                "data": data[start:start + size].ravel().tolist()} for name, datatype, data in holdout.inputs]
+        yield [
+            {"name": name, "datatype": datatype, "shape": list(data[start : start + size].shape), "data": data[start : start + size].ravel().tolist()}
+            for name, datatype, data in holdout.inputs
+        ]
 
 
 def _probabilities(output: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -108,8 +111,7 @@ def score(metric: str, output: np.ndarray, labels: np.ndarray) -> float:
 def judge(metric: str, margin: float, candidate: float, stable: float, rows: int) -> Verdict:
     """Pass unless the candidate is worse than stable by more than `margin` on the same rows."""
     worse_by = (stable - candidate) if HIGHER_IS_BETTER[metric] else (candidate - stable)
-    details = {"metric": metric, "candidate": round(candidate, 6), "stable": round(stable, 6),
-               "margin": margin, "rows": rows}
+    details = {"metric": metric, "candidate": round(candidate, 6), "stable": round(stable, 6), "margin": margin, "rows": rows}
     text = f"{metric} on {rows} holdout rows: candidate {candidate:.4g}, stable {stable:.4g}"
     if worse_by > margin:
         return Verdict(FAIL, f"{text}, worse by {worse_by:.4g}, more than the margin {margin:g}", details)

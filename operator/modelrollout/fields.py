@@ -1,5 +1,6 @@
 """What every part of the spec's parsing shares: SpecError, and the checks of one field
 (durations, bounded numbers, label names) whose messages name it."""
+
 from __future__ import annotations
 
 import re

@@ -5,6 +5,7 @@ over gates, as over looks), so the look's false-rollback rate is at most its alp
 judge the rollout's evidence so far (every window, failing ones included); the latency and drift
 gates judge the window. Counts are divided by each version's dispersion (analysis.dispersion).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,10 +24,11 @@ def _ms(seconds: float | None) -> str:
 @dataclasses.dataclass
 class Look:
     """One judgement's inputs and the details it records."""
+
     spec: AnalysisSpec
     c: VersionSample
-    s: VersionSample | None                   # None unless stable is there to compare with
-    alpha: float                              # each gate's share of the look's alpha
+    s: VersionSample | None  # None unless stable is there to compare with
+    alpha: float  # each gate's share of the look's alpha
     details: dict[str, Any]
 
     @property
@@ -37,7 +39,7 @@ class Look:
         return dispersion(self.evidence.get(version) or {}, kind)
 
 
-Outcome = tuple[str, str] | None            # (Fail | Inconclusive, reason); None: passed
+Outcome = tuple[str, str] | None  # (Fail | Inconclusive, reason); None: passed
 
 
 def absolute_error_gate(k: Look) -> Outcome:
@@ -94,8 +96,7 @@ def relative_error_gate(k: Look) -> Outcome:
         k.details.update(errorRateMargin=k.spec.error_rate_margin, errorExcessPValue=round(p_excess, 6))
         p = max(p, p_excess)
     if p < k.alpha and ce / cn > se / sn:
-        return FAIL, (f"canary error rate {ce / cn:.4f} is worse than stable's {se / sn:.4f} over the rollout so far "
-                      f"(p={p:.2g} < {k.alpha:.2g})")
+        return FAIL, (f"canary error rate {ce / cn:.4f} is worse than stable's {se / sn:.4f} over the rollout so far (p={p:.2g} < {k.alpha:.2g})")
     return None
 
 
@@ -122,8 +123,10 @@ def relative_latency_gate(k: Look) -> Outcome:
     c_share, s_share = c_above / max(c_total, 1), s_above / max(s_total, 1)
     k.details.update(tailBound=bound, tailShares=[round(c_share, 6), round(s_share, 6)], latencyPValue=round(p, 6))
     if p < k.alpha and p99 > stable_p99 * k.spec.latency_tolerance:
-        return FAIL, (f"canary p99 {_ms(p99)} is worse than stable's {_ms(stable_p99)} beyond x{k.spec.latency_tolerance}: "
-                      f"{c_share:.2%} of canary requests are slower than {_ms(bound)}, against {s_share:.2%} (p={p:.2g})")
+        return FAIL, (
+            f"canary p99 {_ms(p99)} is worse than stable's {_ms(stable_p99)} beyond x{k.spec.latency_tolerance}: "
+            f"{c_share:.2%} of canary requests are slower than {_ms(bound)}, against {s_share:.2%} (p={p:.2g})"
+        )
     return None
 
 
@@ -144,20 +147,26 @@ def prediction_drift_gate(k: Look) -> Outcome:
         c, s = k.c.predictions.get(output, {}), k.s.predictions.get(output, {})
         nc, ns = sum(c.values()), sum(s.values())
         if min(nc, ns) < drift.min_predictions:
-            return INCONCLUSIVE, (f"too few predictions of {output!r} to compare: {nc:.0f} canary, {ns:.0f} stable "
-                                  f"(< {drift.min_predictions})")
+            return INCONCLUSIVE, (f"too few predictions of {output!r} to compare: {nc:.0f} canary, {ns:.0f} stable (< {drift.min_predictions})")
         distance, low = stats.distribution_shift(c, s, 1.0 - k.alpha / len(outputs))
-        judged[output] = {"distance": round(distance, 4), "lowerBound": round(low, 4),
-                          "canary": {b: round(n / nc, 4) for b, n in sorted(c.items())},
-                          "stable": {b: round(n / ns, 4) for b, n in sorted(s.items())}}
+        judged[output] = {
+            "distance": round(distance, 4),
+            "lowerBound": round(low, 4),
+            "canary": {b: round(n / nc, 4) for b, n in sorted(c.items())},
+            "stable": {b: round(n / ns, 4) for b, n in sorted(s.items())},
+        }
     for output, r in judged.items():
         if r["lowerBound"] > drift.max_distance:
-            return FAIL, (f"canary's {output!r} predictions differ from stable's: Jensen-Shannon distance "
-                          f"{r['distance']:.3f}, at least {r['lowerBound']:.3f} > {drift.max_distance}")
+            return FAIL, (
+                f"canary's {output!r} predictions differ from stable's: Jensen-Shannon distance "
+                f"{r['distance']:.3f}, at least {r['lowerBound']:.3f} > {drift.max_distance}"
+            )
     for output, r in judged.items():
         if r["distance"] > drift.max_distance:
-            return INCONCLUSIVE, (f"canary's {output!r} predictions may differ from stable's: Jensen-Shannon distance "
-                                  f"{r['distance']:.3f} > {drift.max_distance}, lower bound {r['lowerBound']:.3f}")
+            return INCONCLUSIVE, (
+                f"canary's {output!r} predictions may differ from stable's: Jensen-Shannon distance "
+                f"{r['distance']:.3f} > {drift.max_distance}, lower bound {r['lowerBound']:.3f}"
+            )
     return None
 
 
@@ -177,8 +186,7 @@ def _stable_missing(spec: AnalysisSpec, s: VersionSample | None, window: Version
 
 # Each gate's weight in the look's alpha: the relative gates judge what a canary most often gets
 # wrong against its own stable; an absolute limit is far from a healthy version's rate.
-WEIGHTS = {"absoluteError": 1.0, "absoluteLatency": 1.0, "relativeError": 2.0, "relativeLatency": 2.0,
-           "predictionDrift": 1.0}
+WEIGHTS = {"absoluteError": 1.0, "absoluteLatency": 1.0, "relativeError": 2.0, "relativeLatency": 2.0, "predictionDrift": 1.0}
 
 
 def applicable(spec: AnalysisSpec, comparable: bool) -> list[tuple[str, Gate]]:
@@ -194,17 +202,23 @@ def applicable(spec: AnalysisSpec, comparable: bool) -> list[tuple[str, Gate]]:
     return gates
 
 
-def run_gates(spec: AnalysisSpec, c: VersionSample, s: VersionSample | None, alpha: float,
-              details: dict[str, Any], stable_window: VersionSample | None = None) -> Verdict:
+def run_gates(
+    spec: AnalysisSpec, c: VersionSample, s: VersionSample | None, alpha: float, details: dict[str, Any], stable_window: VersionSample | None = None
+) -> Verdict:
     """Every applicable gate on the step's samples; the first Fail fails the look, else any
     Inconclusive holds it."""
     missing = _stable_missing(spec, s, stable_window) if spec.compare_to_stable else None
     gates = applicable(spec, missing is None)
     total = sum(WEIGHTS[name] for name, _ in gates)
     look = Look(spec, c, s if missing is None else None, alpha, details)
-    details.update(alpha=round(alpha, 6), dispersion={
-        v: {"errors": round(look.effect(v, "error"), 3), "tail": round(look.effect(v, "tail"), 3)}
-        for v in ("canary", "stable") if v in look.evidence})
+    details.update(
+        alpha=round(alpha, 6),
+        dispersion={
+            v: {"errors": round(look.effect(v, "error"), 3), "tail": round(look.effect(v, "tail"), 3)}
+            for v in ("canary", "stable")
+            if v in look.evidence
+        },
+    )
     if missing is None and s is not None:
         details.update(stableRequests=round(s.requests), stableErrorRate=round(s.errors / s.requests if s.requests else 0, 6))
     said = {name: gate(dataclasses.replace(look, alpha=alpha * WEIGHTS[name] / total)) for name, gate in gates}
@@ -215,5 +229,4 @@ def run_gates(spec: AnalysisSpec, c: VersionSample, s: VersionSample | None, alp
     held = [r[1] for r in said.values() if r] + ([missing] if missing else [])
     if held:
         return Verdict(INCONCLUSIVE, "; ".join(held), details, tested=True)
-    return Verdict(PASS, "absolute and relative gates passed" if spec.compare_to_stable else "absolute gates passed",
-                   details, tested=True)
+    return Verdict(PASS, "absolute and relative gates passed" if spec.compare_to_stable else "absolute gates passed", details, tested=True)

@@ -10,6 +10,7 @@ their own, `share` of the rollout's significance: the k-th guard look of a rollo
 which sums to the share however many looks the holds take; the analysis's looks spend the rest.
 Pure: (spec, status, measurements, now).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,7 +23,6 @@ from .spec import RolloutSpec
 from .status import Status, count
 
 
-
 def guard_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
     """A guard look is due during a served step's hold, once a scrape increment can hold the
     step's traffic, at most once per scrape interval."""
@@ -33,8 +33,7 @@ def guard_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
     if not left_to_judge(spec, status):
         return False
     last = parse_time(status.get("guardedAt"))
-    return (now - started).total_seconds() >= 2 * a.scrape_interval and (
-        last is None or (now - last).total_seconds() >= a.scrape_interval)
+    return (now - started).total_seconds() >= 2 * a.scrape_interval and (last is None or (now - last).total_seconds() >= a.scrape_interval)
 
 
 def guard_alpha(spec: RolloutSpec, status: Status) -> float:
@@ -56,7 +55,9 @@ def guard(spec: RolloutSpec, m: Measurements, alpha: float) -> Verdict | None:
     if low <= bound:
         return None
     rate = c.errors / c.requests
-    return Verdict(FAIL, f"guardrail: canary error rate {rate:.4f} since the step started is above {bound} "
-                         f"(lower bound {low:.4f}, dispersion {effect:.2f})",
-                   {"guardrail": True, "queries": dict(m.queries), "requests": round(c.requests),
-                    "errorRate": round(rate, 6), "alpha": round(alpha, 8)}, tested=True)
+    return Verdict(
+        FAIL,
+        f"guardrail: canary error rate {rate:.4f} since the step started is above {bound} (lower bound {low:.4f}, dispersion {effect:.2f})",
+        {"guardrail": True, "queries": dict(m.queries), "requests": round(c.requests), "errorRate": round(rate, 6), "alpha": round(alpha, 8)},
+        tested=True,
+    )

@@ -5,6 +5,7 @@ InferenceService it targets (KServe reporting a step served). One lock per rollo
 from reconciling it concurrently; reconciles run in a thread (the Kubernetes and Prometheus
 clients block).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,7 +22,7 @@ from .reconcile import Reconciler
 
 log = logging.getLogger("modelrollout")
 FINALIZER = f"{GROUP}/finalizer"
-SLOW_RECONCILE = 60.0        # seconds: past this, a reconcile is reported with where its thread is
+SLOW_RECONCILE = 60.0  # seconds: past this, a reconcile is reported with where its thread is
 
 
 def _guarded(obj: Mapping[str, Any]) -> bool:
@@ -33,10 +34,10 @@ def _guarded(obj: Mapping[str, Any]) -> bool:
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
-    settings.posting.enabled = False                  # our own Events say what happened; kopf's trouble goes to the log
+    settings.posting.enabled = False  # our own Events say what happened; kopf's trouble goes to the log
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.persistence.finalizer = FINALIZER        # kopf's: the daemon stops, and stable is restored
+    settings.persistence.finalizer = FINALIZER  # kopf's: the daemon stops, and stable is restored
     # watching named namespaces: no need to list and watch every namespace (which the
     # ClusterRole does not grant, so kopf would retry for ~40 s before falling back)
     settings.scanning.disabled = bool(memo.get("namespaced"))
@@ -61,8 +62,13 @@ async def _watched(reconciler: Reconciler, namespace: str, name: str) -> float |
     while not (await asyncio.wait({work}, timeout=SLOW_RECONCILE))[0]:
         waited += SLOW_RECONCILE
         frame = sys._current_frames().get(thread[0]) if thread else None
-        log.warning("reconcile of %s/%s still running after %.0fs, at:\n%s", namespace, name, waited,
-                    "".join(traceback.format_stack(frame)) if frame else "(not started: the thread pool is busy)")
+        log.warning(
+            "reconcile of %s/%s still running after %.0fs, at:\n%s",
+            namespace,
+            name,
+            waited,
+            "".join(traceback.format_stack(frame)) if frame else "(not started: the thread pool is busy)",
+        )
     return work.result()
 
 
@@ -72,8 +78,8 @@ async def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> float | None
         try:
             return await _watched(reconciler, namespace, name)
         except Conflict:
-            return 0.2                                  # status moved on since the read: read again soon
-        except Exception as exc:                        # kept alive: the next resync retries
+            return 0.2  # status moved on since the read: read again soon
+        except Exception as exc:  # kept alive: the next resync retries
             reconciler.metrics.reconcile_errors.labels(type(exc).__name__).inc()
             log.exception("reconcile of %s/%s failed", namespace, name)
             return None
@@ -81,9 +87,9 @@ async def _reconcile(memo: kopf.Memo, namespace: str, name: str) -> float | None
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def on_change(event: kopf.RawEvent, namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
-    assert namespace is not None                        # ModelRollouts are namespaced
+    assert namespace is not None  # ModelRollouts are namespaced
     target = ((event.get("object") or {}).get("spec") or {}).get("inferenceService")
-    before = memo.target_of.pop((namespace, name), None)     # the InferenceService it targeted until now
+    before = memo.target_of.pop((namespace, name), None)  # the InferenceService it targeted until now
     if before:
         memo.targets.get(before, set()).discard((namespace, name))
     if event.get("type") == "DELETED":
@@ -106,11 +112,10 @@ async def on_inference_service(namespace: str | None, name: str, memo: kopf.Memo
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, retries=6, backoff=5)
-async def restore_stable(body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger,
-                         **_: Any) -> None:
+async def restore_stable(body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Deleting a rollout mid-canary sends everything back to stable before the object goes.
     A refused patch is retried a few times, then the deletion goes ahead (never blocked for good)."""
-    assert namespace is not None                        # ModelRollouts are namespaced
+    assert namespace is not None  # ModelRollouts are namespaced
     reconciler: Reconciler = memo.reconciler
     async with _lock(memo, namespace, name):
         try:
@@ -121,9 +126,8 @@ async def restore_stable(body: kopf.Body, namespace: str | None, name: str, memo
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=5)
-async def keep_reconciling(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str | None, name: str,
-                           memo: kopf.Memo, **_: Any) -> None:
-    assert namespace is not None                        # ModelRollouts are namespaced
+async def keep_reconciling(stopped: kopf.DaemonStopped, body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+    assert namespace is not None  # ModelRollouts are namespaced
     resync: float = memo.resync
     while not stopped:
         if not _guarded(body):

@@ -4,6 +4,7 @@ replica waits; a leader that cannot renew exits, so two operators never reconcil
 Every write also carries the resourceVersion it was based on (adapters/kube.py), so even a
 leader that has just lost the Lease cannot overwrite newer state.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,13 +35,20 @@ def lead(lease: str, namespace: str, run: Callable[[], None]) -> None:
         try:
             run()
         finally:
-            os._exit(0)                       # stop renewing too: the process is done
+            os._exit(0)  # stop renewing too: the process is done
 
     def stopped() -> None:
         log.error("lost the Lease %s/%s: exiting so that only one operator writes", namespace, lease)
         os._exit(1)
 
     log.info("waiting for the Lease %s/%s as %s", namespace, lease, identity)
-    leaderelection.LeaderElection(electionconfig.Config(
-        LeaseLock(lease, namespace, identity), lease_duration=LEASE_SECONDS, renew_deadline=RENEW_SECONDS,
-        retry_period=RETRY_SECONDS, onstarted_leading=started, onstopped_leading=stopped)).run()
+    leaderelection.LeaderElection(
+        electionconfig.Config(
+            LeaseLock(lease, namespace, identity),
+            lease_duration=LEASE_SECONDS,
+            renew_deadline=RENEW_SECONDS,
+            retry_period=RETRY_SECONDS,
+            onstarted_leading=started,
+            onstopped_leading=stopped,
+        )
+    ).run()

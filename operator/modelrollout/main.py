@@ -3,6 +3,7 @@
 Adapters are built here and handed to the handlers through kopf's memo: the Kubernetes client
 from the service account or $KUBECONFIG, and a Prometheus source per rollout's analysis URL.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,20 +31,36 @@ from .reconcile import Reconciler
 def parser() -> argparse.ArgumentParser:
     env = os.environ.get
     p = argparse.ArgumentParser(prog="modelrollout-operator", description="Reconciles ModelRollout resources.")
-    p.add_argument("--namespace", action="append", default=[n for n in env("WATCH_NAMESPACES", "").split(",") if n],
-                   help="watch only this namespace (repeatable; env WATCH_NAMESPACES, comma-separated); default all")
-    p.add_argument("--metrics-port", type=int, default=int(env("METRICS_PORT", "9090")),
-                   help="port of the operator's /metrics (env METRICS_PORT; 0 disables)")
-    p.add_argument("--metrics-address", default=env("METRICS_ADDRESS", "0.0.0.0"),
-                   help="address /metrics listens on (env METRICS_ADDRESS)")
-    p.add_argument("--liveness", default=env("LIVENESS_ENDPOINT", "http://0.0.0.0:8080/healthz"),
-                   help="kopf's liveness endpoint (env LIVENESS_ENDPOINT)")
-    p.add_argument("--resync", type=float, default=float(env("RESYNC_SECONDS", "10")),
-                   help="longest pause between two reconciles of a rollout, seconds (env RESYNC_SECONDS)")
-    p.add_argument("--leader-election", default=env("LEADER_ELECTION", "true"), choices=["true", "false"],
-                   help="run only while holding a Lease, so replicas never reconcile together (env LEADER_ELECTION)")
-    p.add_argument("--lease-namespace", default=env("POD_NAMESPACE", "modelrollout-system"),
-                   help="namespace of the leader-election Lease: the operator's own (env POD_NAMESPACE)")
+    p.add_argument(
+        "--namespace",
+        action="append",
+        default=[n for n in env("WATCH_NAMESPACES", "").split(",") if n],
+        help="watch only this namespace (repeatable; env WATCH_NAMESPACES, comma-separated); default all",
+    )
+    p.add_argument(
+        "--metrics-port", type=int, default=int(env("METRICS_PORT", "9090")), help="port of the operator's /metrics (env METRICS_PORT; 0 disables)"
+    )
+    p.add_argument("--metrics-address", default=env("METRICS_ADDRESS", "0.0.0.0"), help="address /metrics listens on (env METRICS_ADDRESS)")
+    p.add_argument(
+        "--liveness", default=env("LIVENESS_ENDPOINT", "http://0.0.0.0:8080/healthz"), help="kopf's liveness endpoint (env LIVENESS_ENDPOINT)"
+    )
+    p.add_argument(
+        "--resync",
+        type=float,
+        default=float(env("RESYNC_SECONDS", "10")),
+        help="longest pause between two reconciles of a rollout, seconds (env RESYNC_SECONDS)",
+    )
+    p.add_argument(
+        "--leader-election",
+        default=env("LEADER_ELECTION", "true"),
+        choices=["true", "false"],
+        help="run only while holding a Lease, so replicas never reconcile together (env LEADER_ELECTION)",
+    )
+    p.add_argument(
+        "--lease-namespace",
+        default=env("POD_NAMESPACE", "modelrollout-system"),
+        help="namespace of the leader-election Lease: the operator's own (env POD_NAMESPACE)",
+    )
     p.add_argument("--verbose", action="store_true", default=env("VERBOSE") == "1")
     return p
 
@@ -52,24 +69,32 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.resync <= 0:
         raise SystemExit("--resync must be positive")
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("leaderelection").setLevel(logging.WARNING)   # it logs every renewal at INFO
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("leaderelection").setLevel(logging.WARNING)  # it logs every renewal at INFO
     kube = KubeApi.from_environment()
     metrics = OperatorMetrics()
-    reconciler = Reconciler(kube, PrometheusMeasure(kube.get_secret, kube.get_config_map), metrics,
-                            evaluate=functools.partial(inference.evaluate, kube.get_config_map),
-                            hooks=Hooks(kube.get_secret, metrics),
-                            shadow=PrometheusShadow(kube.get_secret, kube.get_config_map))
-    if args.metrics_port:                       # served while waiting for the Lease too
+    reconciler = Reconciler(
+        kube,
+        PrometheusMeasure(kube.get_secret, kube.get_config_map),
+        metrics,
+        evaluate=functools.partial(inference.evaluate, kube.get_config_map),
+        hooks=Hooks(kube.get_secret, metrics),
+        shadow=PrometheusShadow(kube.get_secret, kube.get_config_map),
+    )
+    if args.metrics_port:  # served while waiting for the Lease too
         start_http_server(args.metrics_port, addr=args.metrics_address, registry=reconciler.metrics.registry)
     # shared by every object's memo copy: rollouts by target InferenceService (and back), locks by rollout
-    memo = kopf.Memo(reconciler=reconciler, resync=args.resync, namespaced=bool(args.namespace), targets={},
-                     target_of={}, locks={})
+    memo = kopf.Memo(reconciler=reconciler, resync=args.resync, namespaced=bool(args.namespace), targets={}, target_of={}, locks={})
 
     def operator(stop_flag: threading.Event | None = None):
-        return kopf.operator(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,
-                             liveness_endpoint=args.liveness or None, memo=memo, stop_flag=stop_flag)
+        return kopf.operator(
+            standalone=True,
+            clusterwide=not args.namespace,
+            namespaces=args.namespace,
+            liveness_endpoint=args.liveness or None,
+            memo=memo,
+            stop_flag=stop_flag,
+        )
 
     if args.leader_election == "false":
         asyncio.run(operator())

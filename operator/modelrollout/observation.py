@@ -5,6 +5,7 @@ someone else changed the InferenceService mid-rollout (ownership.py), whether a 
 split against stable (the router's blocked()), what KServe still has to serve, and each
 version's addresses and revisions. No I/O here: the objects are read by reconcile.py.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,7 +29,7 @@ class Observation:
     spec: RolloutSpec
     isvc: dict
     router: Router
-    objects: dict               # (kind, name) -> the object, None where absent
+    objects: dict  # (kind, name) -> the object, None where absent
     now: dt.datetime
 
     def patch(self, traffic: Traffic) -> dict:
@@ -65,8 +66,8 @@ class Observation:
             return (None, addresses) if addresses else (missing, None)
         if status.get("gate") == "pre-rollout" and status.get("canaryVersion"):
             if self.spec.traffic_mode != "serverless":
-                return None, None       # KServe runs no pods for a 0% canary: asked before it is written
-            return self.router.pending(self.isvc, traffic_of(status), self.objects), None    # its revision ready at 0%
+                return None, None  # KServe runs no pods for a 0% canary: asked before it is written
+            return self.router.pending(self.isvc, traffic_of(status), self.objects), None  # its revision ready at 0%
         if not status.get("canaryVersion") or not count(status, "canaryWeight"):
             return "no canary weight to serve", None
         return self.router.pending(self.isvc, traffic_of(status), self.objects), None
@@ -75,8 +76,11 @@ class Observation:
         """{version: the Knative revisions running it}, for providers that read revisions."""
         running, traffic = self.router.revisions(self.isvc, self.objects), traffic_of(status)
         builds = {status.get("canaryVersion"): traffic.canary_build, status["stableVersion"]: traffic.stable_build}
-        return {version: tuple(name for name, runs in running if build is not None and build.matches(runs))
-                for version, build in builds.items() if version is not None}
+        return {
+            version: tuple(name for name, runs in running if build is not None and build.matches(runs))
+            for version, build in builds.items()
+            if version is not None
+        }
 
     def routing(self) -> tuple[Split | None, Split | None]:
         """(what the revisions KServe's status routes to run, what KServe's next reconcile routes)."""

@@ -9,12 +9,13 @@ longer judges what serves. A patch that was in flight when the operator stopped 
 with isvcPatching, patch sent, its generation not yet recorded) is told apart by being exactly
 one generation on and by the spec being what the status asks for.
 """
+
 from __future__ import annotations
 
 from .planner import has_canary
 from .status import Status
 
-FIELD_MANAGER = "modelrollout-operator"    # the operator's patches are recorded under this name in managedFields
+FIELD_MANAGER = "modelrollout-operator"  # the operator's patches are recorded under this name in managedFields
 
 
 def generation(isvc: dict) -> int:
@@ -23,8 +24,11 @@ def generation(isvc: dict) -> int:
 
 def changed_by(isvc: dict) -> str:
     """Who last changed the spec, from managedFields (the newest entry touching it that is not ours)."""
-    entries = [m for m in (isvc.get("metadata") or {}).get("managedFields") or []
-               if m.get("manager") != FIELD_MANAGER and not m.get("subresource") and "f:spec" in (m.get("fieldsV1") or {})]
+    entries = [
+        m
+        for m in (isvc.get("metadata") or {}).get("managedFields") or []
+        if m.get("manager") != FIELD_MANAGER and not m.get("subresource") and "f:spec" in (m.get("fieldsV1") or {})
+    ]
     if not entries:
         return "someone else"
     last = max(entries, key=lambda m: m.get("time") or "")
@@ -41,8 +45,10 @@ def external_change(status: Status, isvc: dict, as_asked: bool) -> str | None:
     if now == recorded or (status.get("isvcPatching") and now == recorded + 1 and as_asked):
         return None
     name = (isvc.get("metadata") or {}).get("name")
-    return (f"InferenceService {name!r} was changed by {changed_by(isvc)} mid-rollout (generation {recorded} -> {now}), "
-            "so KServe no longer routes the split this rollout planned")
+    return (
+        f"InferenceService {name!r} was changed by {changed_by(isvc)} mid-rollout (generation {recorded} -> {now}), "
+        "so KServe no longer routes the split this rollout planned"
+    )
 
 
 def record(isvc: dict, patching: bool) -> Status:

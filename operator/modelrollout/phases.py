@@ -8,6 +8,7 @@ Promoted or RolledBack. Failed and Waiting are set by reconcile's preflight (the
 InferenceService cannot be acted on, or KServe's status has not caught up), and resumePhase
 keeps where the rollout carries on from.
 """
+
 from __future__ import annotations
 
 import enum
@@ -26,7 +27,7 @@ class Phase(enum.StrEnum):
     WAITING = "Waiting"
 
 
-BEFORE_TRAFFIC = (Phase.EVALUATING, Phase.SHADOWING)         # the candidate runs at 0% with an address
-STEPPING = (Phase.PROGRESSING, Phase.HOLDING)                # a traffic step is running
-ROLLING = (*BEFORE_TRAFFIC, *STEPPING, Phase.PAUSED)          # a candidate is in the rollout
-HELD = (Phase.FAILED, Phase.WAITING)                         # set before planning, by reconcile's preflight
+BEFORE_TRAFFIC = (Phase.EVALUATING, Phase.SHADOWING)  # the candidate runs at 0% with an address
+STEPPING = (Phase.PROGRESSING, Phase.HOLDING)  # a traffic step is running
+ROLLING = (*BEFORE_TRAFFIC, *STEPPING, Phase.PAUSED)  # a candidate is in the rollout
+HELD = (Phase.FAILED, Phase.WAITING)  # set before planning, by reconcile's preflight

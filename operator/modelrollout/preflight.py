@@ -4,6 +4,7 @@ Each check returns (reason, message) naming the problem, or None; reconcile.py t
 into phase Failed with that reason (Waiting for those KServe resolves by itself), and writes
 nothing into the InferenceService.
 """
+
 from __future__ import annotations
 
 from .adapters.isvc import TAG_ROUTING
@@ -30,11 +31,17 @@ def deployment_mode(isvc: dict) -> str | None:
 def mode_mismatch(spec: RolloutSpec, isvc: dict) -> Refusal | None:
     mode = deployment_mode(isvc)
     if mode is None:
-        return ("DeploymentModeUnknown", f"InferenceService {spec.inference_service!r} states no deployment mode yet "
-                f"(annotation {MODE_ANNOTATION} or status.deploymentMode); waiting for KServe")
+        return (
+            "DeploymentModeUnknown",
+            f"InferenceService {spec.inference_service!r} states no deployment mode yet "
+            f"(annotation {MODE_ANNOTATION} or status.deploymentMode); waiting for KServe",
+        )
     if mode != spec.traffic_mode:
-        return ("TrafficModeMismatch", f"spec.strategy.trafficMode is {spec.traffic_mode} but InferenceService "
-                f"{spec.inference_service!r} runs in {mode} mode: KServe would ignore or refuse the canary")
+        return (
+            "TrafficModeMismatch",
+            f"spec.strategy.trafficMode is {spec.traffic_mode} but InferenceService "
+            f"{spec.inference_service!r} runs in {mode} mode: KServe would ignore or refuse the canary",
+        )
     return None
 
 
@@ -45,9 +52,12 @@ def canary_in_place(spec: RolloutSpec, status: Status, isvc: dict) -> Refusal | 
         return None
     s = isvc.get("spec") or {}
     if "canaryTrafficPercent" in (s.get("predictor") or {}) or s.get("canary"):
-        return ("CanaryInPlace", f"InferenceService {spec.inference_service!r} already has a canary "
-                "(spec.predictor.canaryTrafficPercent or spec.canary); make it serve one version before a "
-                "ModelRollout adopts it")
+        return (
+            "CanaryInPlace",
+            f"InferenceService {spec.inference_service!r} already has a canary "
+            "(spec.predictor.canaryTrafficPercent or spec.canary); make it serve one version before a "
+            "ModelRollout adopts it",
+        )
     return None
 
 
@@ -58,11 +68,16 @@ def untagged(spec: RolloutSpec, isvc: dict) -> Refusal | None:
     annotations = (isvc.get("metadata") or {}).get("annotations") or {}
     if annotations.get(TAG_ROUTING) == "true":
         return None
-    for asked, reason, field in ((spec.evaluation, "EvaluationNeedsTagRouting", "spec.evaluation"),
-                                 (spec.shadow, "ShadowNeedsTagRouting", "spec.strategy.shadow")):
+    for asked, reason, field in (
+        (spec.evaluation, "EvaluationNeedsTagRouting", "spec.evaluation"),
+        (spec.shadow, "ShadowNeedsTagRouting", "spec.strategy.shadow"),
+    ):
         if asked is not None:
-            return (reason, f"{field} needs InferenceService {spec.inference_service!r} annotated {TAG_ROUTING}: "
-                            "\"true\", so that KServe gives the candidate an address while it takes no traffic")
+            return (
+                reason,
+                f"{field} needs InferenceService {spec.inference_service!r} annotated {TAG_ROUTING}: "
+                '"true", so that KServe gives the candidate an address while it takes no traffic',
+            )
     return None
 
 
@@ -76,11 +91,13 @@ def not_rolled_out(spec: RolloutSpec, isvc: dict) -> Refusal | None:
     predictor = ((isvc.get("status") or {}).get("components") or {}).get("predictor") or {}
     if predictor.get("latestRolledoutRevision"):
         return None
-    return ("NotRolledOut", f"InferenceService {spec.inference_service!r} has no rolled-out revision yet "
-            "(status.components.predictor.latestRolledoutRevision), and until it has KServe sends a canary all "
-            "traffic; waiting for KServe")
+    return (
+        "NotRolledOut",
+        f"InferenceService {spec.inference_service!r} has no rolled-out revision yet "
+        "(status.components.predictor.latestRolledoutRevision), and until it has KServe sends a canary all "
+        "traffic; waiting for KServe",
+    )
 
 
 def refusal(spec: RolloutSpec, status: Status, isvc: dict) -> Refusal | None:
-    return (mode_mismatch(spec, isvc) or not_rolled_out(spec, isvc) or canary_in_place(spec, status, isvc)
-            or untagged(spec, isvc))
+    return mode_mismatch(spec, isvc) or not_rolled_out(spec, isvc) or canary_in_place(spec, status, isvc) or untagged(spec, isvc)

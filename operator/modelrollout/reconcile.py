@@ -15,6 +15,7 @@ module only sequences the I/O, through adapters passed in.
   anyone else's change is told apart (ownership.py); a refused patch is recorded instead
   (routingError). A status write from a stale read gets 409 and changes nothing.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,7 +47,7 @@ from .webhooks import HookAnswers
 
 __all__ = ["Evaluate", "Kube", "Measure", "MeasureShadow", "Reconciler"]
 log = logging.getLogger(__name__)
-ROUTING_RETRY = 5.0   # seconds before trying a refused InferenceService patch again
+ROUTING_RETRY = 5.0  # seconds before trying a refused InferenceService patch again
 
 
 def _degraded(status: Status) -> tuple[str, str] | None:
@@ -79,9 +80,9 @@ class Reconciler:
     kube: Kube
     measure: Measure
     metrics: OperatorMetrics
-    evaluate: Evaluate | None = None    # None: no rollout may ask for the evaluation step
-    hooks: Hooks | None = None          # None: no rollout may have webhooks or notifications
-    shadow: MeasureShadow | None = None     # None: no rollout may ask for the shadow step
+    evaluate: Evaluate | None = None  # None: no rollout may ask for the evaluation step
+    hooks: Hooks | None = None  # None: no rollout may have webhooks or notifications
+    shadow: MeasureShadow | None = None  # None: no rollout may ask for the shadow step
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
 
     def __post_init__(self) -> None:
@@ -99,13 +100,13 @@ class Reconciler:
         try:
             rollout = self.kube.get_rollout(namespace, name)
         except NotFound:
-            return None                                 # deleted meanwhile: nothing to do
+            return None  # deleted meanwhile: nothing to do
         if rollout["metadata"].get("deletionTimestamp"):
-            return None                                 # being deleted: revert() restores stable, nothing may undo it
+            return None  # being deleted: revert() restores stable, nothing may undo it
         status, now = parse_status(rollout.get("status")), self.clock()
         seen = self._observe(rollout, status, now)
         if seen is None:
-            return None                                 # refused: until the spec or InferenceService changes
+            return None  # refused: until the spec or InferenceService changes
         p, addresses = self._plan(rollout, status, seen)
         return self._apply(rollout, status, seen, p, addresses)
 
@@ -121,9 +122,8 @@ class Reconciler:
         try:
             isvc = self.kube.get_isvc(namespace, spec.inference_service)
         except NotFound:
-            self._write(rollout, status, refuse(status, "InferenceServiceNotFound",
-                                                f"InferenceService {spec.inference_service!r} not found"), now)
-            return None                                 # the resync looks again
+            self._write(rollout, status, refuse(status, "InferenceServiceNotFound", f"InferenceService {spec.inference_service!r} not found"), now)
+            return None  # the resync looks again
         refused = refusal(spec, status, isvc)
         if refused:
             self._write(rollout, status, refuse(status, *refused, waiting=refused[0] in WAITS), now)
@@ -147,37 +147,54 @@ class Reconciler:
         """The plan, and the versions' addresses before traffic (for the mirror's file)."""
         spec, now = seen.spec, seen.now
         external, blocked = seen.external(status), seen.blocked(status)
-        unjudgeable = has_canary(status) and bool(external or blocked)   # the plan rolls back, whatever is measured
+        unjudgeable = has_canary(status) and bool(external or blocked)  # the plan rolls back, whatever is measured
         pending, addresses = seen.pending(status)
-        verdict, guarded = (None, False) if unjudgeable else self.looks.take(
-            spec, status, seen.namespace, now, lambda: seen.revisions(status), addresses)
+        verdict, guarded = (
+            (None, False) if unjudgeable else self.looks.take(spec, status, seen.namespace, now, lambda: seen.revisions(status), addresses)
+        )
         hooked = HookAnswers() if unjudgeable else self._ask_hooks(spec, rollout, status, now, pending)
-        p = plan(spec, status, seen.serving, verdict, now, applied=pending is None, pending=pending or "",
-                 external=external, blocked=blocked, guarded=guarded, hooks=hooked,
-                 runtime=seen.stable_runtime)
+        p = plan(
+            spec,
+            status,
+            seen.serving,
+            verdict,
+            now,
+            applied=pending is None,
+            pending=pending or "",
+            external=external,
+            blocked=blocked,
+            guarded=guarded,
+            hooks=hooked,
+            runtime=seen.stable_runtime,
+        )
         # which rule decided: at INFO when it changed something a user sees, else at DEBUG
-        log.log(logging.INFO if p.events else logging.DEBUG, "%s/%s: rule %r: %s -> %s%s", seen.namespace,
-                rollout["metadata"]["name"], p.rule or "none", status.get("phase", Phase.IDLE.value), p.status.get("phase"),
-                "".join(f"; {e.reason}" for e in p.events))
+        log.log(
+            logging.INFO if p.events else logging.DEBUG,
+            "%s/%s: rule %r: %s -> %s%s",
+            seen.namespace,
+            rollout["metadata"]["name"],
+            p.rule or "none",
+            status.get("phase", Phase.IDLE.value),
+            p.status.get("phase"),
+            "".join(f"; {e.reason}" for e in p.events),
+        )
         return p, addresses
 
-    def _ask_hooks(self, spec: RolloutSpec, rollout: dict, status: Status, now: dt.datetime,
-                   pending: str | None) -> HookAnswers:
+    def _ask_hooks(self, spec: RolloutSpec, rollout: dict, status: Status, now: dt.datetime, pending: str | None) -> HookAnswers:
         """The gate webhooks when due (pre-rollout once the candidate runs at 0%), and the rollback ones."""
         if not spec.webhooks:
             return HookAnswers()
         if self.hooks is None:
             raise RuntimeError("a rollout has webhooks but this Reconciler has no hooks adapter")
         kind = status.get("gate")
-        gate = self.hooks.gate(rollout, status, spec.webhooks, kind) \
-            if kind and gate_due(spec, status, now) and pending is None else None
+        gate = self.hooks.gate(rollout, status, spec.webhooks, kind) if kind and gate_due(spec, status, now) and pending is None else None
         checked = rollback_hooks_due(spec, status, now)
         return HookAnswers(gate, self.hooks.asks_rollback(rollout, status, spec.webhooks) if checked else None, checked)
 
     # -- apply ---------------------------------------------------------------------------------
 
     def _apply(self, rollout: dict, status: Status, seen: Observation, p: Plan, addresses: dict | None) -> float | None:
-        assert p.traffic is not None                    # plan() always says where traffic goes
+        assert p.traffic is not None  # plan() always says where traffic goes
         spec, now = seen.spec, seen.now
         patch = seen.patch(p.traffic)
         patching = not seen.unchanged(patch)
@@ -185,7 +202,7 @@ class Reconciler:
         mirrored, failed = self._mirror(spec, seen.namespace, status, p.status, addresses)
         found.update(mirrored)
         events += failed
-        if not patching:                                # isvc is what KServe was asked for: its status can tell
+        if not patching:  # isvc is what KServe was asked for: its status can tell
             checked, mismatch = verify_serving(spec, p.status, *seen.routing(), now)
             found.update(checked)
             found["routingError"] = None
@@ -195,7 +212,7 @@ class Reconciler:
             return p.requeue_after
         try:
             patched = self._send(seen.namespace, spec, seen.isvc, patch)
-        except RoutingError as exc:       # status says what was asked; the condition says it was refused
+        except RoutingError as exc:  # status says what was asked; the condition says it was refused
             self.metrics.routing_errors.inc()
             event = Event("Warning", "RoutingFailed", f"InferenceService {spec.inference_service!r} refused the patch: {exc}")
             stored = parse_status(written["status"])
@@ -207,8 +224,7 @@ class Reconciler:
         self._write(written, stored, Plan({**stored, **done}, p.traffic, tuple(_routing_restored(spec, stored))), now)
         return p.requeue_after
 
-    def _mirror(self, spec: RolloutSpec, namespace: str, before: Status, after: Status,
-                addresses: dict | None) -> tuple[Status, list[Event]]:
+    def _mirror(self, spec: RolloutSpec, namespace: str, before: Status, after: Status, addresses: dict | None) -> tuple[Status, list[Event]]:
         """Stable's mirror file as the planned status wants it (shadow.wanted_mirror), written only
         when that differs from what status says was written; a refused write is kept in
         mirrorError and tried again at the next reconcile."""
@@ -216,8 +232,9 @@ class Reconciler:
         if wanted == written:
             return {}, []
         try:
-            self.kube.set_config_map_key(namespace, MIRROR_CONFIG_MAP, mirror_key(spec.inference_service),
-                                         None if wanted is None else yaml.safe_dump(wanted, sort_keys=True))
+            self.kube.set_config_map_key(
+                namespace, MIRROR_CONFIG_MAP, mirror_key(spec.inference_service), None if wanted is None else yaml.safe_dump(wanted, sort_keys=True)
+            )
         except ConfigMapError as exc:
             message = f"ConfigMap {MIRROR_CONFIG_MAP} refused the mirror's file: {exc}"
             return {"mirrorError": message}, [] if before.get("mirrorError") else [Event("Warning", "MirrorFailed", message)]
@@ -227,13 +244,23 @@ class Reconciler:
         """Writes the plan's status (and its events) if it changed; returns the rollout as stored."""
         meta = rollout["metadata"]
         generation = int(meta.get("generation") or 0)
-        status: Status = {**p.status, "observedGeneration": generation,
-                  "conditions": conditions(p.status["phase"], p.status.get("message", ""), generation, timestamp(now),
-                                           before.get("conditions"), _degraded(p.status), _settling(rollout, p.status))}
+        status: Status = {
+            **p.status,
+            "observedGeneration": generation,
+            "conditions": conditions(
+                p.status["phase"],
+                p.status.get("message", ""),
+                generation,
+                timestamp(now),
+                before.get("conditions"),
+                _degraded(p.status),
+                _settling(rollout, p.status),
+            ),
+        }
         stored = rollout.get("status") or {}
-        if merge_patch(stored, status) != stored:   # as the apiserver merges it: a None only removes
+        if merge_patch(stored, status) != stored:  # as the apiserver merges it: a None only removes
             rollout = self.kube.write_status(rollout, status) or {**rollout, "status": merge_patch(stored, status)}
-            for event in p.events:                  # the planner emits only on transitions and verdicts
+            for event in p.events:  # the planner emits only on transitions and verdicts
                 self.kube.emit(rollout, event)
                 self.metrics.transitions.labels(event.reason).inc()
                 self._announce(rollout, status, event)
@@ -266,7 +293,7 @@ class Reconciler:
             return "no canary to remove"
         spec = parse_spec(rollout.get("spec") or {})
         namespace = rollout["metadata"]["namespace"]
-        if status.get("mirror"):                # stable stops mirroring to a candidate about to go
+        if status.get("mirror"):  # stable stops mirroring to a candidate about to go
             self.kube.set_config_map_key(namespace, MIRROR_CONFIG_MAP, mirror_key(spec.inference_service), None)
         try:
             isvc = self.kube.get_isvc(namespace, spec.inference_service)

@@ -1,5 +1,6 @@
 """When a rollout next needs a look: the hold before each analysis, its window and alpha, the
 pace of the evaluation and shadow steps, and the requeue time. Pure functions of (spec, status, now)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,8 +14,8 @@ from .spec import RolloutSpec
 from .status import Status, count
 from .steps import hold_of, planned_looks, steps_changed
 
-POLL_APPLIED = 10.0       # seconds between looks while waiting for KServe to serve a step (its
-                          # InferenceService's watch events usually bring the look sooner)
+POLL_APPLIED = 10.0  # seconds between looks while waiting for KServe to serve a step (its
+# InferenceService's watch events usually bring the look sooner)
 
 
 def timestamp(t: dt.datetime) -> str:
@@ -38,9 +39,9 @@ def analysis_due(spec: RolloutSpec, status: Status, now: dt.datetime) -> bool:
     if status.get("phase") not in STEPPING or not left_to_judge(spec, status):
         return False
     if steps_changed(spec, status):
-        return False                      # the plan snaps to a step first and restarts its hold
+        return False  # the plan snaps to a step first and restarts its hold
     if status.get("gate"):
-        return False                      # waiting for webhooks: before traffic, or after the last verdict
+        return False  # waiting for webhooks: before traffic, or after the last verdict
     return _due_in(spec, status, now) == 0.0
 
 
@@ -145,7 +146,7 @@ def _shadow_in(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
     last = parse_time(s.get("shadowCheckedAt")) or started
     due = spec.interval - (now - last).total_seconds()
     end = started + dt.timedelta(seconds=spec.shadow.duration)
-    if last < end:                          # the look at the duration's end is not put off
+    if last < end:  # the look at the duration's end is not put off
         due = min(due, (end - now).total_seconds())
     return max(0.0, due)
 
@@ -158,9 +159,15 @@ def shadow_look_alpha(spec: RolloutSpec, status: Status) -> float:
 
 def requeue_after(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
     """The next look: when the analysis, the evaluation, the guardrail or a webhook is due."""
-    due = [t for t in (_looks_in(spec, s, now), _gate_in(spec, s, now),
-                       _hooks_in(s, "rollbackCheckedAt", spec, now)
-                       if spec.has_hooks("rollback") and s.get("phase") in ROLLING else None) if t is not None]
+    due = [
+        t
+        for t in (
+            _looks_in(spec, s, now),
+            _gate_in(spec, s, now),
+            _hooks_in(s, "rollbackCheckedAt", spec, now) if spec.has_hooks("rollback") and s.get("phase") in ROLLING else None,
+        )
+        if t is not None
+    ]
     return max(1.0, min(due)) if due else None
 
 
@@ -168,7 +175,7 @@ def _gate_in(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
     if not s.get("gate"):
         return None
     if s["gate"] == "pre-rollout" and not s.get("gateCheckedAt"):
-        return POLL_APPLIED                 # first asked once the candidate runs: its readiness is a watch event
+        return POLL_APPLIED  # first asked once the candidate runs: its readiness is a watch event
     return _hooks_in(s, "gateCheckedAt", spec, now)
 
 
@@ -183,5 +190,5 @@ def _looks_in(spec: RolloutSpec, s: Status, now: dt.datetime) -> float | None:
         return None
     due = _due_in(spec, s, now)
     if due is not None and spec.analysis.guardrail is not None:
-        due = min(due, spec.analysis.scrape_interval)     # the guard looks each scrape interval
+        due = min(due, spec.analysis.scrape_interval)  # the guard looks each scrape interval
     return POLL_APPLIED if due is None else max(1.0, due)

@@ -7,6 +7,7 @@ routes next must be stable. Until they are (past SETTLE_SECONDS since the last p
 rollout is Failed, reason ServingMismatch, never Promoted or RolledBack; it returns once KServe
 catches up (resumePhase).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,27 +23,27 @@ SETTLE_SECONDS = 30.0  # after a patch, how long KServe may take before a promot
 Split = list[tuple[Build, int]]
 
 
-def verify_serving(spec: RolloutSpec, s: Status, routing: Split | None, coming: Split | None,
-                   now: dt.datetime) -> tuple[Status, list[Event]]:
+def verify_serving(spec: RolloutSpec, s: Status, routing: Split | None, coming: Split | None, now: dt.datetime) -> tuple[Status, list[Event]]:
     """routing: [(what runs, percent)] of the revisions KServe's status routes to (None: not all
     known yet); coming: what KServe's next reconcile routes (the router's next_split)."""
     if spec.traffic_mode != "serverless" or s.get("phase") not in (Phase.PROMOTED, Phase.ROLLED_BACK):
         return {}, []
     if routing is None:
-        return {}, []                           # KServe has not caught up yet: look again later
+        return {}, []  # KServe has not caught up yet: look again later
     stable = traffic_of(s).stable_build
-    if all_to(routing, stable) and all_to(coming, stable):     # and KServe's next reconcile will not replace it
+    if all_to(routing, stable) and all_to(coming, stable):  # and KServe's next reconcile will not replace it
         if not s.get("servingError"):
             return {"servingVerified": True}, []
         return {"servingVerified": True, "servingError": None}, [
-            Event("Normal", "ServingRestored", f"KServe routes all traffic to {stable.describe()} again")]
+            Event("Normal", "ServingRestored", f"KServe routes all traffic to {stable.describe()} again")
+        ]
     routed = parse_time(s.get("routedAt"))
     if routed is not None and (now - routed).total_seconds() < SETTLE_SECONDS:
-        return {"servingVerified": None}, []    # KServe may still be applying the last patch
+        return {"servingVerified": None}, []  # KServe may still be applying the last patch
     now_routed = not all_to(routing, stable) or coming is None
-    split = routing if now_routed else coming or []     # what it routes, or will
-    message = (f"KServe {'routes' if now_routed else 'is about to route'} "
-               f"{shown(split)}; stable {stable.describe()} should serve all")
+    split = routing if now_routed else coming or []  # what it routes, or will
+    message = f"KServe {'routes' if now_routed else 'is about to route'} {shown(split)}; stable {stable.describe()} should serve all"
     # reported once: status is written (and announced) only when it changes
     return {"servingVerified": None, "servingError": message, "phase": str(Phase.FAILED), "resumePhase": s["phase"]}, [
-        Event("Warning", "ServingMismatch", message)]
+        Event("Warning", "ServingMismatch", message)
+    ]

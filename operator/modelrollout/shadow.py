@@ -14,6 +14,7 @@ per compared request (the design effect of fully correlated clusters of that siz
 divide by a batch's. The looks spend their own share of the rollout's false-rollback budget, the
 k-th look share/(k(k+1)), which sums to the share however many looks the duration holds.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,22 +27,22 @@ from .analysis import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
 from .phases import Phase
 from .spec import RolloutSpec, ShadowSpec
 
-__all__ = ["MIRROR_CONFIG_MAP", "ShadowSpec", "ShadowSample", "judge_shadow", "mirror_key", "shadow_alpha",
-           "wanted_mirror"]
-MIRROR_CONFIG_MAP = "modelrollout-shadow"   # the shipped ServingRuntimes mount it, optional, in every predictor
+__all__ = ["MIRROR_CONFIG_MAP", "ShadowSpec", "ShadowSample", "judge_shadow", "mirror_key", "shadow_alpha", "wanted_mirror"]
+MIRROR_CONFIG_MAP = "modelrollout-shadow"  # the shipped ServingRuntimes mount it, optional, in every predictor
 
-MOSTLY_FAILED = 0.5         # mirrored requests the candidate did not answer: beyond this, an Error
-FEW_TO_JUDGE = 10           # ...once at least this many were sent
+MOSTLY_FAILED = 0.5  # mirrored requests the candidate did not answer: beyond this, an Error
+FEW_TO_JUDGE = 10  # ...once at least this many were sent
 
 
 @dataclasses.dataclass(frozen=True)
 class ShadowSample:
     """What stable's mirror counted since the shadow step began."""
-    pairs: Mapping[str, float]             # output -> paired predictions
-    disagreements: Mapping[str, float]     # output -> pairs that differ (outputs that count them)
-    compared: float                        # mirrored requests answered and paired
-    failed: float                          # mirrored requests the candidate did not answer validly
-    dropped: float = 0.0                   # never sent: the mirror's queue was full
+
+    pairs: Mapping[str, float]  # output -> paired predictions
+    disagreements: Mapping[str, float]  # output -> pairs that differ (outputs that count them)
+    compared: float  # mirrored requests answered and paired
+    failed: float  # mirrored requests the candidate did not answer validly
+    dropped: float = 0.0  # never sent: the mirror's queue was full
 
 
 def shadow_alpha(significance: float, share: float, look: int) -> float:
@@ -64,46 +65,64 @@ def judge_shadow(spec: ShadowSpec, sample: ShadowSample | None, alpha: float) ->
     if bad:
         return Verdict(INCONCLUSIVE, f"malformed measurement: {bad}")
     sent = sample.compared + sample.failed
-    details: dict[str, Any] = {"compared": round(sample.compared), "failed": round(sample.failed),
-                               "dropped": round(sample.dropped), "alpha": round(alpha, 8)}
+    details: dict[str, Any] = {
+        "compared": round(sample.compared),
+        "failed": round(sample.failed),
+        "dropped": round(sample.dropped),
+        "alpha": round(alpha, 8),
+    }
     if sent >= FEW_TO_JUDGE and sample.failed / sent > MOSTLY_FAILED:
-        return Verdict(ERROR, f"the candidate answered {sample.compared:.0f} of {sent:.0f} mirrored requests: "
-                              "the mirror cannot reach it, or it fails them", details)
+        return Verdict(
+            ERROR,
+            f"the candidate answered {sample.compared:.0f} of {sent:.0f} mirrored requests: the mirror cannot reach it, or it fails them",
+            details,
+        )
     outputs = sorted(o for o in sample.disagreements if sample.pairs.get(o, 0.0) > 0)
     if not outputs:
-        return Verdict(INCONCLUSIVE, "no output counts disagreements yet (outputs need `predictions` in the "
-                                     "model's config)", details)
+        return Verdict(INCONCLUSIVE, "no output counts disagreements yet (outputs need `predictions` in the model's config)", details)
     judged: dict[str, dict[str, Any]] = {}
     limit = spec.max_disagreement
     for o in outputs:
         n, k = sample.pairs[o], sample.disagreements[o]
         effect = max(1.0, n / sample.compared) if sample.compared > 0 else 1.0
         low, high = stats.proportion_bounds(k / effect, n / effect, 1.0 - 2 * alpha)
-        judged[o] = {"pairs": round(n), "disagreement": round(k / n, 6), "bounds": [round(low, 6), round(high, 6)],
-                     "designEffect": round(effect, 3)}
+        judged[o] = {"pairs": round(n), "disagreement": round(k / n, 6), "bounds": [round(low, 6), round(high, 6)], "designEffect": round(effect, 3)}
     details["outputs"] = judged
     worst = max(outputs, key=lambda o: judged[o]["bounds"][0])
     w = judged[worst]
     if w["bounds"][0] > limit:
-        return Verdict(FAIL, f"shadow: output {worst} disagrees with stable on {w['disagreement']:.2%} of "
-                             f"{w['pairs']} paired predictions, above {limit:.2%} (lower bound {w['bounds'][0]:.2%})",
-                       details, tested=True)
+        return Verdict(
+            FAIL,
+            f"shadow: output {worst} disagrees with stable on {w['disagreement']:.2%} of "
+            f"{w['pairs']} paired predictions, above {limit:.2%} (lower bound {w['bounds'][0]:.2%})",
+            details,
+            tested=True,
+        )
     short = [o for o in outputs if judged[o]["pairs"] < spec.min_pairs]
     if short:
-        return Verdict(INCONCLUSIVE, f"shadow: {judged[short[0]]['pairs']} < {spec.min_pairs} paired predictions "
-                                     f"of output {short[0]}", details, tested=True)
+        return Verdict(
+            INCONCLUSIVE, f"shadow: {judged[short[0]]['pairs']} < {spec.min_pairs} paired predictions of output {short[0]}", details, tested=True
+        )
     unsure = [o for o in outputs if judged[o]["bounds"][1] >= limit]
     if unsure:
         u = judged[unsure[0]]
-        return Verdict(INCONCLUSIVE, f"shadow: output {unsure[0]} disagrees on {u['disagreement']:.2%}, not yet "
-                                     f"significantly below {limit:.2%} (upper bound {u['bounds'][1]:.2%})",
-                       details, tested=True)
-    return Verdict(PASS, "shadow: " + ", ".join(f"{o} disagrees on {judged[o]['disagreement']:.2%} of "
-                                                f"{judged[o]['pairs']}" for o in outputs) +
-                   f", below {limit:.2%}", details, tested=True)
+        return Verdict(
+            INCONCLUSIVE,
+            f"shadow: output {unsure[0]} disagrees on {u['disagreement']:.2%}, not yet "
+            f"significantly below {limit:.2%} (upper bound {u['bounds'][1]:.2%})",
+            details,
+            tested=True,
+        )
+    return Verdict(
+        PASS,
+        "shadow: " + ", ".join(f"{o} disagrees on {judged[o]['disagreement']:.2%} of {judged[o]['pairs']}" for o in outputs) + f", below {limit:.2%}",
+        details,
+        tested=True,
+    )
 
 
 # -- the mirror's file -------------------------------------------------------------------------
+
 
 def mirror_key(inference_service: str) -> str:
     """The key of MIRROR_CONFIG_MAP that an InferenceService's pods read (SHADOW_CONFIG in the runtimes)."""
@@ -119,8 +138,9 @@ def mirror_file(spec: ShadowSpec, stable_version: str, candidate_url: str) -> di
     return out
 
 
-def wanted_mirror(spec: RolloutSpec, status: Mapping[str, Any], addresses: Mapping[str, str] | None,
-                  written: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def wanted_mirror(
+    spec: RolloutSpec, status: Mapping[str, Any], addresses: Mapping[str, str] | None, written: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
     """The mirror's file while the shadow step runs (status as planned), None otherwise. An
     address missing for a moment (a revision restarting) leaves what was written."""
     if status.get("phase") != Phase.SHADOWING or not status.get("shadowStartedAt") or spec.shadow is None:

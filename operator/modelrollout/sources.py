@@ -2,6 +2,7 @@
 a provider) and how to reach the Prometheus that holds them (spec.analysis.prometheus:
 authorization, TLS, headers). Refused with a message naming the field, as in spec.py.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +16,7 @@ PROVIDERS = ("modelrollout", "knative", "custom")
 PLACEHOLDERS = ("namespace", "inferenceService", "model", "version", "revision", "window")
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 _RATE = re.compile(r"\b(rate|irate|increase|delta|idelta)\s*\(")
-_HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")      # an HTTP token (RFC 9110)
+_HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an HTTP token (RFC 9110)
 RESERVED_HEADERS = ("authorization", "host", "content-length")
 
 
@@ -23,13 +24,13 @@ RESERVED_HEADERS = ("authorization", "host", "content-length")
 class CustomQueries:
     requests: str
     errors: str
-    latency: str | None = None             # a histogram's _bucket series; None: no latency gates
+    latency: str | None = None  # a histogram's _bucket series; None: no latency gates
 
 
 @dataclasses.dataclass(frozen=True)
 class MetricsSpec:
     provider: str = "modelrollout"
-    revision_label: str = "serving_knative_dev_revision"   # knative: the label the scrape gives the pod's revision
+    revision_label: str = "serving_knative_dev_revision"  # knative: the label the scrape gives the pod's revision
     custom: CustomQueries | None = None
 
     @property
@@ -44,7 +45,8 @@ class MetricsSpec:
 @dataclasses.dataclass(frozen=True)
 class KeyRef:
     """One key of a Secret or ConfigMap in the rollout's namespace."""
-    kind: str                              # Secret | ConfigMap
+
+    kind: str  # Secret | ConfigMap
     name: str
     key: str
 
@@ -53,6 +55,7 @@ class KeyRef:
 class PrometheusAccess:
     """How to be let in: an Authorization header from a Secret, a CA to trust, fixed headers
     (X-Scope-OrgID for Mimir, Cortex and Thanos tenants)."""
+
     scheme: str = "Bearer"
     credentials: KeyRef | None = None
     ca: KeyRef | None = None
@@ -112,8 +115,9 @@ def _template(raw: Mapping, key: str, where: str, mode: str, required: bool) -> 
         if name == "revision" and mode != "serverless":
             raise SpecError(f"{where}.{key}: {{{{revision}}}} names Knative revisions, which only trafficMode serverless has")
     if _RATE.search(text):
-        raise SpecError(f"{where}.{key}: give the cumulative counter itself, not rate() or increase() of it: "
-                        "the operator reads its increments per scrape")
+        raise SpecError(
+            f"{where}.{key}: give the cumulative counter itself, not rate() or increase() of it: the operator reads its increments per scrape"
+        )
     return text
 
 
@@ -137,8 +141,11 @@ def parse_metrics(raw: Any, mode: str, drift: bool, p99_limit: bool) -> MetricsS
         if not isinstance(queries, Mapping):
             raise SpecError(f"{where}.queries: provider custom needs requests and errors (and optionally latency) PromQL")
         w = f"{where}.queries"
-        custom = CustomQueries(_template(queries, "requests", w, mode, True) or "", _template(queries, "errors", w, mode, True) or "",
-                               _template(queries, "latency", w, mode, False))
+        custom = CustomQueries(
+            _template(queries, "requests", w, mode, True) or "",
+            _template(queries, "errors", w, mode, True) or "",
+            _template(queries, "latency", w, mode, False),
+        )
     elif raw.get("queries") is not None:
         raise SpecError(f"{where}.queries: only provider custom takes queries")
     spec = MetricsSpec(str(name), label, custom)

@@ -2,6 +2,7 @@
 this module refuses the rest (and anything that reaches the operator another way) with a
 message that names the field.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,6 +17,7 @@ from .webhooks import NotificationSpec, WebhookSpec, parse_notifications, parse_
 
 __all__ = ["SpecError", "parse_duration", "parse_spec", "RolloutSpec", "AnalysisSpec"]
 
+
 @dataclasses.dataclass(frozen=True)
 class Step:
     weight: int
@@ -27,63 +29,67 @@ class AnalysisSpec:
     prometheus_url: str
     min_requests: int = 100
     max_error_rate: float = 0.01
-    max_latency_p99: float | None = None   # seconds
+    max_latency_p99: float | None = None  # seconds
     compare_to_stable: bool = True
-    significance: float = 0.05             # p-value below which canary counts as worse than stable
-    error_rate_margin: float = 0.0002      # non-inferiority margin: how much worse than stable's error rate is negligible
-    latency_tolerance: float = 1.2         # canary p99 may be up to this factor of stable's
-    window: float = 60.0                   # seconds of metrics each analysis looks at
-    scrape_interval: float = 15.0          # seconds between Prometheus's scrapes of a pod (the shipped PodMonitor's)
-    failure_limit: int = 1                 # failed analyses that trigger a rollback
-    consecutive_error_limit: int = 4       # unreadable-metrics analyses in a row that trigger a rollback
-    inconclusive_after: float = 600.0      # seconds of Inconclusive before the policy applies
-    inconclusive_action: str = "pause"     # pause | rollback
-    namespace_label: str = "namespace"     # the series' label holding the pod's namespace; "": not scoped
-    selector: tuple[tuple[str, str], ...] = ()   # more exact label matchers, e.g. one scrape job
-    prediction_drift: DriftSpec | None = None   # off unless the spec asks for it
-    guardrail: GuardrailSpec | None = None   # a look at every resync during a hold; off unless asked for
-    metrics: MetricsSpec = MetricsSpec()   # which series: the provider
-    access: PrometheusAccess = PrometheusAccess()   # authorization, CA and headers for Prometheus
+    significance: float = 0.05  # p-value below which canary counts as worse than stable
+    error_rate_margin: float = 0.0002  # non-inferiority margin: how much worse than stable's error rate is negligible
+    latency_tolerance: float = 1.2  # canary p99 may be up to this factor of stable's
+    window: float = 60.0  # seconds of metrics each analysis looks at
+    scrape_interval: float = 15.0  # seconds between Prometheus's scrapes of a pod (the shipped PodMonitor's)
+    failure_limit: int = 1  # failed analyses that trigger a rollback
+    consecutive_error_limit: int = 4  # unreadable-metrics analyses in a row that trigger a rollback
+    inconclusive_after: float = 600.0  # seconds of Inconclusive before the policy applies
+    inconclusive_action: str = "pause"  # pause | rollback
+    namespace_label: str = "namespace"  # the series' label holding the pod's namespace; "": not scoped
+    selector: tuple[tuple[str, str], ...] = ()  # more exact label matchers, e.g. one scrape job
+    prediction_drift: DriftSpec | None = None  # off unless the spec asks for it
+    guardrail: GuardrailSpec | None = None  # a look at every resync during a hold; off unless asked for
+    metrics: MetricsSpec = MetricsSpec()  # which series: the provider
+    access: PrometheusAccess = PrometheusAccess()  # authorization, CA and headers for Prometheus
 
 
 @dataclasses.dataclass(frozen=True)
 class GuardrailSpec:
     """spec.analysis.guardrail: roll back during a hold on an error rate significantly above this."""
+
     max_error_rate: float = 0.2
-    share: float = 0.1                     # of significance, for the guard's looks; the analysis spends the rest
+    share: float = 0.1  # of significance, for the guard's looks; the analysis spends the rest
 
 
 @dataclasses.dataclass(frozen=True)
 class DriftSpec:
     """spec.analysis.predictionDrift: canary's prediction distribution against stable's."""
-    output: str | None = None              # the output to judge; None: every output with counted predictions
-    max_distance: float = 0.1              # Jensen-Shannon distance (base 2, 0..1) that is still no drift
-    min_predictions: int = 100             # per version and output, before the gate can say anything
+
+    output: str | None = None  # the output to judge; None: every output with counted predictions
+    max_distance: float = 0.1  # Jensen-Shannon distance (base 2, 0..1) that is still no drift
+    min_predictions: int = 100  # per version and output, before the gate can say anything
 
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationSpec:
     """spec.evaluation: a labelled holdout scored on candidate and stable before any traffic."""
-    config_map: str                        # the ConfigMap (rollout's namespace) holding the holdout
-    metric: str                            # accuracy | logLoss | mae
+
+    config_map: str  # the ConfigMap (rollout's namespace) holding the holdout
+    metric: str  # accuracy | logLoss | mae
     key: str = "holdout.json"
-    output: str | None = None              # the output scored; None: the model's first
-    margin: float = 0.0                    # how much worse than stable, in the metric's units, still passes
-    batch_size: int = 32                   # rows per V2 request
-    timeout: float = 30.0                  # seconds per request
-    gateway: str | None = None             # send to this ingress with KServe's URL as Host; None: to the URL
+    output: str | None = None  # the output scored; None: the model's first
+    margin: float = 0.0  # how much worse than stable, in the metric's units, still passes
+    batch_size: int = 32  # rows per V2 request
+    timeout: float = 30.0  # seconds per request
+    gateway: str | None = None  # send to this ingress with KServe's URL as Host; None: to the URL
 
 
 @dataclasses.dataclass(frozen=True)
 class ShadowSpec:
     """spec.strategy.shadow: stable mirrors live requests to the candidate, at 0%, before any
     traffic step; the paired answers are judged by shadow.py."""
-    fraction: float = 0.1             # of stable's requests mirrored
-    min_pairs: int = 200              # per output, before a Pass
-    max_disagreement: float = 0.05    # the share of pairs that may differ
-    duration: float = 600.0           # seconds, at most, before spec.analysis.onInconclusive decides
-    share: float = 0.2                # of the rollout's significance its looks may spend
-    gateway: str | None = None        # mirror to this ingress with the candidate's host; None: to its address
+
+    fraction: float = 0.1  # of stable's requests mirrored
+    min_pairs: int = 200  # per output, before a Pass
+    max_disagreement: float = 0.05  # the share of pairs that may differ
+    duration: float = 600.0  # seconds, at most, before spec.analysis.onInconclusive decides
+    share: float = 0.2  # of the rollout's significance its looks may spend
+    gateway: str | None = None  # mirror to this ingress with the candidate's host; None: to its address
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,21 +107,21 @@ class RolloutSpec:
     storage_uri: str
     steps: tuple[Step, ...]
     interval: float
-    traffic_mode: str                      # serverless | standard
+    traffic_mode: str  # serverless | standard
     analysis: AnalysisSpec
-    autoscaling: AutoscalingSpec | None    # None: the InferenceService's own autoscaling is left alone
+    autoscaling: AutoscalingSpec | None  # None: the InferenceService's own autoscaling is left alone
     paused: bool = False
-    promote: str | None = None             # a version: promote it now if it is the candidate
-    abort: bool = False                    # roll back now, and stay rolled back while true
-    retry: int = 0                         # raise it to start again after a rollback
-    model_name: str = ""                   # the predictor's `model` metrics label; default inference_service
-    progress_deadline: float = 600.0       # seconds a step may wait for KServe to serve its weight
-    evaluation: EvaluationSpec | None = None   # off unless the spec asks for it
-    shadow: ShadowSpec | None = None           # off unless the spec asks for it
+    promote: str | None = None  # a version: promote it now if it is the candidate
+    abort: bool = False  # roll back now, and stay rolled back while true
+    retry: int = 0  # raise it to start again after a rollback
+    model_name: str = ""  # the predictor's `model` metrics label; default inference_service
+    progress_deadline: float = 600.0  # seconds a step may wait for KServe to serve its weight
+    evaluation: EvaluationSpec | None = None  # off unless the spec asks for it
+    shadow: ShadowSpec | None = None  # off unless the spec asks for it
     webhooks: tuple[WebhookSpec, ...] = ()
     notifications: tuple[NotificationSpec, ...] = ()
-    runtime_version: str | None = None     # spec.model.runtimeVersion: the runtime image's tag; None: stable's
-    resources: Mapping | None = None       # spec.model.resources, over stable's; None: stable's
+    runtime_version: str | None = None  # spec.model.runtimeVersion: the runtime image's tag; None: stable's
+    resources: Mapping | None = None  # spec.model.resources, over stable's; None: stable's
 
     def has_hooks(self, kind: str) -> bool:
         return any(h.type == kind for h in self.webhooks)
@@ -151,8 +157,10 @@ def _scope(prometheus: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, str], .
         raise SpecError("spec.analysis.prometheus.selector: expected a mapping of label names to values")
     for key, value in selector.items():
         if not _LABEL.match(str(key)) or key in ("model", "version", label) or not isinstance(value, str):
-            raise SpecError(f"spec.analysis.prometheus.selector: {key!r}: {value!r} is not a label name and string value "
-                            f"(model, version and the namespace label are set by the operator)")
+            raise SpecError(
+                f"spec.analysis.prometheus.selector: {key!r}: {value!r} is not a label name and string value "
+                f"(model, version and the namespace label are set by the operator)"
+            )
     return str(label), tuple(sorted(selector.items()))
 
 
@@ -170,8 +178,10 @@ def _two_scrapes(a: Mapping[str, Any]) -> None:
     window = parse_duration(a.get("window", "1m"), "spec.analysis.window")
     scrape = parse_duration(a.get("scrapeInterval", "15s"), "spec.analysis.scrapeInterval")
     if scrape <= 0 or window < 3 * scrape:
-        raise SpecError(f"spec.analysis.window ({window:g}s) must hold two whole scrape intervals after a step "
-                        f"starts, three of spec.analysis.scrapeInterval ({scrape:g}s): at least {3 * scrape:g}s")
+        raise SpecError(
+            f"spec.analysis.window ({window:g}s) must hold two whole scrape intervals after a step "
+            f"starts, three of spec.analysis.scrapeInterval ({scrape:g}s): at least {3 * scrape:g}s"
+        )
 
 
 def _drift(raw: Any) -> DriftSpec | None:
@@ -183,8 +193,9 @@ def _drift(raw: Any) -> DriftSpec | None:
     if output is not None and (not isinstance(output, str) or not output):
         raise SpecError("spec.analysis.predictionDrift.output: expected an output's name")
     where = "spec.analysis.predictionDrift"
-    return DriftSpec(output=output, max_distance=_float(raw, "maxDistance", where, 0.1, 0.0, 1.0),
-                     min_predictions=_int(raw, "minPredictions", where, 100, 1))
+    return DriftSpec(
+        output=output, max_distance=_float(raw, "maxDistance", where, 0.1, 0.0, 1.0), min_predictions=_int(raw, "minPredictions", where, 100, 1)
+    )
 
 
 def _guardrail(raw: Any) -> GuardrailSpec | None:
@@ -193,8 +204,7 @@ def _guardrail(raw: Any) -> GuardrailSpec | None:
     if not isinstance(raw, Mapping):
         raise SpecError("spec.analysis.guardrail: expected a mapping such as {maxErrorRate: 0.2}")
     where = "spec.analysis.guardrail"
-    return GuardrailSpec(max_error_rate=_float(raw, "maxErrorRate", where, 0.2, 0.0, 1.0),
-                         share=_float(raw, "share", where, 0.1, 0.01, 0.5))
+    return GuardrailSpec(max_error_rate=_float(raw, "maxErrorRate", where, 0.2, 0.0, 1.0), share=_float(raw, "share", where, 0.1, 0.01, 0.5))
 
 
 METRICS = ("accuracy", "logLoss", "mae")
@@ -223,11 +233,16 @@ def _evaluation(raw: Any, mode: str) -> EvaluationSpec | None:
         raise SpecError(f"{where}.metric: must be one of {', '.join(METRICS)}, got {metric!r}")
     if raw.get("output") is not None and (not isinstance(raw["output"], str) or not raw["output"]):
         raise SpecError(f"{where}.output: expected a non-empty string")
-    return EvaluationSpec(config_map=dataset["configMap"], metric=metric, key=str(dataset.get("key") or "holdout.json"),
-                          output=raw.get("output"), margin=_float(raw, "margin", where, 0.0, 0.0, 1e9),
-                          batch_size=_int(raw, "batchSize", where, 32, 1, 10000),
-                          timeout=parse_duration(raw.get("timeout", "30s"), f"{where}.timeout"),
-                          gateway=_gateway(raw, where))
+    return EvaluationSpec(
+        config_map=dataset["configMap"],
+        metric=metric,
+        key=str(dataset.get("key") or "holdout.json"),
+        output=raw.get("output"),
+        margin=_float(raw, "margin", where, 0.0, 0.0, 1e9),
+        batch_size=_int(raw, "batchSize", where, 32, 1, 10000),
+        timeout=parse_duration(raw.get("timeout", "30s"), f"{where}.timeout"),
+        gateway=_gateway(raw, where),
+    )
 
 
 def _gateway(raw: Mapping, where: str) -> str | None:
@@ -250,15 +265,21 @@ def _shadow(raw: Any, mode: str, guardrail: GuardrailSpec | None) -> ShadowSpec 
     fraction = _float(raw, "fraction", where, 0.1, 0.0, 1.0)
     if fraction <= 0:
         raise SpecError(f"{where}.fraction: must be above 0 (no request would be mirrored), got {fraction!r}")
-    shadow = ShadowSpec(fraction=fraction, min_pairs=_int(raw, "minPairs", where, 200, 1),
-                        max_disagreement=_float(raw, "maxDisagreement", where, 0.05, 0.0, 1.0),
-                        duration=parse_duration(raw.get("duration", "10m"), f"{where}.duration"),
-                        share=_float(raw, "share", where, 0.2, 0.01, 0.5), gateway=_gateway(raw, where))
+    shadow = ShadowSpec(
+        fraction=fraction,
+        min_pairs=_int(raw, "minPairs", where, 200, 1),
+        max_disagreement=_float(raw, "maxDisagreement", where, 0.05, 0.0, 1.0),
+        duration=parse_duration(raw.get("duration", "10m"), f"{where}.duration"),
+        share=_float(raw, "share", where, 0.2, 0.01, 0.5),
+        gateway=_gateway(raw, where),
+    )
     if shadow.duration <= 0:
         raise SpecError(f"{where}.duration: must be above 0")
     if guardrail is not None and shadow.share + guardrail.share > 0.8:
-        raise SpecError(f"{where}.share ({shadow.share:g}) and spec.analysis.guardrail.share ({guardrail.share:g}) "
-                        "must leave the analysis at least 0.2 of spec.analysis.significance")
+        raise SpecError(
+            f"{where}.share ({shadow.share:g}) and spec.analysis.guardrail.share ({guardrail.share:g}) "
+            "must leave the analysis at least 0.2 of spec.analysis.significance"
+        )
     return shadow
 
 
@@ -297,7 +318,9 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         failure_limit=_int(a, "failureLimit", "spec.analysis", 1, 1),
         consecutive_error_limit=_int(a, "consecutiveErrorLimit", "spec.analysis", 4, 1),
         inconclusive_after=parse_duration(policy.get("after", "10m"), "spec.analysis.onInconclusive.after"),
-        inconclusive_action=action, namespace_label=namespace_label, selector=selector,
+        inconclusive_action=action,
+        namespace_label=namespace_label,
+        selector=selector,
         prediction_drift=_drift(a.get("predictionDrift")),
         guardrail=_guardrail(a.get("guardrail")),
         metrics=parse_metrics(a.get("metrics"), mode, a.get("predictionDrift") is not None, p99 is not None),
@@ -307,18 +330,26 @@ def parse_spec(spec: Mapping[str, Any]) -> RolloutSpec:
     if promote not in (None, "") and str(promote) != str(model["version"]):
         raise SpecError(f"spec.promote: must name the candidate spec.model.version ({model['version']!r}), got {promote!r}")
     return RolloutSpec(
-        inference_service=str(spec["inferenceService"]), version=str(model["version"]),
-        storage_uri=str(model["storageUri"]), steps=parse_steps(strategy.get("steps")),
+        inference_service=str(spec["inferenceService"]),
+        version=str(model["version"]),
+        storage_uri=str(model["storageUri"]),
+        steps=parse_steps(strategy.get("steps")),
         interval=parse_duration(strategy.get("interval", "1m"), "spec.strategy.interval"),
-        traffic_mode=mode, analysis=analysis, autoscaling=_autoscaling(spec.get("autoscaling"), mode),
+        traffic_mode=mode,
+        analysis=analysis,
+        autoscaling=_autoscaling(spec.get("autoscaling"), mode),
         progress_deadline=parse_duration(strategy.get("progressDeadline", "10m"), "spec.strategy.progressDeadline"),
-        paused=bool(spec.get("paused", False)), promote=None if promote in (None, "") else str(promote),
-        abort=bool(spec.get("abort", False)), retry=_int(spec, "retry", "spec", 0, 0),
+        paused=bool(spec.get("paused", False)),
+        promote=None if promote in (None, "") else str(promote),
+        abort=bool(spec.get("abort", False)),
+        retry=_int(spec, "retry", "spec", 0, 0),
         model_name=str(model.get("name") or spec["inferenceService"]),
         evaluation=_evaluation(spec.get("evaluation"), mode),
         shadow=_shadow(strategy.get("shadow"), mode, analysis.guardrail),
-        webhooks=parse_webhooks(spec.get("webhooks")), notifications=parse_notifications(spec.get("notifications")),
-        runtime_version=_runtime_version(model.get("runtimeVersion")), resources=_resources(model.get("resources")),
+        webhooks=parse_webhooks(spec.get("webhooks")),
+        notifications=parse_notifications(spec.get("notifications")),
+        runtime_version=_runtime_version(model.get("runtimeVersion")),
+        resources=_resources(model.get("resources")),
     )
 
 
@@ -367,8 +398,9 @@ def _autoscaling(s: Any, mode: str) -> AutoscalingSpec | None:
         target=_int(s, "target", "spec.autoscaling", DEFAULT_TARGET[s.get("metric") or DEFAULT_METRIC[mode]], 1),
     )
     if autoscaling.metric not in SCALE_METRICS[mode]:
-        raise SpecError(f"spec.autoscaling.metric: {mode} mode scales on {' or '.join(SCALE_METRICS[mode])}, "
-                        f"not {autoscaling.metric!r} ({SCALER[mode]})")
+        raise SpecError(
+            f"spec.autoscaling.metric: {mode} mode scales on {' or '.join(SCALE_METRICS[mode])}, not {autoscaling.metric!r} ({SCALER[mode]})"
+        )
     if autoscaling.max_replicas < autoscaling.min_replicas:
         raise SpecError(f"spec.autoscaling.maxReplicas ({autoscaling.max_replicas}) must be >= minReplicas ({autoscaling.min_replicas})")
     return autoscaling

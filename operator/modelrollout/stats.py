@@ -3,6 +3,7 @@
 Buckets are Prometheus-style: a sequence of (upper bound `le` in seconds, cumulative count),
 ending with +Inf, as `increase(..._bucket[window])` returns them.
 """
+
 from __future__ import annotations
 
 import math
@@ -168,8 +169,7 @@ def malformed(buckets: Buckets) -> str | None:
     return None
 
 
-def excess_error_test(canary_errors: float, canary_total: float, stable_errors: float, stable_total: float,
-                      margin: float) -> float:
+def excess_error_test(canary_errors: float, canary_total: float, stable_errors: float, stable_total: float, margin: float) -> float:
     """One-sided p-value that the canary's error rate exceeds stable's by more than `margin`: the
     Farrington-Manning score test (the variance at the rates most likely under the margin, not at
     the observed ones, as Wald's would be: Wald's lost a 10x worse canary for want of power)."""
@@ -178,10 +178,15 @@ def excess_error_test(canary_errors: float, canary_total: float, stable_errors: 
     if margin >= 1.0:
         return 1.0
 
-    def minus_loglik(q: float) -> float:       # stable's rate q, the canary's q + margin
+    def minus_loglik(q: float) -> float:  # stable's rate q, the canary's q + margin
         qc = min(q + margin, 1 - 1e-12)
-        return -(canary_errors * math.log(qc) + (nc - canary_errors) * math.log(1 - qc)
-                 + stable_errors * math.log(max(q, 1e-12)) + (ns - stable_errors) * math.log(max(1 - q, 1e-12)))
+        return -(
+            canary_errors * math.log(qc)
+            + (nc - canary_errors) * math.log(1 - qc)
+            + stable_errors * math.log(max(q, 1e-12))
+            + (ns - stable_errors) * math.log(max(1 - q, 1e-12))
+        )
+
     q = float(optimize.minimize_scalar(minus_loglik, bounds=(1e-12, 1 - margin - 1e-12), method="bounded").x)
     qc = q + margin
     se = math.sqrt(qc * (1 - qc) / nc + q * (1 - q) / ns)
@@ -190,8 +195,7 @@ def excess_error_test(canary_errors: float, canary_total: float, stable_errors: 
     return float(stats.norm.sf((pc - ps - margin) / se))
 
 
-def distribution_shift(canary: Mapping[str, float], stable: Mapping[str, float], confidence: float,
-                       draws: int = 2000) -> tuple[float, float]:
+def distribution_shift(canary: Mapping[str, float], stable: Mapping[str, float], confidence: float, draws: int = 2000) -> tuple[float, float]:
     """How far apart two versions' predictions over the same bins are, as the Jensen-Shannon
     distance (base 2: 0 for the same shares, 1 for disjoint ones): (estimate, lower confidence
     bound). The plug-in estimate is biased upwards at small counts (two samples of one

@@ -6,6 +6,7 @@ The fields are JSON values as the CRD's status schema holds them; None in a plan
 removes the field (status is written as a merge patch). Timestamps are RFC 3339 strings
 (schedule.timestamp).
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, TypedDict, cast
@@ -14,8 +15,8 @@ __all__ = ["COUNTS", "RolloutStatus", "Status", "count", "parse_status"]
 
 
 class RolloutStatus(TypedDict, total=False):
-    phase: str                      # a Phase
-    resumePhase: str | None         # where a Failed or Waiting rollout carries on from
+    phase: str  # a Phase
+    resumePhase: str | None  # where a Failed or Waiting rollout carries on from
     message: str
     observedGeneration: int
     conditions: list[dict[str, Any]]
@@ -28,8 +29,8 @@ class RolloutStatus(TypedDict, total=False):
     canaryRuntime: dict[str, Any] | None
     canaryWeight: int
     currentStep: int | None
-    stepRequestedAt: str | None     # when the step's weight was asked of KServe
-    stepStartedAt: str | None       # when KServe's status showed it served: the hold counts from here
+    stepRequestedAt: str | None  # when the step's weight was asked of KServe
+    stepStartedAt: str | None  # when KServe's status showed it served: the hold counts from here
     # the analysis
     lastAnalysis: dict[str, Any]
     evidence: dict[str, Any] | None
@@ -39,7 +40,7 @@ class RolloutStatus(TypedDict, total=False):
     looks: int
     extraLooks: int
     failures: int
-    errors: int                     # unreadable looks in a row
+    errors: int  # unreadable looks in a row
     inconclusiveSince: str | None
     guardLooks: int
     guardedAt: str | None
@@ -50,12 +51,12 @@ class RolloutStatus(TypedDict, total=False):
     shadowStartedAt: str | None
     shadowCheckedAt: str | None
     shadowLooks: int
-    mirror: dict[str, Any] | None   # what was written for stable's mirror
+    mirror: dict[str, Any] | None  # what was written for stable's mirror
     mirrorError: str | None
     # manual control and webhooks
     retry: int
-    pausedBy: str | None            # spec | policy
-    gate: str | None                # pre-rollout | confirm-promotion
+    pausedBy: str | None  # spec | policy
+    gate: str | None  # pre-rollout | confirm-promotion
     gateCheckedAt: str | None
     preRolloutPassed: str | None
     rollbackCheckedAt: str | None

@@ -1,4 +1,5 @@
 """Step arithmetic over spec.strategy.steps. Pure."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping

@@ -2,6 +2,7 @@
 plan's working state (Ctx), and the moves several rules make (the first step, promotion, rollback,
 a counted error, a hold). Pure: no I/O.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,6 @@ from .status import RolloutStatus, Status, count
 from .webhooks import HookAnswers
 
 __all__ = ["HELD", "ROLLING", "Ctx", "Event", "Plan", "Status", "Traffic", "has_canary", "traffic_of"]
-
-
 
 
 def resume_phase(status: Status) -> str | None:
@@ -39,8 +38,8 @@ class Traffic:
     canary_version: str | None = None
     canary_uri: str | None = None
     canary_weight: int = 0
-    evaluating: bool = False       # the candidate runs at 0% with an address, before traffic
-    stable_runtime: Runtime | None = None   # None: not recorded, so only storageUris tell versions apart
+    evaluating: bool = False  # the candidate runs at 0% with an address, before traffic
+    stable_runtime: Runtime | None = None  # None: not recorded, so only storageUris tell versions apart
     canary_runtime: Runtime | None = None
 
     @property
@@ -54,7 +53,7 @@ class Traffic:
 
 @dataclasses.dataclass(frozen=True)
 class Event:
-    type: str      # Normal | Warning
+    type: str  # Normal | Warning
     reason: str
     message: str
 
@@ -62,34 +61,41 @@ class Event:
 @dataclasses.dataclass(frozen=True)
 class Plan:
     status: Status
-    traffic: Traffic | None              # None: a refusal, which moves no traffic (reconcile's _fail)
+    traffic: Traffic | None  # None: a refusal, which moves no traffic (reconcile's _fail)
     events: tuple[Event, ...] = ()
-    requeue_after: float | None = None   # seconds until the next look; None: wait for a change
-    rule: str = ""                       # the RULES entry that fired ("": none did), for reconcile's log
+    requeue_after: float | None = None  # seconds until the next look; None: wait for a change
+    rule: str = ""  # the RULES entry that fired ("": none did), for reconcile's log
 
 
 def traffic_of(status: Status) -> Traffic:
     """The candidate runs at 0% before traffic (Evaluating, Shadowing) and while the pre-rollout
     webhooks are asked."""
-    return Traffic(status["stableVersion"], status["stableStorageUri"], status.get("canaryVersion"),
-                   status.get("canaryStorageUri"), count(status, "canaryWeight"),
-                   status.get("phase") in BEFORE_TRAFFIC or status.get("gate") == "pre-rollout",
-                   runtime_of(status, "stable"), runtime_of(status, "canary") if status.get("canaryVersion") else None)
+    return Traffic(
+        status["stableVersion"],
+        status["stableStorageUri"],
+        status.get("canaryVersion"),
+        status.get("canaryStorageUri"),
+        count(status, "canaryWeight"),
+        status.get("phase") in BEFORE_TRAFFIC or status.get("gate") == "pre-rollout",
+        runtime_of(status, "stable"),
+        runtime_of(status, "canary") if status.get("canaryVersion") else None,
+    )
 
 
 @dataclasses.dataclass
 class Ctx:
     """One plan's working state: the status being built and the events it emits."""
+
     spec: RolloutSpec
     s: Status
     verdict: Verdict | None
     applied: bool
     now: dt.datetime
     pending: str = ""
-    external: str | None = None    # someone else changed the InferenceService mid-rollout (ownership.py)
-    blocked: str | None = None     # KServe would send what a canary does not take to a revision not running stable
+    external: str | None = None  # someone else changed the InferenceService mid-rollout (ownership.py)
+    blocked: str | None = None  # KServe would send what a canary does not take to a revision not running stable
     hooks: HookAnswers = HookAnswers()
-    serving: Runtime | None = None   # stable's runtime as the InferenceService and its rolled-out revision show it
+    serving: Runtime | None = None  # stable's runtime as the InferenceService and its rolled-out revision show it
     events: list[Event] = dataclasses.field(default_factory=list)
 
     @property
@@ -105,7 +111,7 @@ class Ctx:
         self.s.update(fields)
 
     def go(self, phase: str, reason: str, message: str, warning: bool = False) -> None:
-        self.set(phase=str(phase), message=message)      # a plain string in status, not the enum
+        self.set(phase=str(phase), message=message)  # a plain string in status, not the enum
         self.events.append(Event("Warning" if warning else "Normal", reason, message))
 
     def at_zero(self) -> None:
@@ -116,8 +122,9 @@ class Ctx:
         """Ask for a step's weight; its hold starts once KServe serves it. Before the first
         traffic, the pre-rollout webhooks (if any) must pass for this candidate: until then it
         runs at 0% (webhooks.py)."""
-        self.set(currentStep=step, canaryWeight=self.spec.steps[step].weight, stepRequestedAt=self.stamp,
-                      stepStartedAt=None, testedAt=None, gate=None)
+        self.set(
+            currentStep=step, canaryWeight=self.spec.steps[step].weight, stepRequestedAt=self.stamp, stepStartedAt=None, testedAt=None, gate=None
+        )
         if self.spec.has_hooks("pre-rollout") and self.s.get("preRolloutPassed") != self.s.get("canaryVersion"):
             self.set(canaryWeight=0, gate="pre-rollout")
 
@@ -130,26 +137,35 @@ def _first_step(c: Ctx) -> str:
 
 def promote(c: Ctx, why: str) -> None:
     version, uri = c.s["canaryVersion"], c.s["canaryStorageUri"]
-    assert version is not None and uri is not None      # the rules promote only a candidate
-    c.set(stableVersion=version, stableStorageUri=uri, canaryVersion=None,
-          canaryStorageUri=None, stableRuntime=c.s.get("canaryRuntime"), canaryRuntime=None, canaryWeight=0,
-          currentStep=None, stepStartedAt=None, stepRequestedAt=None,
-          inconclusiveSince=None, servingVerified=None, servingError=None, gate=None)
+    assert version is not None and uri is not None  # the rules promote only a candidate
+    c.set(
+        stableVersion=version,
+        stableStorageUri=uri,
+        canaryVersion=None,
+        canaryStorageUri=None,
+        stableRuntime=c.s.get("canaryRuntime"),
+        canaryRuntime=None,
+        canaryWeight=0,
+        currentStep=None,
+        stepStartedAt=None,
+        stepRequestedAt=None,
+        inconclusiveSince=None,
+        servingVerified=None,
+        servingError=None,
+        gate=None,
+    )
     c.go(Phase.PROMOTED, "Promoted", f"{version} promoted to stable: {why}")
 
 
 def roll_back(c: Ctx, why: str) -> None:
     """Stable takes everything back; status.servingVerified says once KServe routes so (reconcile.py)."""
-    c.set(canaryWeight=0, stepStartedAt=None, stepRequestedAt=None, inconclusiveSince=None, servingVerified=None,
-          servingError=None, gate=None)
+    c.set(canaryWeight=0, stepStartedAt=None, stepRequestedAt=None, inconclusiveSince=None, servingVerified=None, servingError=None, gate=None)
     c.go(Phase.ROLLED_BACK, "RolledBack", f"{c.s['canaryVersion']} rolled back to {c.s['stableVersion']}: {why}", warning=True)
 
 
 def miss_deadline(c: Ctx) -> None:
-    what = ("run the candidate at 0% with an address of its own" if c.phase in BEFORE_TRAFFIC
-            else f"serve {c.s['canaryWeight']}% from a ready canary")
-    roll_back(c, f"KServe did not {what} within the progress deadline "
-                 f"({c.spec.progress_deadline:.0f}s)" + (f": {c.pending}" if c.pending else ""))
+    what = "run the candidate at 0% with an address of its own" if c.phase in BEFORE_TRAFFIC else f"serve {c.s['canaryWeight']}% from a ready canary"
+    roll_back(c, f"KServe did not {what} within the progress deadline ({c.spec.progress_deadline:.0f}s)" + (f": {c.pending}" if c.pending else ""))
 
 
 def count_error(c: Ctx, what: str, reason: str) -> str | None:
@@ -164,7 +180,7 @@ def count_error(c: Ctx, what: str, reason: str) -> str | None:
 
 
 def hold(c: Ctx, message: str) -> None:
-    if c.phase == Phase.HOLDING:                  # one event when holding starts, not one per look
+    if c.phase == Phase.HOLDING:  # one event when holding starts, not one per look
         c.set(message=message)
     else:
         c.go(Phase.HOLDING, "AnalysisInconclusive", message)

@@ -13,6 +13,7 @@ what is sent. Pure: the HTTP calls are adapters/hooks.py's.
   emits. Neither blocks, and neither do notifications (generic, Slack or Teams JSON with a
   templated text): delivery failures are counted in modelrollout_notification_failures_total.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,14 +26,14 @@ from .sources import KeyRef, _key_ref
 TYPES = ("pre-rollout", "confirm-promotion", "rollback", "post-rollout", "event")
 GATES = ("pre-rollout", "confirm-promotion")
 FORMATS = ("generic", "slack", "teams")
-FIELDS = ("name", "namespace", "inferenceService", "phase", "reason", "message", "type", "stableVersion",
-          "canaryVersion", "canaryWeight", "verdict")
+FIELDS = ("name", "namespace", "inferenceService", "phase", "reason", "message", "type", "stableVersion", "canaryVersion", "canaryWeight", "verdict")
 DEFAULT_TEXT = "ModelRollout {namespace}/{name}: {reason}: {message}"
 
 
 @dataclasses.dataclass(frozen=True)
 class Target:
     """Where to POST: a URL, or one held in a Secret (a Slack or Teams URL is a credential)."""
+
     url: str | None = None
     secret: KeyRef | None = None
 
@@ -51,7 +52,7 @@ class NotificationSpec:
     name: str
     format: str
     target: Target
-    reasons: tuple[str, ...] = ()          # the Event reasons sent; () = every one
+    reasons: tuple[str, ...] = ()  # the Event reasons sent; () = every one
     text: str = DEFAULT_TEXT
     timeout: float = 5.0
 
@@ -59,6 +60,7 @@ class NotificationSpec:
 @dataclasses.dataclass(frozen=True)
 class Answer:
     """What the gate hooks said: ok when every one answered 2xx; message names those that did not."""
+
     ok: bool
     message: str
 
@@ -67,6 +69,7 @@ class Answer:
 class HookAnswers:
     """A reconcile's webhook answers, for the planner: the gate hooks' (None: not called), and
     the rollback hooks' (the 2xx answer that asks for a rollback; checked: they were called)."""
+
     gate: Answer | None = None
     rollback: str | None = None
     rollback_checked: bool = False
@@ -108,9 +111,15 @@ def parse_webhooks(raw: Any) -> tuple[WebhookSpec, ...]:
         metadata = h.get("metadata") or {}
         if not isinstance(metadata, Mapping) or not all(isinstance(v, str) for v in metadata.values()):
             raise SpecError(f"{where}.metadata: expected a mapping of strings")
-        out.append(WebhookSpec(h["name"], h["type"], _target(h, where),
-                               parse_duration(h.get("timeout", "10s"), f"{where}.timeout"),
-                               tuple(sorted((str(k), v) for k, v in metadata.items()))))
+        out.append(
+            WebhookSpec(
+                h["name"],
+                h["type"],
+                _target(h, where),
+                parse_duration(h.get("timeout", "10s"), f"{where}.timeout"),
+                tuple(sorted((str(k), v) for k, v in metadata.items())),
+            )
+        )
     return tuple(out)
 
 
@@ -126,8 +135,9 @@ def parse_notifications(raw: Any) -> tuple[NotificationSpec, ...]:
             raise SpecError(f"{where}.reasons: expected a list of Event reasons such as [Promoted, RolledBack]")
         text = n.get("text", DEFAULT_TEXT)
         check_template(text, f"{where}.text")
-        out.append(NotificationSpec(n["name"], fmt, _target(n, where), tuple(reasons), text,
-                                    parse_duration(n.get("timeout", "5s"), f"{where}.timeout")))
+        out.append(
+            NotificationSpec(n["name"], fmt, _target(n, where), tuple(reasons), text, parse_duration(n.get("timeout", "5s"), f"{where}.timeout"))
+        )
     return tuple(out)
 
 
@@ -145,19 +155,26 @@ def check_template(text: Any, where: str) -> None:
 
 # -- what is sent --------------------------------------------------------------------------------
 
-def payload(rollout: dict, status: Mapping[str, Any], kind: str, event: Any = None,
-            metadata: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+
+def payload(rollout: dict, status: Mapping[str, Any], kind: str, event: Any = None, metadata: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
     """The JSON body of every webhook: who, where it stands, the versions and the last verdict
     (as Flagger's: name, namespace, phase, type, metadata), and the event for event hooks."""
     meta = rollout.get("metadata") or {}
     analysis = status.get("lastAnalysis") or {}
-    body = {"name": meta.get("name"), "namespace": meta.get("namespace"), "type": kind,
-            "inferenceService": (rollout.get("spec") or {}).get("inferenceService"),
-            "phase": status.get("phase"), "message": status.get("message", ""),
-            "stableVersion": status.get("stableVersion"), "canaryVersion": status.get("canaryVersion"),
-            "canaryWeight": int(status.get("canaryWeight") or 0),
-            "verdict": analysis.get("verdict"), "verdictReason": analysis.get("reason"),
-            "metadata": dict(metadata)}
+    body = {
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "type": kind,
+        "inferenceService": (rollout.get("spec") or {}).get("inferenceService"),
+        "phase": status.get("phase"),
+        "message": status.get("message", ""),
+        "stableVersion": status.get("stableVersion"),
+        "canaryVersion": status.get("canaryVersion"),
+        "canaryWeight": int(status.get("canaryWeight") or 0),
+        "verdict": analysis.get("verdict"),
+        "verdictReason": analysis.get("reason"),
+        "metadata": dict(metadata),
+    }
     if event is not None:
         body["event"] = {"type": event.type, "reason": event.reason, "message": event.message}
     return body
@@ -178,8 +195,13 @@ def notification_body(n: NotificationSpec, body: Mapping[str, Any]) -> dict[str,
         return {"text": text}
     if n.format == "teams":
         warning = (body.get("event") or {}).get("type") == "Warning"
-        return {"@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": text[:80],
-                "themeColor": "D70000" if warning else "0076D7", "text": text}
+        return {
+            "@type": "MessageCard",
+            "@context": "https://schema.org/extensions",
+            "summary": text[:80],
+            "themeColor": "D70000" if warning else "0076D7",
+            "text": text,
+        }
     return {**body, "text": text}
 
 

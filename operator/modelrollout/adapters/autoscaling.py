@@ -5,6 +5,7 @@ They are the stable's, and a serverless candidate runs with the same ones: its r
 is written once per rollout, so it is sized for the 100% it takes when promoted. A standard-mode
 canary runs at fixed replicas (traffic.StandardRouter).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +16,7 @@ from ..spec import AutoscalingSpec
 @dataclasses.dataclass(frozen=True)
 class Scale:
     """None: the rollout sets no autoscaling, so its patches leave the InferenceService's own."""
+
     min_replicas: int | None = None
     max_replicas: int | None = None
     metric: str | None = None
@@ -22,8 +24,7 @@ class Scale:
 
     def fields(self) -> dict:
         """As KServe's component spec spells them (a merge patch without a field leaves it)."""
-        named = {"minReplicas": self.min_replicas, "maxReplicas": self.max_replicas,
-                 "scaleMetric": self.metric, "scaleTarget": self.target}
+        named = {"minReplicas": self.min_replicas, "maxReplicas": self.max_replicas, "scaleMetric": self.metric, "scaleTarget": self.target}
         return {k: v for k, v in named.items() if v is not None}
 
 

@@ -3,6 +3,7 @@
 post-rollout hooks and notifications are sent from one background thread, in the order of the
 Events, and never block it: a delivery that fails, or one dropped because too many are pending,
 is counted."""
+
 from __future__ import annotations
 
 import json
@@ -15,12 +16,11 @@ from typing import Any, Callable, Mapping
 
 from ..metrics import OperatorMetrics
 from ..planner import Event
-from ..webhooks import (Answer, NotificationSpec, Target, WebhookSpec, notification_body, of_type, payload,
-                        wanted)
+from ..webhooks import Answer, NotificationSpec, Target, WebhookSpec, notification_body, of_type, payload, wanted
 
 log = logging.getLogger(__name__)
-Read = Callable[[str, str], Mapping[str, str]]     # (namespace, Secret name) -> its data
-PENDING_LIMIT = 100                                 # undelivered announcements kept at most
+Read = Callable[[str, str], Mapping[str, str]]  # (namespace, Secret name) -> its data
+PENDING_LIMIT = 100  # undelivered announcements kept at most
 
 
 class Unreachable(Exception):
@@ -29,8 +29,9 @@ class Unreachable(Exception):
 
 def post(url: str, body: Mapping[str, Any], timeout: float) -> int:
     """POSTs the JSON body; returns the HTTP status (any), raises Unreachable when none came."""
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "modelrollout-operator"})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json", "User-Agent": "modelrollout-operator"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status
@@ -59,7 +60,7 @@ class Hooks:
         """(answered 2xx, what it said)."""
         try:
             code = self.send(self._url(hook.target, namespace), body, hook.timeout)
-        except Exception as exc:                 # Unreachable, or the Secret could not be read
+        except Exception as exc:  # Unreachable, or the Secret could not be read
             self.metrics.webhook_calls.labels(hook.type, "failed").inc()
             return False, f"webhook {hook.name!r} did not answer: {exc}"
         ok = 200 <= code < 300
@@ -68,22 +69,21 @@ class Hooks:
 
     def gate(self, rollout: dict, status: Mapping[str, Any], hooks: tuple[WebhookSpec, ...], kind: str) -> Answer:
         """Every `kind` hook (pre-rollout, confirm-promotion) must answer 2xx."""
-        said = [self._call(h, payload(rollout, status, kind, metadata=h.metadata), rollout["metadata"]["namespace"])
-                for h in of_type(hooks, kind)]
+        said = [self._call(h, payload(rollout, status, kind, metadata=h.metadata), rollout["metadata"]["namespace"]) for h in of_type(hooks, kind)]
         refused = [message for ok, message in said if not ok]
         return Answer(not refused, "; ".join(refused) or f"{len(said)} {kind} webhook(s) answered 2xx")
 
     def asks_rollback(self, rollout: dict, status: Mapping[str, Any], hooks: tuple[WebhookSpec, ...]) -> str | None:
         """The first rollback hook that answers 2xx (it asks for the rollback), else None."""
         for h in of_type(hooks, "rollback"):
-            ok, message = self._call(h, payload(rollout, status, "rollback", metadata=h.metadata),
-                                     rollout["metadata"]["namespace"])
+            ok, message = self._call(h, payload(rollout, status, "rollback", metadata=h.metadata), rollout["metadata"]["namespace"])
             if ok:
                 return message
         return None
 
-    def announce(self, rollout: dict, status: Mapping[str, Any], event: Event, hooks: tuple[WebhookSpec, ...],
-                 notifications: tuple[NotificationSpec, ...]) -> None:
+    def announce(
+        self, rollout: dict, status: Mapping[str, Any], event: Event, hooks: tuple[WebhookSpec, ...], notifications: tuple[NotificationSpec, ...]
+    ) -> None:
         """Event hooks and notifications for this event, and post-rollout hooks when it ends a
         rollout; sent in the background."""
         namespace = rollout["metadata"]["namespace"]
@@ -99,7 +99,7 @@ class Hooks:
                 sends.append((n.format, n.target, body, n.timeout))
         for kind, target, body, timeout in sends:
             if not self._pending.acquire(blocking=False):
-                self.metrics.notification_failures.labels(kind).inc()      # dropped: too many pending
+                self.metrics.notification_failures.labels(kind).inc()  # dropped: too many pending
                 continue
             self.pool.submit(self._deliver, kind, target, body, timeout, namespace)
 

@@ -4,6 +4,7 @@ addresses KServe gives the candidate and stable revisions (its `latest` and `pre
 A gateway (spec.evaluation.gateway) is where requests go when KServe's URLs do not resolve where
 the operator runs: an ingress that routes by Host, as `curl -H "Host: ..." $INGRESS` is told to.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -28,17 +29,15 @@ def infer(url: str, model: str, inputs: list[dict], timeout: float, gateway: str
     """POST {url}/v2/models/{model}/infer; the response's outputs by name, shaped."""
     target = urlsplit(url)
     via = urlsplit(gateway) if gateway else target
-    connection = (http.client.HTTPSConnection if via.scheme == "https" else http.client.HTTPConnection)(
-        via.hostname or "", via.port, timeout=timeout)
+    connection = (http.client.HTTPSConnection if via.scheme == "https" else http.client.HTTPConnection)(via.hostname or "", via.port, timeout=timeout)
     path = f"{target.path.rstrip('/')}/v2/models/{model}/infer"
     try:
-        connection.request("POST", path, json.dumps({"inputs": inputs}),
-                           {"Host": target.netloc, "Content-Type": "application/json"})
+        connection.request("POST", path, json.dumps({"inputs": inputs}), {"Host": target.netloc, "Content-Type": "application/json"})
         response = connection.getresponse()
         body = response.read()
     except (OSError, http.client.HTTPException) as exc:
         hint = " (a name that does not resolve here: set spec.evaluation.gateway)" if isinstance(exc, socket.gaierror) else ""
-        raise InferenceError(f"{url}{path[len(target.path.rstrip('/')):]}: {exc}{hint}") from None
+        raise InferenceError(f"{url}{path[len(target.path.rstrip('/')) :]}: {exc}{hint}") from None
     finally:
         connection.close()
     if response.status != 200:
@@ -68,8 +67,7 @@ def answers(url: str, spec: RolloutSpec, holdout, send=infer) -> np.ndarray:
 ReadConfigMap = Callable[[str, str], dict]
 
 
-def evaluate(read_config_map: ReadConfigMap, spec: RolloutSpec, namespace: str, addresses: dict[str, str],
-             send=infer) -> Verdict:
+def evaluate(read_config_map: ReadConfigMap, spec: RolloutSpec, namespace: str, addresses: dict[str, str], send=infer) -> Verdict:
     """Scores candidate and stable on the holdout: addresses has their URLs by role. A holdout or
     a version that cannot be read is an Error verdict naming it, never an exception."""
     e = spec.evaluation

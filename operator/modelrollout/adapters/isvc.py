@@ -1,4 +1,5 @@
 """Reading a KServe InferenceService, and the JSON merge patches written into it. Pure."""
+
 from __future__ import annotations
 
 import copy
@@ -7,7 +8,7 @@ from typing import Any
 from ..builds import STORAGE_URI, Build, of_revision  # noqa: F401 (STORAGE_URI: read here by tests and bench)
 
 VERSION_LABEL = "serving.modelrollout.io/version"
-TAG_ROUTING = "serving.kserve.io/enable-tag-routing"   # KServe then tags the latest revision's target
+TAG_ROUTING = "serving.kserve.io/enable-tag-routing"  # KServe then tags the latest revision's target
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -50,8 +51,7 @@ def serving(isvc: dict) -> tuple[str, str]:
 
 
 def revisions_taking_traffic(isvc: dict) -> list[str]:
-    return [t["revisionName"] for t in predictor_status(isvc).get("traffic") or []
-            if t.get("percent") and t.get("revisionName")]
+    return [t["revisionName"] for t in predictor_status(isvc).get("traffic") or [] if t.get("percent") and t.get("revisionName")]
 
 
 def served(isvc: dict, revisions: dict[str, dict]) -> list[tuple[Build, int]] | None:

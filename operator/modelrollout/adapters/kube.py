@@ -6,6 +6,7 @@ based on a stale read (another replica, a concurrent edit) gets 409 Conflict (ra
 instead of overwriting newer state. Other refusals of an InferenceService patch (webhooks,
 admission policies, RBAC) are raised as RoutingError with the apiserver's message.
 """
+
 from __future__ import annotations
 
 import base64
@@ -89,8 +90,7 @@ class KubeApi:
     def write_status(self, rollout: dict, status: Mapping[str, Any]) -> dict:
         meta = rollout["metadata"]
         body = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": status}
-        return _call(self.objects.patch_namespaced_custom_object_status, GROUP, VERSION, meta["namespace"],
-                     PLURAL, meta["name"], body)
+        return _call(self.objects.patch_namespaced_custom_object_status, GROUP, VERSION, meta["namespace"], PLURAL, meta["name"], body)
 
     def get_isvc(self, namespace: str, name: str) -> dict:
         return _call(self.objects.get_namespaced_custom_object, *ISVC[:2], namespace, ISVC[2], name)
@@ -110,15 +110,14 @@ class KubeApi:
         or, with None, removed; the ConfigMap is created at its first key."""
         try:
             try:
-                _call(self.core.patch_namespaced_config_map, name, namespace, {"data": {key: value}},
-                      field_manager=FIELD_MANAGER)
+                _call(self.core.patch_namespaced_config_map, name, namespace, {"data": {key: value}}, field_manager=FIELD_MANAGER)
             except NotFound:
                 if value is None:
                     return
                 body = kubernetes.client.V1ConfigMap(
-                    metadata=kubernetes.client.V1ObjectMeta(name=name, namespace=namespace,
-                                                            labels={"app.kubernetes.io/managed-by": "modelrollout"}),
-                    data={key: value})
+                    metadata=kubernetes.client.V1ObjectMeta(name=name, namespace=namespace, labels={"app.kubernetes.io/managed-by": "modelrollout"}),
+                    data={key: value},
+                )
                 _call(self.core.create_namespaced_config_map, namespace, body, field_manager=FIELD_MANAGER)
         except (ApiException, Conflict) as exc:
             detail = f"{exc.status} {exc.reason}: {_api_message(exc)}" if isinstance(exc, ApiException) else str(exc)
@@ -131,8 +130,7 @@ class KubeApi:
 
     def patch_isvc(self, namespace: str, name: str, patch: dict) -> dict:
         try:
-            return _call(self.objects.patch_namespaced_custom_object, *ISVC[:2], namespace, ISVC[2], name, patch,
-                         field_manager=FIELD_MANAGER)
+            return _call(self.objects.patch_namespaced_custom_object, *ISVC[:2], namespace, ISVC[2], name, patch, field_manager=FIELD_MANAGER)
         except ApiException as exc:
             raise RoutingError(f"{exc.status} {exc.reason}: {_api_message(exc)}") from None
 
@@ -142,8 +140,19 @@ class KubeApi:
         body = kubernetes.client.EventsV1Event(
             metadata=kubernetes.client.V1ObjectMeta(name=f"{meta['name']}.{uuid.uuid4().hex[:12]}", namespace=meta["namespace"]),
             regarding=kubernetes.client.V1ObjectReference(
-                api_version=f"{GROUP}/{VERSION}", kind="ModelRollout", name=meta["name"], namespace=meta["namespace"],
-                uid=meta.get("uid"), resource_version=meta.get("resourceVersion")),
-            type=event.type, reason=event.reason, note=event.message[:1024], action=event.reason,
-            event_time=dt.datetime.now(dt.timezone.utc), reporting_controller=COMPONENT, reporting_instance=COMPONENT)
+                api_version=f"{GROUP}/{VERSION}",
+                kind="ModelRollout",
+                name=meta["name"],
+                namespace=meta["namespace"],
+                uid=meta.get("uid"),
+                resource_version=meta.get("resourceVersion"),
+            ),
+            type=event.type,
+            reason=event.reason,
+            note=event.message[:1024],
+            action=event.reason,
+            event_time=dt.datetime.now(dt.timezone.utc),
+            reporting_controller=COMPONENT,
+            reporting_instance=COMPONENT,
+        )
         _call(self.events.create_namespaced_event, meta["namespace"], body)

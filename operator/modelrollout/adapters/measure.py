@@ -2,6 +2,7 @@
 read through the spec's provider (providers.py), by a client let in as spec.analysis.prometheus
 says: an Authorization header from a Secret, a CA from a Secret or ConfigMap, fixed headers.
 A Secret or key that is not there is an Error verdict naming it (counted like Prometheus down)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +15,7 @@ from .kube import NotFound
 from .prometheus import PrometheusClient, PrometheusError, PrometheusSource
 from .providers import Target, provider
 
-Read = Callable[[str, str], Mapping[str, str]]      # (namespace, name) -> data
+Read = Callable[[str, str], Mapping[str, str]]  # (namespace, name) -> data
 
 
 class AccessError(Exception):
@@ -39,8 +40,7 @@ def client_for(url: str, access: PrometheusAccess, namespace: str, read: dict[st
     return PrometheusClient(url, headers=headers, ca_pem=ca)
 
 
-def rollout_client(spec: RolloutSpec, namespace: str, read_secret: Read,
-                   read_config_map: Read) -> tuple[PrometheusClient | None, str | None]:
+def rollout_client(spec: RolloutSpec, namespace: str, read_secret: Read, read_config_map: Read) -> tuple[PrometheusClient | None, str | None]:
     """(the client spec.analysis.prometheus describes, None; or None, why it cannot be made): a
     Secret or key that is not there is an error naming it."""
     a = spec.analysis
@@ -59,16 +59,25 @@ def scope_of(spec: RolloutSpec, namespace: str) -> tuple[tuple[str, str], ...]:
 @dataclasses.dataclass
 class PrometheusMeasure:
     """read_secret, read_config_map: (namespace, name) -> data (KubeApi.get_secret, get_config_map)."""
+
     read_secret: Read
     read_config_map: Read
 
-    def __call__(self, spec: RolloutSpec, canary: str, stable: str | None, window: Window, namespace: str,
-                 revisions: Mapping[str, tuple[str, ...]] | None = None) -> Measurements:
+    def __call__(
+        self,
+        spec: RolloutSpec,
+        canary: str,
+        stable: str | None,
+        window: Window,
+        namespace: str,
+        revisions: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> Measurements:
         """stable None: the canary alone; revisions: version -> the Knative revisions that run it (serverless)."""
         a, revisions, scope = spec.analysis, revisions or {}, scope_of(spec, namespace)
 
         def target(version: str) -> Target:
             return Target(namespace, spec.inference_service, spec.model_name, version, revisions.get(version, ()))
+
         client, error = rollout_client(spec, namespace, self.read_secret, self.read_config_map)
         if client is None:
             return Measurements(None, None, error=error)

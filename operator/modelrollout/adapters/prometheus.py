@@ -4,6 +4,7 @@ provider's series (providers.py) turned into canary and stable samples, per scra
 "No values found" is its own outcome (a None sample), and an unreachable or failing server
 is reported in Measurements.error; neither raises, so analysis can call them Inconclusive.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,7 +38,7 @@ class PrometheusClient:
             self.tls = ssl.create_default_context(cadata=ca_pem) if ca_pem else None
         except (ssl.SSLError, ValueError) as exc:
             raise PrometheusError(f"the CA for {self.url} is not PEM certificates: {exc}") from None
-        self.warnings: list[str] = []       # every warning (and info) Prometheus sent with an answer
+        self.warnings: list[str] = []  # every warning (and info) Prometheus sent with an answer
 
     def _get(self, path: str, params: dict[str, Any]) -> list[dict]:
         request = urllib.request.Request(f"{self.url}{path}?{urllib.parse.urlencode(params)}", headers=self.headers)
@@ -64,8 +65,7 @@ class PrometheusClient:
         return self._get("/api/v1/query_range", {"query": promql, "start": start, "end": end, "step": step})
 
 
-def increments(series: list[dict], window: Window, dimensions: frozenset[str] = PredictorSeries.dimensions,
-               born: float | None = None):
+def increments(series: list[dict], window: Window, dimensions: frozenset[str] = PredictorSeries.dimensions, born: float | None = None):
     """(labels, (pod, scrape time), increment) of every pair of consecutive raw samples whose later
     one is in the window and whose earlier one is not before `since`: exact per-scrape counts
     (after a counter reset, the new value), each counted in exactly one of consecutive windows, and
@@ -83,15 +83,16 @@ def increments(series: list[dict], window: Window, dimensions: frozenset[str] = 
                 yield labels, (pod, tb), after - before if after >= before else after
 
 
-def version_sample(answers: dict[str, list[dict]], window: Window, provider: Provider = PredictorSeries(),
-                   born: float | None = None) -> VersionSample | None:
+def version_sample(
+    answers: dict[str, list[dict]], window: Window, provider: Provider = PredictorSeries(), born: float | None = None
+) -> VersionSample | None:
     """One version's VersionSample from the raw samples of its series (range-vector answers by
     name: requests, and where the provider has them errors, latency, batched, peers,
     predictions); None when it has no request series. born: as increments()."""
     if not answers.get("requests"):
-        return None                         # no series: this version has not been scraped
+        return None  # no series: this version has not been scraped
     dims = provider.dimensions
-    scrapes: dict[tuple, list] = {}         # (pod, time) -> [requests, errors, {le: count}]
+    scrapes: dict[tuple, list] = {}  # (pod, time) -> [requests, errors, {le: count}]
     for labels, key, inc in increments(answers["requests"], window, dims, born):
         cluster = scrapes.setdefault(key, [0.0, 0.0, {}])
         cluster[0] += inc
@@ -110,16 +111,22 @@ def version_sample(answers: dict[str, list[dict]], window: Window, provider: Pro
     for labels, _, inc in increments(answers.get("predictions") or [], window, dims, born):
         bins = predictions.setdefault(labels["output"], {})
         bins[labels["bin"]] = bins.get(labels["bin"], 0.0) + inc
-    newest = max((float(t) for s in answers["requests"] for t, _ in s["values"] if float(t) <= window.end),
-                 default=window.end)
+    newest = max((float(t) for s in answers["requests"] for t, _ in s["values"] if float(t) <= window.end), default=window.end)
     ordered = [scrapes[k] for k in sorted(scrapes, key=lambda k: (k[1], k[0]))]
 
     def total(name: str) -> float:
         return sum(inc for _, _, inc in increments(answers.get(name) or [], window, dims, born))
+
     return VersionSample(
-        requests=sum(c[0] for c in ordered), errors=sum(c[1] for c in ordered), buckets=_buckets(whole),
-        age=max(0.0, window.end - newest), batched=total("batched"), peers=total("peers"),
-        scrapes=tuple(Scrape(c[0], c[1], _buckets(c[2])) for c in ordered), predictions=predictions)
+        requests=sum(c[0] for c in ordered),
+        errors=sum(c[1] for c in ordered),
+        buckets=_buckets(whole),
+        age=max(0.0, window.end - newest),
+        batched=total("batched"),
+        peers=total("peers"),
+        scrapes=tuple(Scrape(c[0], c[1], _buckets(c[2])) for c in ordered),
+        predictions=predictions,
+    )
 
 
 def _buckets(histogram: dict[float, float]) -> tuple[tuple[float, float], ...]:
@@ -134,7 +141,7 @@ class PrometheusSource:
 
     def __init__(self, client: PrometheusClient, provider: Provider = PredictorSeries(), scrape_interval: float = 15.0):
         self.client, self.provider = client, provider
-        self.scrape_interval = scrape_interval    # the range reaches back two of them before the window
+        self.scrape_interval = scrape_interval  # the range reaches back two of them before the window
 
     def reach(self, window: Window) -> float:
         """Where the range starts: two scrapes before the window, also before `since`, so that a
@@ -148,8 +155,9 @@ class PrometheusSource:
 
     def sample(self, target: Target, window: Window, scope: Scope = ()) -> VersionSample | None:
         q = self.queries(target, window, scope)
-        return version_sample({name: self.client.query(promql, at=window.end) for name, promql in q.items()},
-                              window, self.provider, born=self.born(window))
+        return version_sample(
+            {name: self.client.query(promql, at=window.end) for name, promql in q.items()}, window, self.provider, born=self.born(window)
+        )
 
     def born(self, window: Window) -> float | None:
         """increments' `born`, for runtimes that create a series at its first request (queue-proxy,
@@ -167,7 +175,13 @@ class PrometheusSource:
         lacks = self.provider.lacks
         try:
             self.client.warnings.clear()
-            return Measurements(self.sample(canary, window, scope), None if stable is None else self.sample(stable, window, scope), queries,
-                                warnings=tuple(dict.fromkeys(self.client.warnings)), window=span, lacks=lacks)
+            return Measurements(
+                self.sample(canary, window, scope),
+                None if stable is None else self.sample(stable, window, scope),
+                queries,
+                warnings=tuple(dict.fromkeys(self.client.warnings)),
+                window=span,
+                lacks=lacks,
+            )
         except PrometheusError as exc:
             return Measurements(None, None, queries, error=str(exc), window=span, lacks=lacks)

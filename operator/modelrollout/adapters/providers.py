@@ -10,6 +10,7 @@ per scrape from the raw samples (spec.analysis.metrics.provider, docs/providers.
 - custom: the user's PromQL for a requests counter, an errors counter and a latency histogram,
   with {{placeholders}}, as Flagger's MetricTemplate.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,17 +20,18 @@ from typing import Mapping
 from ..sources import PLACEHOLDERS, CustomQueries, MetricsSpec
 from ..spec import SpecError
 
-Scope = tuple[tuple[str, str], ...]     # label matchers beyond model and version
+Scope = tuple[tuple[str, str], ...]  # label matchers beyond model and version
 
 
 @dataclasses.dataclass(frozen=True)
 class Target:
     """One version, as a provider names it."""
+
     namespace: str
     inference_service: str
     model: str
     version: str
-    revisions: tuple[str, ...] = ()     # serverless: the Knative revisions that run it
+    revisions: tuple[str, ...] = ()  # serverless: the Knative revisions that run it
 
 
 def label_value(value: str) -> str:
@@ -52,6 +54,7 @@ def revision_regex(revisions: tuple[str, ...]) -> str:
 
 class PredictorSeries:
     """This project's predictor (docs/predictor.md, "Metrics")."""
+
     name = "modelrollout"
     lacks: tuple[str, ...] = ()
     # labels that tell a series of one pod apart from its others; the rest name the pod
@@ -74,9 +77,10 @@ class PredictorSeries:
         }
 
 
-KNATIVE_LACKS = ("batch design effect: queue-proxy sees requests, not forward passes (errors are "
-                 "corrected for their spread over scrapes only)",
-                 "predictions: no drift gate")
+KNATIVE_LACKS = (
+    "batch design effect: queue-proxy sees requests, not forward passes (errors are corrected for their spread over scrapes only)",
+    "predictions: no drift gate",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,22 +90,21 @@ class KnativeSeries:
     are not counted. Its revision is a resource attribute, which the OpenTelemetry exporter puts
     on target_info only, so the scrape must label the series with the pod's revision label
     (charts/: a PodMonitor with podTargetLabels [serving.knative.dev/revision])."""
+
     revision_label: str
     name = "knative"
     lacks = KNATIVE_LACKS
-    dimensions = frozenset({"__name__", "le", "http_response_status_code", "otel_scope_name",
-                            "otel_scope_version", "otel_scope_schema_url"})
+    dimensions = frozenset({"__name__", "le", "http_response_status_code", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"})
 
     def failed(self, labels: Mapping[str, str]) -> bool:
         return labels.get("http_response_status_code", "").startswith("5")
 
     def queries(self, target: Target, r: str, step: str, scope: Scope) -> dict[str, str]:
         if not target.revisions:
-            return {}                   # no revision runs this version: nothing of it can be read
+            return {}  # no revision runs this version: nothing of it can be read
         sel = f'{matchers(scope)},{self.revision_label}=~"{revision_regex(target.revisions)}"'.lstrip(",")
         base = "kn_serving_invocation_duration_seconds"
-        return {"requests": f"{base}_count{{{sel}}}[{r}]",
-                "latency": f'{base}_bucket{{{sel},http_response_status_code=~"2.."}}[{r}]'}
+        return {"requests": f"{base}_count{{{sel}}}[{r}]", "latency": f'{base}_bucket{{{sel},http_response_status_code=~"2.."}}[{r}]'}
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
@@ -115,25 +118,33 @@ class CustomSeries:
     scrape interval, `(template)[range:interval]`, so it may aggregate (keep a `pod` label to
     keep pods apart). Placeholders (spec.PLACEHOLDERS) are filled with label-escaped values;
     {{revision}} is a regex alternation of the version's Knative revisions."""
+
     templates: CustomQueries
     name = "custom"
     dimensions = frozenset({"__name__", "le"})
 
     @property
     def lacks(self) -> tuple[str, ...]:
-        missing = ["batch design effect: not in custom series (errors are corrected for their spread over scrapes only)",
-                   "predictions: no drift gate"]
+        missing = [
+            "batch design effect: not in custom series (errors are corrected for their spread over scrapes only)",
+            "predictions: no drift gate",
+        ]
         if not self.templates.latency:
             missing.append("latency: no latency template, no latency gates")
         return tuple(missing)
 
     def failed(self, labels: Mapping[str, str]) -> bool:
-        return False                    # errors come from their own template
+        return False  # errors come from their own template
 
     def queries(self, target: Target, r: str, step: str, scope: Scope) -> dict[str, str]:
-        values = {"namespace": label_value(target.namespace), "inferenceService": label_value(target.inference_service),
-                  "model": label_value(target.model), "version": label_value(target.version),
-                  "revision": revision_regex(target.revisions), "window": r}
+        values = {
+            "namespace": label_value(target.namespace),
+            "inferenceService": label_value(target.inference_service),
+            "model": label_value(target.model),
+            "version": label_value(target.version),
+            "revision": revision_regex(target.revisions),
+            "window": r,
+        }
         assert set(values) == set(PLACEHOLDERS)
         out = {"requests": self.templates.requests, "errors": self.templates.errors, "latency": self.templates.latency}
         return {k: f"({render(t, values)})[{r}:{step}]" for k, t in out.items() if t}

@@ -15,6 +15,7 @@ chosen by the storageUri those revisions run, read from the Knative revisions th
   the field once the latest ready revision runs stable (promotion, or a template re-applied with
   stable); otherwise stable's template, so that a revision running it is made.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,6 +32,7 @@ ROLES = {"created": "latestCreatedRevision", "ready": "latestReadyRevision", "ro
 @dataclasses.dataclass(frozen=True)
 class Revisions:
     """The revisions KServe's status names, by role, and what each runs (None: unknown)."""
+
     names: dict[str, str | None]
     builds: dict[str, Build | None]
 
@@ -44,8 +46,7 @@ class Revisions:
 
 def revisions(isvc: dict, observed: dict) -> Revisions:
     names = {role: predictor_status(isvc).get(field) for role, field in ROLES.items()}
-    return Revisions(names, {role: of_revision(observed.get(("revision", name))) if name else None
-                             for role, name in names.items()})
+    return Revisions(names, {role: of_revision(observed.get(("revision", name))) if name else None for role, name in names.items()})
 
 
 def model(isvc: dict) -> dict:
@@ -97,8 +98,10 @@ class ServerlessRouter:
         r = revisions(isvc, observed)
         if stable.matches(r.runs("rolled_out")):
             return None
-        return (f"KServe sends what a canary does not take to revision {r.names['rolled_out']} "
-                f"(latestRolledoutRevision), which runs {r.shows('rolled_out')}, not stable's {stable.describe()}")
+        return (
+            f"KServe sends what a canary does not take to revision {r.names['rolled_out']} "
+            f"(latestRolledoutRevision), which runs {r.shows('rolled_out')}, not stable's {stable.describe()}"
+        )
 
     def revisions(self, isvc: dict, observed: dict) -> list[tuple[str, Build]]:
         out = []
@@ -136,8 +139,7 @@ class ServerlessRouter:
         tagged = {t.get("tag"): t for t in status.get("traffic") or [] if t.get("tag")}
         latest, prev = tagged.get("latest") or {}, tagged.get("prev") or {}
         if not latest.get("url"):
-            return None, (f"KServe's status has no address for the latest revision: the InferenceService needs the "
-                          f"annotation {TAG_ROUTING}: \"true\"")
+            return None, (f'KServe\'s status has no address for the latest revision: the InferenceService needs the annotation {TAG_ROUTING}: "true"')
         if latest.get("revisionName") != created:
             return None, f"the candidate's revision {created} is not ready"
         missing = _not_running(observed, created, traffic.canary_build)
@@ -146,8 +148,7 @@ class ServerlessRouter:
         if not prev.get("url"):
             return None, "KServe's status has no address for the revision it last rolled out (tag prev) yet"
         if not traffic.stable_build.matches(of_revision(observed.get(("revision", prev.get("revisionName"))))):
-            return None, (f"revision {prev.get('revisionName')}, which KServe tags prev, does not run "
-                          f"{traffic.stable_build.describe()}")
+            return None, (f"revision {prev.get('revisionName')}, which KServe tags prev, does not run {traffic.stable_build.describe()}")
         return {"candidate": latest["url"], "stable": prev["url"]}, ""
 
     def pending(self, isvc: dict, traffic: Traffic, observed: dict) -> str | None:
@@ -169,18 +170,23 @@ class ServerlessRouter:
         r, canary = revisions(isvc, observed), traffic.canary_build
         if traffic.canary_version and canary and (traffic.canary_weight > 0 or traffic.evaluating):
             if not traffic.stable_build.matches(r.runs("rolled_out")):
-                return {}                   # the rest would not go to stable: blocked(), and the plan does not go on
+                return {}  # the rest would not go to stable: blocked(), and the plan does not go on
             weight = traffic.canary_weight if canary.matches(r.runs("ready")) else 0
-            return {"spec": {"predictor": {"canaryTrafficPercent": weight, "model": template(isvc, canary.storage_uri,
-                                                                                           traffic.canary_runtime),
-                                           **stable.fields()}}}
-        alone = {"canaryTrafficPercent": None, "model": template(isvc, traffic.stable_uri, traffic.stable_runtime),
-                 **stable.fields()}
+            return {
+                "spec": {
+                    "predictor": {
+                        "canaryTrafficPercent": weight,
+                        "model": template(isvc, canary.storage_uri, traffic.canary_runtime),
+                        **stable.fields(),
+                    }
+                }
+            }
+        alone = {"canaryTrafficPercent": None, "model": template(isvc, traffic.stable_uri, traffic.stable_runtime), **stable.fields()}
         if holds(model(isvc), traffic.stable_uri, traffic.stable_runtime) and traffic.stable_build.matches(r.runs("ready")):
-            return {"spec": {"predictor": alone}}            # the latest ready revision runs stable: it takes all
+            return {"spec": {"predictor": alone}}  # the latest ready revision runs stable: it takes all
         if "canaryTrafficPercent" in predictor(isvc) and traffic.stable_build.matches(r.runs("rolled_out")):
-            return {"spec": {"predictor": {"canaryTrafficPercent": 0}}}   # the rolled-out revision, stable, takes all
-        return {"spec": {"predictor": alone}}                # no revision runs stable where KServe routes: make one
+            return {"spec": {"predictor": {"canaryTrafficPercent": 0}}}  # the rolled-out revision, stable, takes all
+        return {"spec": {"predictor": alone}}  # no revision runs stable where KServe routes: make one
 
 
 def _not_running(observed: dict, name: str | None, build: Build | None) -> str | None:

@@ -5,6 +5,7 @@ docs/predictor.md) since the step began, from the raw samples as the analysis re
 Each look reads the whole step again: the counts are few series, and a verdict on everything
 since the step began needs nothing kept in status.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,8 +38,9 @@ def shadow_sample(answers: dict[str, list[dict]], window: Window) -> ShadowSampl
     for name, counts in by_output.items():
         for labels, _, inc in increments(answers.get(name) or [], window, DIMENSIONS):
             counts[labels["output"]] = counts.get(labels["output"], 0.0) + inc
-    return ShadowSample(by_output["pairs"], by_output["disagreements"], outcomes.get("compared", 0.0),
-                        outcomes.get("failed", 0.0), outcomes.get("dropped", 0.0))
+    return ShadowSample(
+        by_output["pairs"], by_output["disagreements"], outcomes.get("compared", 0.0), outcomes.get("failed", 0.0), outcomes.get("dropped", 0.0)
+    )
 
 
 class ShadowSource:
@@ -65,6 +67,7 @@ class PrometheusShadow:
     stable's mirror counted, or None; an error reading it, or None), through the Prometheus client
     spec.analysis.prometheus describes (measure.rollout_client). read_secret, read_config_map as
     PrometheusMeasure's."""
+
     read_secret: Read
     read_config_map: Read
 

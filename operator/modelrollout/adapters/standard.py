@@ -6,6 +6,7 @@ letter. Stable stays the main predictor, so going back to it is removing the ent
 follows KServe's advice: the main predictor takes the canary's name, so the canary's Deployment
 becomes stable's. Pure.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,7 +17,7 @@ from .autoscaling import Scale
 from .isvc import predictor, serving, status
 from .serverless import template
 
-ISVC_NAME_BUDGET = 63 - 11   # KServe names a canary's objects {isvc}-{name}-predictor... within a DNS label
+ISVC_NAME_BUDGET = 63 - 11  # KServe names a canary's objects {isvc}-{name}-predictor... within a DNS label
 
 
 def predictor_name(isvc_name: str, version: str) -> str:
@@ -25,7 +26,7 @@ def predictor_name(isvc_name: str, version: str) -> str:
     name = re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-")
     if not name[:1].isalpha():
         name = f"v-{name}".rstrip("-")
-    return name[:max(1, ISVC_NAME_BUDGET - len(isvc_name))].rstrip("-")
+    return name[: max(1, ISVC_NAME_BUDGET - len(isvc_name))].rstrip("-")
 
 
 class StandardRouter:
@@ -48,29 +49,34 @@ class StandardRouter:
         isvc_name = (isvc.get("metadata") or {}).get("name", "")
         route = observed.get(("httproute", isvc_name))
         name = predictor_name(isvc_name, traffic.canary_version or "")
-        if not any(c.get("name") == name and c.get("ready") is True and c.get("trafficPercent") == traffic.canary_weight
-                   for c in status(isvc).get("canaryStatuses") or []):
+        if not any(
+            c.get("name") == name and c.get("ready") is True and c.get("trafficPercent") == traffic.canary_weight
+            for c in status(isvc).get("canaryStatuses") or []
+        ):
             return f"KServe does not report canary {name!r} ready at {traffic.canary_weight}% yet"
         if route is None:
-            return (f"no HTTPRoute {isvc_name!r}: KServe splits standard-mode traffic only on Gateway API "
-                    "HTTPRoutes (enable them in KServe's ingress config)")
+            return (
+                f"no HTTPRoute {isvc_name!r}: KServe splits standard-mode traffic only on Gateway API "
+                "HTTPRoutes (enable them in KServe's ingress config)"
+            )
         refs = ((route.get("spec") or {}).get("rules") or [{}])[0].get("backendRefs") or []
         total = sum(int(r.get("weight", 1)) for r in refs) or 1
-        share = sum(round(100 * int(r.get("weight", 1)) / total) for r in refs
-                    if r.get("name") == f"{isvc_name}-{name}-predictor")
+        share = sum(round(100 * int(r.get("weight", 1)) / total) for r in refs if r.get("name") == f"{isvc_name}-{name}-predictor")
         if share != traffic.canary_weight:
-            return (f"HTTPRoute {isvc_name!r} sends {share}% to the canary's Service, not {traffic.canary_weight}%: "
-                    "this KServe does not split standard-mode traffic (its Gateway API canary weights need a later release)")
+            return (
+                f"HTTPRoute {isvc_name!r} sends {share}% to the canary's Service, not {traffic.canary_weight}%: "
+                "this KServe does not split standard-mode traffic (its Gateway API canary weights need a later release)"
+            )
         return None
 
     def next_split(self, isvc: dict, observed: dict) -> list[tuple[Build, int]] | None:
-        return None             # not read: the serving check is serverless mode's
+        return None  # not read: the serving check is serverless mode's
 
     def revisions(self, isvc: dict, observed: dict) -> list[tuple[str, Build]]:
-        return []               # raw deployments: no Knative revisions
+        return []  # raw deployments: no Knative revisions
 
     def blocked(self, isvc: dict, stable: Build, observed: dict) -> str | None:
-        return None             # stable is the main predictor: what the canary does not take goes to it
+        return None  # stable is the main predictor: what the canary does not take goes to it
 
     def stable_runtime(self, isvc: dict, observed: dict) -> Runtime | None:
         """The main predictor's runtime fields (what a Deployment runs is not compared); None while
@@ -90,7 +96,7 @@ class StandardRouter:
             canary = {"name": predictor_name(isvc_name, traffic.canary_version), "model": fields}
             entries = [{"trafficPercent": traffic.canary_weight, "predictor": canary}]
         main = {"model": template(isvc, traffic.stable_uri, traffic.stable_runtime), **stable.fields()}
-        if not traffic.canary_version:         # promoted: the main predictor takes over the canary's Deployment
+        if not traffic.canary_version:  # promoted: the main predictor takes over the canary's Deployment
             for entry in spec.get("canary") or []:
                 if (entry.get("predictor") or {}).get("name") == predictor_name(isvc_name, traffic.stable_version):
                     main["name"] = entry["predictor"]["name"]

@@ -6,6 +6,7 @@ back what it serves. Bookkeeping lives in the ModelRollout's status, never in th
 InferenceService's annotations: KServe copies those into revision and pod templates, so each
 write would start new pods. The routers are pure; kube.KubeApi applies their patches.
 """
+
 from __future__ import annotations
 
 from typing import Protocol

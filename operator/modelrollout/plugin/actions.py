@@ -1,5 +1,6 @@
 """The plugin's edits: each a JSON merge patch of the ModelRollout's spec, the same edits Argo CD's
 actions make (charts/modelrollout/files/argocd/actions/), offered in the same phases. Pure."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -36,8 +37,9 @@ def retry(rollout: dict) -> dict:
     """Start again after a rollback (spec.retry + 1, abort cleared)."""
     status = rollout.get("status") or {}
     if _phase(rollout) != "RolledBack" and not (_phase(rollout) == "Paused" and status.get("pausedBy") == "policy"):
-        raise NotNow(f"nothing to retry: the rollout is {_phase(rollout)}; retry starts again after a rollback "
-                     "(or a pause by the onInconclusive policy)")
+        raise NotNow(
+            f"nothing to retry: the rollout is {_phase(rollout)}; retry starts again after a rollback (or a pause by the onInconclusive policy)"
+        )
     return {"spec": {"retry": int(rollout["spec"].get("retry") or 0) + 1, "abort": False}}
 
 
@@ -52,10 +54,11 @@ def pause(rollout: dict) -> dict:
 def resume(rollout: dict) -> dict:
     """Carry on after a pause by spec.paused."""
     if not rollout["spec"].get("paused"):
-        raise NotNow("not paused by spec.paused" + (
-            " (paused by the onInconclusive policy: use retry)" if (rollout.get("status") or {}).get("pausedBy") == "policy" else ""))
+        raise NotNow(
+            "not paused by spec.paused"
+            + (" (paused by the onInconclusive policy: use retry)" if (rollout.get("status") or {}).get("pausedBy") == "policy" else "")
+        )
     return {"spec": {"paused": False}}
 
 
-ACTIONS: dict[str, Callable[[dict], dict]] = {
-    "promote": promote, "abort": abort, "retry": retry, "pause": pause, "resume": resume}
+ACTIONS: dict[str, Callable[[dict], dict]] = {"promote": promote, "abort": abort, "retry": retry, "pause": pause, "resume": resume}

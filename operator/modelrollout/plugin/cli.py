@@ -5,6 +5,7 @@ the kubeconfig as kubectl does (KUBECONFIG, --kubeconfig, --context) and talks t
 with the official client; edits are JSON merge patches of the spec (actions.py), which the
 operator acts on, as `kubectl patch` would.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,7 @@ from .actions import ACTIONS, NotNow
 from .screen import ICONS, render
 
 GROUP, VERSION, PLURAL = "serving.modelrollout.io", "v1alpha1", "modelrollouts"
-DONE = {"Idle": 0, "Promoted": 0, "RolledBack": 1, "Failed": 1}     # status --watch: exit code when it ends
+DONE = {"Idle": 0, "Promoted": 0, "RolledBack": 1, "Failed": 1}  # status --watch: exit code when it ends
 TIMED_OUT = 2
 
 
@@ -47,9 +48,9 @@ class Cluster:
 
     def events(self, name: str) -> list[dict]:
         raw = self.core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.kind=ModelRollout,involvedObject.name={name}",
-            _preload_content=False)
-        return json.loads(cast(Any, raw).data)["items"]          # unparsed: events.k8s.io fields kept
+            self.namespace, field_selector=f"involvedObject.kind=ModelRollout,involvedObject.name={name}", _preload_content=False
+        )
+        return json.loads(cast(Any, raw).data)["items"]  # unparsed: events.k8s.io fields kept
 
     def watch(self, name: str, timeout: float) -> Iterator[dict]:
         """The rollout as first read, then at each change, until `timeout` seconds have passed."""
@@ -58,9 +59,15 @@ class Cluster:
         yield obj
         while (left := deadline - time.monotonic()) > 0:
             stream = kubernetes.watch.Watch().stream(
-                self.custom.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
-                field_selector=f"metadata.name={name}", resource_version=obj["metadata"]["resourceVersion"],
-                timeout_seconds=max(1, int(min(left, 60))))
+                self.custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                field_selector=f"metadata.name={name}",
+                resource_version=obj["metadata"]["resourceVersion"],
+                timeout_seconds=max(1, int(min(left, 60))),
+            )
             for event in stream:
                 if event["type"] in ("ADDED", "MODIFIED"):
                     obj = event["object"]
@@ -69,15 +76,22 @@ class Cluster:
                     raise SystemExit(f"modelrollout {name!r} was deleted")
                 if time.monotonic() >= deadline:
                     return
-            obj = self.get(name)                     # the stream ended (server timeout): read again
+            obj = self.get(name)  # the stream ended (server timeout): read again
 
 
 def summary(rollout: dict) -> list[str]:
     s, spec = rollout.get("status") or {}, rollout.get("spec") or {}
     steps = (spec.get("strategy") or {}).get("steps") or []
     step = f"{int(s.get('currentStep') or 0) + 1}/{len(steps)}" if s.get("canaryVersion") else "-"
-    return [rollout["metadata"]["name"], s.get("phase", ""), s.get("stableVersion", ""), s.get("canaryVersion") or "-",
-            f"{int(s.get('canaryWeight') or 0)}%", step, s.get("message", "")]
+    return [
+        rollout["metadata"]["name"],
+        s.get("phase", ""),
+        s.get("stableVersion", ""),
+        s.get("canaryVersion") or "-",
+        f"{int(s.get('canaryWeight') or 0)}%",
+        step,
+        s.get("message", ""),
+    ]
 
 
 def status_line(rollout: dict) -> str:
@@ -97,7 +111,7 @@ def cmd_get(cluster: Cluster, args: argparse.Namespace, out: Any) -> int:
         return 0
     for obj in cluster.watch(args.name, args.timeout):
         if out.isatty():
-            out.write("\033[H\033[2J")          # redraw in place, as `kubectl argo rollouts get --watch`
+            out.write("\033[H\033[2J")  # redraw in place, as `kubectl argo rollouts get --watch`
         out.write(render(obj, cluster.events(args.name)) + ("" if out.isatty() else "---\n"))
         out.flush()
     return 0
@@ -145,11 +159,9 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--context", default=argparse.SUPPRESS)
     p = argparse.ArgumentParser(prog="kubectl modelrollout", description="Watch and steer ModelRollouts.", parents=[common])
     sub = p.add_subparsers(dest="command", required=True)
-    get = sub.add_parser("get", parents=[common],
-                         help="the rollout's screen (steps, weights, verdicts and figures); no name: a list")
+    get = sub.add_parser("get", parents=[common], help="the rollout's screen (steps, weights, verdicts and figures); no name: a list")
     get.add_argument("name", nargs="?")
-    status = sub.add_parser("status", parents=[common],
-                            help="one line; --watch waits for the rollout to end (exit 0 promoted, 1 rolled back)")
+    status = sub.add_parser("status", parents=[common], help="one line; --watch waits for the rollout to end (exit 0 promoted, 1 rolled back)")
     status.add_argument("name")
     for cmd in (get, status):
         cmd.add_argument("-w", "--watch", action="store_true")

@@ -1,11 +1,22 @@
 """What `kubectl modelrollout get` shows: a ModelRollout as text, from the object alone (and its
 Events), as `kubectl argo rollouts get rollout` does. Pure: no I/O."""
+
 from __future__ import annotations
 
 from typing import Any
 
-ICONS = {"Idle": "✔", "Promoted": "✔", "Evaluating": "◌", "Shadowing": "◌", "Progressing": "◌", "Holding": "◌", "Waiting": "◌",
-         "Paused": "॥", "RolledBack": "✖", "Failed": "✖"}
+ICONS = {
+    "Idle": "✔",
+    "Promoted": "✔",
+    "Evaluating": "◌",
+    "Shadowing": "◌",
+    "Progressing": "◌",
+    "Holding": "◌",
+    "Waiting": "◌",
+    "Paused": "॥",
+    "RolledBack": "✖",
+    "Failed": "✖",
+}
 VERDICTS = {"Pass": "✔", "Fail": "✖", "Inconclusive": "?", "Error": "⚠"}
 
 
@@ -26,7 +37,7 @@ def _table(rows: list[list[str]], indent: str = "") -> list[str]:
     return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
-WIDTH = 18                 # "InferenceService: "
+WIDTH = 18  # "InferenceService: "
 
 
 def _field(name: str, value: Any) -> str:
@@ -39,15 +50,16 @@ def gate_figures(gate: str, a: dict) -> str:
         low, high = (a.get("errorRateBounds") or [None, None])[:2]
         return f"error rate {_pct(a.get('rolloutErrorRate', a.get('errorRate')))} ({_pct(low)}-{_pct(high)})"
     if gate == "relativeError":
-        return (f"canary {_pct(a.get('errorRate'))} vs stable {_pct(a.get('stableErrorRate'))}"
-                f"{_p(a.get('errorPValue'))}")
+        return f"canary {_pct(a.get('errorRate'))} vs stable {_pct(a.get('stableErrorRate'))}{_p(a.get('errorPValue'))}"
     if gate == "absoluteLatency":
         low, high = (a.get("latencyP99Bounds") or [None, None])[:2]
         return f"p99 {_ms(a.get('latencyP99'))} ({_ms(low)}-{_ms(high)})"
     if gate == "relativeLatency":
         shares = a.get("tailShares") or [None, None]
-        return (f"p99 {_ms(a.get('latencyP99'))} vs {_ms(a.get('stableLatencyP99'))}; slower than "
-                f"{_ms(a.get('tailBound'))}: {_pct(shares[0])} vs {_pct(shares[1])}{_p(a.get('latencyPValue'))}")
+        return (
+            f"p99 {_ms(a.get('latencyP99'))} vs {_ms(a.get('stableLatencyP99'))}; slower than "
+            f"{_ms(a.get('tailBound'))}: {_pct(shares[0])} vs {_pct(shares[1])}{_p(a.get('latencyPValue'))}"
+        )
     if gate == "predictionDrift":
         drift = a.get("predictionDrift") or {}
         return "; ".join(f"{out} distance {r.get('distance')} (at least {r.get('lowerBound')})" for out, r in drift.items())
@@ -73,9 +85,10 @@ def _steps(spec: dict, status: dict) -> list[str]:
 
 def _analysis(a: dict) -> list[str]:
     verdict = a.get("verdict", "")
-    out = [_field("Analysis", f"{VERDICTS.get(verdict, '')} {verdict} at {a.get('time', '?')}"
-                  + (f" (alpha {a['alpha']})" if "alpha" in a else "")),
-           f"{'':{WIDTH}}{a.get('reason', '')}"]
+    out = [
+        _field("Analysis", f"{VERDICTS.get(verdict, '')} {verdict} at {a.get('time', '?')}" + (f" (alpha {a['alpha']})" if "alpha" in a else "")),
+        f"{'':{WIDTH}}{a.get('reason', '')}",
+    ]
     stable = f", stable {a['stableRequests']:g}" if a.get("stableRequests") is not None else ""
     out.append(f"{'':{WIDTH}}requests: canary {float(a.get('requests') or 0):g}{stable}")
     gates = a.get("gates") or {}
@@ -91,8 +104,7 @@ def _shadow(s: dict) -> str:
     """The shadow step's last verdict: each output's disagreement over its pairs."""
     outputs = s.get("outputs") or {}
     figures = ", ".join(f"{o} {_pct(v.get('disagreement'))} of {v.get('pairs')} pairs" for o, v in sorted(outputs.items()))
-    return (f"{VERDICTS.get(str(s.get('verdict')), '')} {s.get('verdict')} {s.get('version', '')}: "
-            + (figures or s.get("reason", "")))
+    return f"{VERDICTS.get(str(s.get('verdict')), '')} {s.get('verdict')} {s.get('version', '')}: " + (figures or s.get("reason", ""))
 
 
 def render(rollout: dict, events: list[dict] | None = None) -> str:
@@ -100,8 +112,11 @@ def render(rollout: dict, events: list[dict] | None = None) -> str:
     the conditions and the latest events."""
     meta, spec, status = rollout.get("metadata") or {}, rollout.get("spec") or {}, rollout.get("status") or {}
     phase = status.get("phase", "(not reconciled yet)")
-    lines = [_field("Name", meta.get("name")), _field("Namespace", meta.get("namespace")),
-             _field("Status", f"{ICONS.get(phase, '')} {phase}".strip())]
+    lines = [
+        _field("Name", meta.get("name")),
+        _field("Namespace", meta.get("namespace")),
+        _field("Status", f"{ICONS.get(phase, '')} {phase}".strip()),
+    ]
     if status.get("message"):
         lines.append(_field("Message", status["message"]))
     if meta.get("generation") and status.get("observedGeneration") not in (None, meta["generation"]):
@@ -116,21 +131,31 @@ def render(rollout: dict, events: list[dict] | None = None) -> str:
     lines += ["", *_steps(spec, status), ""]
     if status.get("evaluation"):
         e = status["evaluation"]
-        lines.append(_field("Evaluation", f"{VERDICTS.get(e.get('verdict'), '')} {e.get('verdict')} {e.get('version', '')}: "
-                                          f"candidate {e.get('candidate')} vs stable {e.get('stable')}"
-                                          + (f" on {e['rows']} rows" if e.get("rows") else "")))
+        lines.append(
+            _field(
+                "Evaluation",
+                f"{VERDICTS.get(e.get('verdict'), '')} {e.get('verdict')} {e.get('version', '')}: "
+                f"candidate {e.get('candidate')} vs stable {e.get('stable')}" + (f" on {e['rows']} rows" if e.get("rows") else ""),
+            )
+        )
     if status.get("shadow"):
         lines.append(_field("Shadow", _shadow(status["shadow"])))
     if status.get("lastAnalysis"):
         lines += _analysis(status["lastAnalysis"])
-    true = [c["type"] + (f" ({c['reason']})" if c.get("reason") != phase else "")
-            for c in status.get("conditions") or [] if c.get("status") == "True"]
+    true = [
+        c["type"] + (f" ({c['reason']})" if c.get("reason") != phase else "") for c in status.get("conditions") or [] if c.get("status") == "True"
+    ]
     if true:
         lines.append(_field("Conditions", ", ".join(true)))
     if events:
         lines += ["", "EVENTS"]
         recent = sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")[-8:]
-        lines += _table([["TIME", "TYPE", "REASON", "MESSAGE"]] + [
-            [str(e.get("lastTimestamp") or e.get("eventTime") or ""), e.get("type", ""), e.get("reason", ""),
-             e.get("message", "")] for e in recent], "  ")
+        lines += _table(
+            [["TIME", "TYPE", "REASON", "MESSAGE"]]
+            + [
+                [str(e.get("lastTimestamp") or e.get("eventTime") or ""), e.get("type", ""), e.get("reason", ""), e.get("message", "")]
+                for e in recent
+            ],
+            "  ",
+        )
     return "\n".join(lines) + "\n"
