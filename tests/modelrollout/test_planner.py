@@ -332,6 +332,15 @@ def test_a_new_version_while_paused_waits_at_zero_and_starts_on_resume():
     assert r.status["phase"] == "Progressing" and r.traffic.canary_weight == 5 and r.status["stepStartedAt"] is None
 
 
+def test_a_new_version_started_paused_keeps_nothing_of_the_earlier_candidates_guard_looks():
+    earlier = progressing(step=1, weight=50, guardLooks=4, guardedAt=timestamp(at(5)), gateCheckedAt=timestamp(at(5)))
+    v3 = dict(version="v3", storage_uri="pvc://m/cancer/v3")
+    paused = plan(spec(**v3, paused=True), earlier, SERVING, None, at(10)).status
+    assert (paused["guardLooks"], paused["guardedAt"], paused["gateCheckedAt"]) == (0, None, None)
+    resumed = plan(spec(**v3), paused, SERVING, None, at(20)).status     # its guard looks spend a fresh budget
+    assert resumed["phase"] == "Progressing" and resumed["guardLooks"] == 0
+
+
 def test_a_retry_raised_mid_rollout_is_recorded_and_cannot_restart_a_later_rollback():
     p = plan(spec(retry=1), progressing(step=1, weight=50), SERVING, None, at(10))
     assert p.status["retry"] == 1
